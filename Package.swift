@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Roster",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "roster", targets: ["roster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.0"),
+        .package(url: "https://github.com/vapor/fluent.git", from: "4.13.0"),
+        .package(url: "https://github.com/vapor/fluent-sqlite-driver.git", from: "4.9.0"),
+        .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/leaf.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/leaf-kit.git", from: "1.14.3"),
+    ],
+    targets: [
+        .target(name: "RosterCore", swiftSettings: strict),
+        .target(
+            name: "RosterStore",
+            dependencies: [
+                "RosterCore",
+                .product(name: "Fluent", package: "fluent"),
+                .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
+                .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RosterApp",
+            dependencies: [
+                "RosterCore",
+                "RosterStore",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "Leaf", package: "leaf"),
+                .product(name: "LeafKit", package: "leaf-kit"),
+            ],
+            resources: [.copy("Views")],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "roster", dependencies: ["RosterApp"], swiftSettings: strict),
+        .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RosterStoreTests",
+            dependencies: ["RosterStore", "RosterApp", .product(name: "VaporTesting", package: "vapor")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RosterAppTests",
+            dependencies: ["RosterApp", .product(name: "VaporTesting", package: "vapor")],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,133 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// Sign-up, email verification, sessions and the caller's own account (`/v1/accounts`, `/v1/sessions`, `/v1/me`).
+struct AccountsController: RouteCollection {
+    /// How long a verification link stays valid.
+    static let verificationLifetime: TimeInterval = 48 * 3600
+    /// How long a session lasts.
+    static let sessionLifetime: TimeInterval = 30 * 24 * 3600
+
+    func boot(routes: any RoutesBuilder) throws {
+        let v1 = routes.grouped("v1")
+        v1.post("accounts", use: signUp)
+        v1.post("accounts", "verify", use: verify)
+        v1.post("sessions", use: signIn)
+
+        let authed = v1.grouped(BearerAuthenticator())
+        authed.delete("sessions", "current", use: signOut)
+        authed.get("me", use: me)
+        authed.patch("me", use: updateMe)
+        authed.delete("me", use: deleteMe)
+    }
+
+    @Sendable func signUp(req: Request) async throws -> Response {
+        let body = try req.decodeBody(CreateAccountRequest.self)
+        let (email, name) = try body.validated()
+        let passwordHash = try await req.password.async.hash(body.password)
+        let token = Secret.generate()
+        let account = try await AccountStore(req.db).createAccount(
+            email: email, name: name, passwordHash: passwordHash, verified: false, platformAdmin: false,
+            verificationTokenHash: Secret.hash(token), verificationExpiresAt: Date().addingTimeInterval(Self.verificationLifetime))
+        try await req.application.roster.sendVerification(to: account, token: token)
+        return try jsonResponse(AccountResponse(account), status: .created)
+    }
+
+    @Sendable func verify(req: Request) async throws -> AccountResponse {
+        let body = try req.decodeBody(VerifyEmailRequest.self)
+        guard let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(body.token), now: Date()) else {
+            throw RosterError(.invalidToken, "The verification token is unknown, already used or expired.")
+        }
+        return try AccountResponse(account)
+    }
+
+    @Sendable func signIn(req: Request) async throws -> Response {
+        let body = try req.decodeBody(CreateSessionRequest.self)
+        guard let email = EmailAddress(body.email) else {
+            throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
+        }
+        let store = AccountStore(req.db)
+        let throttle = req.application.roster.signInThrottle
+        let now = Date()
+        let record = try await store.signInFailures(email: email)
+        if let wait = throttle.retryAfter(record, now: now) {
+            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
+        }
+        let account = try await store.account(email: email)
+        // Verify against a dummy hash when there is no account, so both refusals take the same time.
+        let hash = account?.passwordHash ?? req.application.roster.dummyPasswordHash
+        let matches = try await req.password.async.verify(body.password, created: hash)
+        guard matches, let account else {
+            try await store.saveSignInFailures(email: email, throttle.recordingFailure(record, now: now))
+            throw RosterError(.invalidCredentials, "The email or password is wrong.")
+        }
+        if record != nil { try await store.clearSignInFailures(email: email) }
+        let token = Secret.generate()
+        let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
+        try await session.create(on: req.db)
+        return try jsonResponse(SessionResponse(token: token, expiresAt: session.expiresAt, account: AccountResponse(account)), status: .created)
+    }
+
+    @Sendable func signOut(req: Request) async throws -> HTTPStatus {
+        let (_, sessionID) = try req.requireAccount()
+        try await SessionModel.query(on: req.db).filter(\.$id == sessionID).delete()
+        return .noContent
+    }
+
+    @Sendable func me(req: Request) async throws -> AccountResponse {
+        try AccountResponse(req.requireAccount().account)
+    }
+
+    @Sendable func updateMe(req: Request) async throws -> AccountResponse {
+        let (account, sessionID) = try req.requireAccount()
+        let body = try req.decodeBody(UpdateMeRequest.self)
+        var issues: [FieldIssue] = []
+        if let raw = body.name {
+            switch AccountRules.name(raw) {
+            case .success(let name): account.name = name
+            case .failure(let issue): issues.append(issue)
+            }
+        }
+        var passwordChanged = false
+        if let password = body.password {
+            issues += AccountRules.passwordIssues(password)
+            if body.currentPassword == nil {
+                issues.append(FieldIssue(field: "current_password", message: "is required to change the password"))
+            }
+        }
+        guard issues.isEmpty else { throw RosterError.validation(issues) }
+        if let password = body.password, let current = body.currentPassword {
+            guard try await req.password.async.verify(current, created: account.passwordHash) else {
+                throw RosterError.validation([FieldIssue(field: "current_password", message: "is not your current password")])
+            }
+            account.passwordHash = try await req.password.async.hash(password)
+            passwordChanged = true
+        }
+        let signOutOthers = passwordChanged
+        try await req.db.writeTransaction { db in
+            try await account.save(on: db)
+            if signOutOthers {
+                // A new password signs out every other session.
+                try await SessionModel.query(on: db)
+                    .filter(\.$account.$id == account.requireID())
+                    .filter(\.$id != sessionID)
+                    .delete()
+            }
+        }
+        return try AccountResponse(account)
+    }
+
+    @Sendable func deleteMe(req: Request) async throws -> HTTPStatus {
+        let (account, _) = try req.requireAccount()
+        let body = try req.decodeBody(DeleteMeRequest.self)
+        guard try await req.password.async.verify(body.password, created: account.passwordHash) else {
+            throw RosterError.validation([FieldIssue(field: "password", message: "is not your current password")])
+        }
+        try await req.db.writeTransaction { db in
+            try await account.delete(on: db)
+        }
+        return .noContent
+    }
+}

@@ -1,0 +1,50 @@
+import Vapor
+import RosterCore
+import RosterStore
+
+/// Who is calling: a signed-in person (by session) or a platform integration (by API key).
+enum Principal: Sendable {
+    case account(AccountModel, sessionID: UUID)
+    case apiKey(id: UUID, name: String)
+}
+
+extension Request {
+    private struct PrincipalKey: StorageKey { typealias Value = Principal }
+
+    /// The authenticated caller, set by `BearerAuthenticator`.
+    var principal: Principal? {
+        get { storage[PrincipalKey.self] }
+        set { storage[PrincipalKey.self] = newValue }
+    }
+
+    /// The calling account, or 401 `unauthenticated`. API keys have no account.
+    func requireAccount() throws -> (account: AccountModel, sessionID: UUID) {
+        guard case .account(let account, let sessionID)? = principal else {
+            throw RosterError(.unauthenticated, "Sign in: this endpoint acts for a person and needs a session token.")
+        }
+        return (account, sessionID)
+    }
+}
+
+/// Resolves `Authorization: Bearer …` into a `Principal`; refuses missing or invalid credentials with 401.
+struct BearerAuthenticator: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        guard let bearer = request.headers.bearerAuthorization?.token, !bearer.isEmpty else {
+            throw RosterError(.unauthenticated, "Send a session token or API key as 'Authorization: Bearer …'.")
+        }
+        let store = AccountStore(request.db)
+        let hash = Secret.hash(bearer)
+        if bearer.hasPrefix(Secret.apiKeyPrefix) {
+            guard let key = try await store.apiKey(keyHash: hash), let id = key.id else {
+                throw RosterError(.unauthenticated, "The API key is unknown or revoked.")
+            }
+            request.principal = .apiKey(id: id, name: key.name)
+        } else {
+            guard let (session, account) = try await store.session(tokenHash: hash, now: Date()), let id = session.id else {
+                throw RosterError(.unauthenticated, "The session token is unknown, expired or signed out.")
+            }
+            request.principal = .account(account, sessionID: id)
+        }
+        return try await next.respond(to: request)
+    }
+}

@@ -1,0 +1,36 @@
+import Vapor
+import Logging
+import RosterCore
+
+/// The `roster` executable: reads the environment, configures, migrates before serving, runs the command.
+public enum RosterMain {
+    public static func run() async {
+        let configuration: RosterConfiguration
+        do {
+            configuration = try RosterConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("roster: configuration error: \(error)\n".utf8))
+            exit(1)
+        }
+        do {
+            var env = try Environment.detect()
+            try LoggingSystem.bootstrap(from: &env)
+            let app = try await Application.make(env)
+            do {
+                try configure(app, configuration)
+                let command = env.arguments.dropFirst().first ?? "serve"
+                if command == "serve" {
+                    try await migrate(app)
+                }
+                try await app.execute()
+            } catch {
+                try? await app.asyncShutdown()
+                throw error
+            }
+            try await app.asyncShutdown()
+        } catch {
+            FileHandle.standardError.write(Data("roster: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+}

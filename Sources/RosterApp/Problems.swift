@@ -1,0 +1,98 @@
+import Vapor
+import RosterCore
+import RosterStore
+
+/// The RFC 9457 body of every error response.
+struct ProblemBody: Content {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var code: String
+    var errors: [FieldIssue]?
+    var requestID: String
+
+    enum CodingKeys: String, CodingKey {
+        case type, title, status, detail, code, errors
+        case requestID = "request_id"
+    }
+
+    static let defaultContentType = HTTPMediaType(type: "application", subType: "problem+json", parameters: ["charset": "utf-8"])
+}
+
+/// Turns every error into an `application/problem+json` response with a stable `code`; never leaks internals.
+struct ProblemMiddleware: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        do {
+            return try await next.respond(to: request)
+        } catch {
+            return Self.response(for: error, request: request)
+        }
+    }
+
+    static func rosterError(for error: any Error) -> RosterError {
+        if let error = UniqueConstraint.mapped(error) as? RosterError { return error }
+        if let abort = error as? any AbortError {
+            switch abort.status {
+            case .notFound: return RosterError(.notFound, "There is nothing at this address.")
+            case .payloadTooLarge: return RosterError(.payloadTooLarge, "The request body is larger than this endpoint accepts.")
+            case .unsupportedMediaType: return RosterError(.unsupportedMediaType, abort.reason)
+            case .methodNotAllowed: return RosterError(.methodNotAllowed, abort.reason)
+            case .unauthorized: return RosterError(.unauthenticated, "Send a valid session token or API key as 'Authorization: Bearer …'.")
+            case .badRequest: return RosterError(.validationFailed, abort.reason)
+            case .unprocessableEntity: return RosterError(.validationFailed, abort.reason)
+            case .tooManyRequests: return RosterError(.rateLimited, abort.reason)
+            default:
+                if (400..<500).contains(Int(abort.status.code)) {
+                    return RosterError(.validationFailed, abort.reason)
+                }
+            }
+        }
+        if error is DecodingError {
+            return RosterError(.validationFailed, "The request could not be read.")
+        }
+        return RosterError(.internalError, "Something went wrong on our side. Quote the request id when you report it.")
+    }
+
+    static func response(for error: any Error, request: Request) -> Response {
+        let problem = rosterError(for: error)
+        if problem.code == .internalError {
+            request.logger.report(error: error)
+        } else {
+            request.logger.debug("refused: \(problem)")
+        }
+        let body = ProblemBody(
+            type: "https://roster.dev/problems/\(problem.code.rawValue)",
+            title: problem.code.title,
+            status: problem.code.status,
+            detail: problem.detail,
+            code: problem.code.rawValue,
+            errors: problem.issues.isEmpty ? nil : problem.issues,
+            requestID: request.id)
+        var headers = HTTPHeaders()
+        headers.contentType = ProblemBody.defaultContentType
+        if let retryAfter = problem.retryAfter { headers.replaceOrAdd(name: .retryAfter, value: String(retryAfter)) }
+        if problem.code == .unauthenticated { headers.replaceOrAdd(name: .wwwAuthenticate, value: "Bearer") }
+        let data = (try? JSONEncoder.roster.encode(body)) ?? Data()
+        return Response(status: HTTPResponseStatus(statusCode: problem.code.status), headers: headers, body: .init(data: data))
+    }
+}
+
+/// Echoes the request id (`X-Request-Id`, taken from the request when a proxy set one) on every response.
+struct RequestIDMiddleware: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        let response = try await next.respond(to: request)
+        response.headers.replaceOrAdd(name: "X-Request-Id", value: request.id)
+        return response
+    }
+}
+
+extension JSONEncoder {
+    /// The encoder for every JSON response: ISO 8601 dates, sorted keys (stable bytes for identical answers).
+    static let roster: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+}

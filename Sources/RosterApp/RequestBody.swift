@@ -1,0 +1,81 @@
+import Vapor
+import RosterCore
+
+/// A JSON request body with a closed set of fields: unknown fields are refused, not ignored.
+protocol RequestBody: Decodable, Sendable {
+    /// The JSON keys this body accepts.
+    static var fields: Set<String> { get }
+}
+
+extension Request {
+    /// The largest JSON body any endpoint accepts.
+    static let maximumJSONBytes = 64 * 1024
+
+    /// Decodes the body strictly: JSON content type, a JSON object, only known fields, right types.
+    /// Every failure is a 4xx `RosterError`; an empty body decodes as `{}`.
+    func decodeBody<T: RequestBody>(_ type: T.Type) throws -> T {
+        let buffer = body.data ?? ByteBuffer()
+        if buffer.readableBytes > Self.maximumJSONBytes {
+            throw RosterError(.payloadTooLarge, "JSON bodies are limited to \(Self.maximumJSONBytes / 1024) KiB.")
+        }
+        let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
+        if buffer.readableBytes > 0, let contentType = headers.contentType, contentType != .json {
+            throw RosterError(.unsupportedMediaType, "Send the body as application/json.")
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            throw RosterError(.malformedJSON, "The body is not valid JSON.")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw RosterError(.validationFailed, "The body must be a JSON object.")
+        }
+        let unknown = Set(dictionary.keys).subtracting(T.fields).sorted()
+        if !unknown.isEmpty {
+            throw RosterError.validation(unknown.map { FieldIssue(field: $0, message: "is not a known field") })
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as RosterError {
+            throw error
+        } catch let error as DecodingError {
+            throw RosterError.validation([Self.issue(for: error)])
+        }
+    }
+
+    private static func issue(for error: DecodingError) -> FieldIssue {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return FieldIssue(field: path(context.codingPath + [key]), message: "is required")
+        case .typeMismatch(let type, let context):
+            return FieldIssue(field: path(context.codingPath), message: "must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return FieldIssue(field: path(context.codingPath), message: "must be \(describe(type)), not null")
+        case .dataCorrupted(let context):
+            return FieldIssue(field: path(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            return FieldIssue(field: "", message: "is invalid")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type, is EmailAddress.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "a boolean"
+        case is Double.Type: "a number"
+        default: String(describing: type).contains("Array") ? "an array" : "an object"
+        }
+    }
+}
+
+/// An HTTP response with a JSON body encoded by `JSONEncoder.roster` and a chosen status.
+func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) throws -> Response {
+    var headers = HTTPHeaders()
+    headers.contentType = .json
+    return Response(status: status, headers: headers, body: .init(data: try JSONEncoder.roster.encode(value)))
+}

@@ -1,0 +1,22 @@
+import Vapor
+
+/// Opaque secrets (session tokens, verification tokens, API keys) and their stored form.
+enum Secret {
+    /// 32 random bytes, base64url without padding.
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// The stored form of a secret: lowercase hex SHA-256.
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The prefix of every platform API key.
+    static let apiKeyPrefix = "rk_"
+}

@@ -1,0 +1,24 @@
+import Vapor
+import RosterCore
+import RosterStore
+
+/// The page an emailed verification link opens: a button that verifies (POST, so link scanners never verify).
+struct VerifyEmailPage: RouteCollection {
+    func boot(routes: any RoutesBuilder) throws {
+        routes.get("verify-email", use: show)
+        routes.post("verify-email", use: submit)
+    }
+
+    struct Form: Content { var token: String? }
+
+    @Sendable func show(req: Request) async throws -> View {
+        let token = (try? req.query.decode(Form.self))?.token ?? ""
+        return try await req.view.render("verify-email", ["token": token])
+    }
+
+    @Sendable func submit(req: Request) async throws -> View {
+        let token = (try? req.content.decode(Form.self))?.token ?? ""
+        let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date())
+        return try await req.view.render("verify-email-done", ["verified": account != nil ? "yes" : "", "email": account?.email ?? ""])
+    }
+}

@@ -1,0 +1,65 @@
+import Vapor
+import Fluent
+import Leaf
+import LeafKit
+import RosterCore
+import RosterStore
+
+/// Options that are not read from the environment: test seams and tuning.
+public struct ConfigureOptions: Sendable {
+    /// The email transport; defaults to `FileMailer` under `<data dir>/outbox`.
+    public var mailer: (any Mailer)?
+    /// bcrypt cost; 12 in production, lower in tests.
+    public var bcryptCost: Int
+    /// Sign-in throttling policy.
+    public var signInThrottle: SignInThrottle
+
+    public init(mailer: (any Mailer)? = nil, bcryptCost: Int = 12, signInThrottle: SignInThrottle = SignInThrottle()) {
+        self.mailer = mailer
+        self.bcryptCost = bcryptCost
+        self.signInThrottle = signInThrottle
+    }
+}
+
+/// Configures `app`: database and migrations, middleware, routes, commands.
+public func configure(_ app: Application, _ configuration: RosterConfiguration, options: ConfigureOptions = ConfigureOptions()) throws {
+    app.databases.use(try DatabaseSetup.configuration(for: configuration.database), as: DatabaseID(string: "roster"), isDefault: true)
+    app.migrations.add(RosterMigrations.all)
+
+    app.http.server.configuration.hostname = configuration.host
+    app.http.server.configuration.port = configuration.port
+    app.routes.defaultMaxBodySize = "1mb"
+
+    ContentConfiguration.global.use(encoder: JSONEncoder.roster, for: .json)
+    app.passwords.use(.bcrypt(cost: options.bcryptCost))
+    app.views.use(.leaf)
+    app.leaf.sources = .singleSource(NIOLeafFiles(
+        fileio: app.fileio, limits: .default, sandboxDirectory: viewsDirectory, viewDirectory: viewsDirectory))
+
+    app.middleware = Middlewares()
+    app.middleware.use(RequestIDMiddleware())
+    app.middleware.use(ProblemMiddleware())
+
+    app.roster = RosterServices(
+        configuration: configuration,
+        mailer: options.mailer ?? FileMailer(directory: (configuration.dataDirectory as NSString).appendingPathComponent("outbox"), logger: app.logger),
+        signInThrottle: options.signInThrottle,
+        dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost))
+
+    try app.register(collection: OperationsController())
+    try app.register(collection: AccountsController())
+    try app.register(collection: VerifyEmailPage())
+
+    app.asyncCommands.use(MigrateCommand(), as: "migrate")
+    app.asyncCommands.use(AccountsCommand(), as: "accounts")
+    app.asyncCommands.use(KeysCommand(), as: "keys")
+}
+
+/// The Leaf templates shipped with the app, independent of the working directory.
+let viewsDirectory = Bundle.module.bundleURL.appendingPathComponent("Views").path + "/"
+
+/// Runs pending migrations and per-database start-up settings.
+public func migrate(_ app: Application) async throws {
+    try await DatabaseSetup.prepare(app.db)
+    try await app.autoMigrate()
+}

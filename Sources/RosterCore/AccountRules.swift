@@ -1,0 +1,71 @@
+import Foundation
+
+/// The rules for what a person may choose as a name and password.
+public enum AccountRules {
+    /// Minimum password length in characters.
+    public static let minimumPasswordLength = 10
+    /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently truncated.
+    public static let maximumPasswordBytes = 72
+    /// Maximum display-name length in characters.
+    public static let maximumNameLength = 200
+
+    /// The issues with `password`, empty when it is acceptable.
+    public static func passwordIssues(_ password: String, field: String = "password") -> [FieldIssue] {
+        if password.count < minimumPasswordLength {
+            return [FieldIssue(field: field, message: "must be at least \(minimumPasswordLength) characters")]
+        }
+        if password.utf8.count > maximumPasswordBytes {
+            return [FieldIssue(field: field, message: "must be at most \(maximumPasswordBytes) bytes")]
+        }
+        return []
+    }
+
+    /// The trimmed name, or an issue when it is empty or too long.
+    public static func name(_ raw: String, field: String = "name") -> Result<String, FieldIssue> {
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return .failure(FieldIssue(field: field, message: "must not be empty")) }
+        if trimmed.count > maximumNameLength {
+            return .failure(FieldIssue(field: field, message: "must be at most \(maximumNameLength) characters"))
+        }
+        return .success(trimmed)
+    }
+}
+
+/// Throttling of failed sign-ins for one email address: after `maximumFailures` failures within
+/// `window`, further attempts are refused until the window that began with the first failure ends.
+public struct SignInThrottle: Sendable, Equatable {
+    /// Failures allowed inside one window.
+    public var maximumFailures: Int
+    /// Length of the window in seconds.
+    public var window: TimeInterval
+
+    public init(maximumFailures: Int = 5, window: TimeInterval = 15 * 60) {
+        self.maximumFailures = maximumFailures
+        self.window = window
+    }
+
+    /// The recorded failures for one email.
+    public struct Record: Sendable, Equatable {
+        public var failures: Int
+        public var windowStart: Date
+        public init(failures: Int, windowStart: Date) {
+            self.failures = failures
+            self.windowStart = windowStart
+        }
+    }
+
+    /// Seconds to wait before trying again, or nil when an attempt may be made now.
+    public func retryAfter(_ record: Record?, now: Date) -> Int? {
+        guard let record, record.failures >= maximumFailures else { return nil }
+        let remaining = record.windowStart.addingTimeInterval(window).timeIntervalSince(now)
+        return remaining > 0 ? Int(remaining.rounded(.up)) : nil
+    }
+
+    /// The record after one more failure at `now`.
+    public func recordingFailure(_ record: Record?, now: Date) -> Record {
+        if let record, now.timeIntervalSince(record.windowStart) < window {
+            return Record(failures: record.failures + 1, windowStart: record.windowStart)
+        }
+        return Record(failures: 1, windowStart: now)
+    }
+}

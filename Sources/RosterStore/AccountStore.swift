@@ -1,0 +1,103 @@
+import Fluent
+import SQLKit
+import Foundation
+import RosterCore
+
+/// Persistence of accounts, sessions, verification tokens, API keys and sign-in throttling.
+public struct AccountStore: Sendable {
+    public let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
+
+    /// Creates an account and, unless it is created verified, its first verification token, in one transaction.
+    /// Refuses an email that is taken with `email_taken`.
+    public func createAccount(
+        email: EmailAddress, name: String, passwordHash: String, verified: Bool, platformAdmin: Bool,
+        verificationTokenHash: String?, verificationExpiresAt: Date
+    ) async throws -> AccountModel {
+        try await db.writeTransaction { db in
+            let account = AccountModel(
+                email: email.value, name: name, passwordHash: passwordHash,
+                emailVerifiedAt: verified ? Date() : nil, isPlatformAdmin: platformAdmin)
+            try await account.create(on: db)
+            if let verificationTokenHash {
+                try await EmailVerificationModel(
+                    accountID: try account.requireID(), email: email.value,
+                    tokenHash: verificationTokenHash, expiresAt: verificationExpiresAt
+                ).create(on: db)
+            }
+            return account
+        }
+    }
+
+    /// The account with this canonical email, if any.
+    public func account(email: EmailAddress) async throws -> AccountModel? {
+        try await AccountModel.query(on: db).filter(\.$email == email.value).first()
+    }
+
+    /// Consumes a verification token once: marks the account's email verified and the token used.
+    /// Returns nil for an unknown, used or expired token, or when the account's email has changed since.
+    public func consumeVerification(tokenHash: String, now: Date) async throws -> AccountModel? {
+        try await db.writeTransaction { db -> AccountModel? in
+            guard let row = try await EmailVerificationModel.query(on: db)
+                .filter(\.$tokenHash == tokenHash)
+                .filter(\.$usedAt == nil)
+                .filter(\.$expiresAt > now)
+                .first()
+            else { return nil }
+            // Consume-once: only the update that moves used_at from NULL wins.
+            let consumed = try await db.sql.update(EmailVerificationModel.schema)
+                .set("used_at", to: now)
+                .where("id", .equal, row.id)
+                .where("used_at", .is, SQLLiteral.null)
+                .returning("id")
+                .all()
+            guard !consumed.isEmpty, let account = try await AccountModel.find(row.$account.id, on: db),
+                  account.email == row.email else { return nil }
+            if account.emailVerifiedAt == nil {
+                account.emailVerifiedAt = now
+                try await account.save(on: db)
+            }
+            return account
+        }
+    }
+
+    /// The throttling record for failed sign-ins to `email`.
+    public func signInFailures(email: EmailAddress) async throws -> SignInThrottle.Record? {
+        guard let row = try await SignInFailureModel.find(email.value, on: db) else { return nil }
+        return SignInThrottle.Record(failures: row.failures, windowStart: row.windowStart)
+    }
+
+    /// Stores the throttling record for `email`.
+    public func saveSignInFailures(email: EmailAddress, _ record: SignInThrottle.Record) async throws {
+        try await db.sql.insert(into: SignInFailureModel.schema)
+            .columns("email", "failures", "window_start")
+            .values(SQLBind(email.value), SQLBind(record.failures), SQLBind(record.windowStart))
+            .onConflict(with: ["email"]) { $0
+                .set(excludedValueOf: "failures")
+                .set(excludedValueOf: "window_start")
+            }
+            .run()
+    }
+
+    /// Forgets failed sign-ins for `email` after a successful one.
+    public func clearSignInFailures(email: EmailAddress) async throws {
+        try await SignInFailureModel.query(on: db).filter(\.$id == email.value).delete()
+    }
+
+    /// The account behind a live session token hash, with the session id.
+    public func session(tokenHash: String, now: Date) async throws -> (session: SessionModel, account: AccountModel)? {
+        guard let session = try await SessionModel.query(on: db)
+            .filter(\.$tokenHash == tokenHash)
+            .filter(\.$expiresAt > now)
+            .with(\.$account)
+            .first()
+        else { return nil }
+        return (session, session.account)
+    }
+
+    /// The live (not revoked) API key with this hash.
+    public func apiKey(keyHash: String) async throws -> APIKeyModel? {
+        try await APIKeyModel.query(on: db).filter(\.$keyHash == keyHash).filter(\.$revokedAt == nil).first()
+    }
+}

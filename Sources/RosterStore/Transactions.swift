@@ -1,0 +1,86 @@
+import Fluent
+import FluentSQLiteDriver
+import FluentPostgresDriver
+import RosterCore
+
+/// The SQL dialect of a database, for the few places where SQLite and PostgreSQL need different SQL.
+public enum SQLBackend: Sendable {
+    case sqlite, postgres
+
+    /// The backend behind `database`.
+    public init(_ database: any Database) {
+        let name = (database as? any SQLDatabase)?.dialect.name ?? ""
+        self = name == "postgresql" ? .postgres : .sqlite
+    }
+}
+
+extension Database {
+    /// This database as an `SQLDatabase` (both supported drivers are SQL drivers).
+    public var sql: any SQLDatabase { self as! any SQLDatabase }
+
+    /// Runs `body` in one write transaction.
+    ///
+    /// On SQLite the transaction begins with `BEGIN IMMEDIATE`, so concurrent writers queue on the write lock
+    /// instead of failing with `SQLITE_BUSY` when a read lock is upgraded. On PostgreSQL it is Fluent's transaction.
+    /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
+    public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        do {
+            if inTransaction { return try await body(self) }
+            switch SQLBackend(self) {
+            case .postgres:
+                return try await transaction(body)
+            case .sqlite:
+                return try await withConnection { conn in
+                    try await conn.sql.raw("BEGIN IMMEDIATE").run()
+                    do {
+                        let result = try await body(conn)
+                        try await conn.sql.raw("COMMIT").run()
+                        return result
+                    } catch {
+                        try? await conn.sql.raw("ROLLBACK").run()
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw UniqueConstraint.mapped(error)
+        }
+    }
+}
+
+/// The unique constraints whose violation is a user-facing conflict, and the problem each one answers with.
+///
+/// This is the one place where database constraint failures become problem codes.
+public enum UniqueConstraint: String, CaseIterable, Sendable {
+    case accountEmail = "accounts_email_key"
+
+    /// The constraint or index name in the schema.
+    public var name: String { rawValue }
+
+    /// How SQLite names the failure in its message (`UNIQUE constraint failed: …`).
+    var sqliteSignature: String {
+        switch self {
+        case .accountEmail: "accounts.email"
+        }
+    }
+
+    /// The refusal a violation of this constraint means.
+    public var error: RosterError {
+        switch self {
+        case .accountEmail: RosterError(.emailTaken, "An account with this email address already exists.")
+        }
+    }
+
+    /// `error` translated to a `RosterError` when it is a known constraint failure; otherwise `error` unchanged.
+    public static func mapped(_ error: any Error) -> any Error {
+        guard let dbError = error as? any DatabaseError, dbError.isConstraintFailure else { return error }
+        if let psql = error as? PSQLError, let name = psql.serverInfo?[.constraintName] {
+            return allCases.first { $0.name == name }?.error ?? RosterError(.conflict, "The change conflicts with existing data.")
+        }
+        if let sqlite = error as? SQLiteError {
+            return allCases.first { sqlite.message.contains($0.sqliteSignature) || sqlite.message.contains("'\($0.name)'") }?.error
+                ?? RosterError(.conflict, "The change conflicts with existing data.")
+        }
+        return RosterError(.conflict, "The change conflicts with existing data.")
+    }
+}

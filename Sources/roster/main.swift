@@ -1,0 +1,3 @@
+import RosterApp
+
+await RosterMain.run()
