@@ -44,16 +44,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "roster", dependencies: ["RosterApp"], swiftSettings: strict),
+        .target(
+            name: "RosterTesting",
+            dependencies: ["RosterApp", "RosterStore", .product(name: "VaporTesting", package: "vapor")],
+            path: "Tests/RosterTesting",
+            swiftSettings: strict
+        ),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore"], swiftSettings: strict),
-        .testTarget(
-            name: "RosterStoreTests",
-            dependencies: ["RosterStore", "RosterApp", .product(name: "VaporTesting", package: "vapor")],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "RosterAppTests",
-            dependencies: ["RosterApp", .product(name: "VaporTesting", package: "vapor")],
-            swiftSettings: strict
-        ),
+        .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterTesting"], swiftSettings: strict),
+        .testTarget(name: "RosterAppTests", dependencies: ["RosterApp", "RosterTesting"], swiftSettings: strict),
     ]
 )

@@ -34,7 +34,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.passwords.use(.bcrypt(cost: options.bcryptCost))
     app.views.use(.leaf)
     app.leaf.sources = .singleSource(NIOLeafFiles(
-        fileio: app.fileio, limits: .default, sandboxDirectory: viewsDirectory, viewDirectory: viewsDirectory))
+        fileio: app.fileio, limits: [.toSandbox, .requireExtensions], sandboxDirectory: viewsDirectory, viewDirectory: viewsDirectory))
 
     app.middleware = Middlewares()
     app.middleware.use(RequestIDMiddleware())

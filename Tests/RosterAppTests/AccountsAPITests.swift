@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import Vapor
+import RosterTesting
+
+@Suite struct AccountsAPITests {
+    @Test(arguments: TestBackend.available)
+    func signUpVerifySignInAndReadMe(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let created = try await t.send(.POST, "/v1/accounts", json: ["email": " Ada@Example.COM ", "name": "Ada", "password": "correct horse battery"])
+            #expect(created.status == .created)
+            #expect(created.string("email") == "ada@example.com")
+            #expect(created.json["email_verified"] as? Bool == false)
+            #expect(created.headers.first(name: "X-Request-Id")?.isEmpty == false)
+
+            let email = try #require(await t.mailer.messages(to: "ada@example.com").first)
+            #expect(email.text.contains("http://roster.test/verify-email?token="))
+            #expect(email.html.contains("Verify my email address"))
+
+            let verified = try await t.send(.POST, "/v1/accounts/verify", json: ["token": try await t.verificationToken(for: "ada@example.com")])
+            #expect(verified.status == .ok)
+            #expect(verified.json["email_verified"] as? Bool == true)
+
+            let token = try await t.signIn("ADA@example.com", password: "correct horse battery")
+            let me = try await t.send(.GET, "/v1/me", token: token)
+            #expect(me.status == .ok)
+            #expect(me.string("name") == "Ada")
+            #expect(me.string("id") == created.string("id"))
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aVerificationTokenWorksOnce(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            try await t.signUp("once@example.com")
+            let token = try await t.verificationToken(for: "once@example.com")
+            #expect(try await t.send(.POST, "/v1/accounts/verify", json: ["token": token]).status == .ok)
+            let again = try await t.send(.POST, "/v1/accounts/verify", json: ["token": token])
+            #expect(again.status == .unprocessableEntity)
+            #expect(again.code == "invalid_token")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func emailsAreUniqueInCanonicalForm(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            try await t.signUp("twice@example.com")
+            let second = try await t.send(.POST, "/v1/accounts", json: ["email": "TWICE@example.com ", "name": "B", "password": "long enough password"])
+            #expect(second.status == .conflict)
+            #expect(second.code == "email_taken")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func concurrentSignUpsOfOneEmailCreateOneAccount(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        try await t.send(.POST, "/v1/accounts", json: ["email": i % 2 == 0 ? "race@example.com" : "RACE@example.com", "name": "R", "password": "long enough password"]).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPStatus]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 1)
+            #expect(statuses.filter { $0 == .conflict }.count == 7)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func wrongEmailAndWrongPasswordGetTheSameAnswer(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            try await t.signUp("known@example.com")
+            let wrongPassword = try await t.send(.POST, "/v1/sessions", json: ["email": "known@example.com", "password": "not the password"])
+            let unknownEmail = try await t.send(.POST, "/v1/sessions", json: ["email": "unknown@example.com", "password": "not the password"])
+            #expect(wrongPassword.status == .unauthorized)
+            #expect(unknownEmail.status == .unauthorized)
+            #expect(wrongPassword.code == "invalid_credentials")
+            #expect(wrongPassword.json["detail"] as? String == unknownEmail.json["detail"] as? String)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func repeatedFailedSignInsAreThrottled(backend: TestBackend) async throws {
+        try await TestApp.with(backend, throttle: .init(maximumFailures: 3, window: 600)) { t in
+            try await t.signUp("victim@example.com")
+            for _ in 0..<3 {
+                let failed = try await t.send(.POST, "/v1/sessions", json: ["email": "victim@example.com", "password": "guess guess guess"])
+                #expect(failed.status == .unauthorized)
+            }
+            // Even the right password is refused while throttled, with a Retry-After.
+            let throttled = try await t.send(.POST, "/v1/sessions", json: ["email": "Victim@example.com", "password": "long enough password"])
+            #expect(throttled.status == .tooManyRequests)
+            #expect(throttled.code == "rate_limited")
+            let retryAfter = try #require(throttled.headers.first(name: .retryAfter).flatMap(Int.init))
+            #expect(retryAfter > 0 && retryAfter <= 600)
+            // Another email is unaffected.
+            try await t.signUp("other@example.com")
+            _ = try await t.signIn("other@example.com")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func signOutRevokesTheSession(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let token = try await t.verifiedPerson("leaver@example.com")
+            #expect(try await t.send(.DELETE, "/v1/sessions/current", token: token).status == .noContent)
+            let after = try await t.send(.GET, "/v1/me", token: token)
+            #expect(after.status == .unauthorized)
+            #expect(after.code == "unauthenticated")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func changingThePasswordSignsOutOtherSessions(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let first = try await t.verifiedPerson("pw@example.com")
+            let second = try await t.signIn("pw@example.com")
+            let wrong = try await t.send(.PATCH, "/v1/me", json: ["password": "brand new password", "current_password": "wrong one!!"], token: first)
+            #expect(wrong.status == .unprocessableEntity)
+            let changed = try await t.send(.PATCH, "/v1/me", json: ["name": "  Renamed ", "password": "brand new password", "current_password": "long enough password"], token: first)
+            #expect(changed.status == .ok)
+            #expect(changed.string("name") == "Renamed")
+            #expect(try await t.send(.GET, "/v1/me", token: first).status == .ok)
+            #expect(try await t.send(.GET, "/v1/me", token: second).status == .unauthorized)
+            _ = try await t.signIn("pw@example.com", password: "brand new password")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func deletingTheAccountNeedsThePasswordAndEndsSessions(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let token = try await t.verifiedPerson("gone@example.com")
+            let refused = try await t.send(.DELETE, "/v1/me", json: ["password": "not my password"], token: token)
+            #expect(refused.status == .unprocessableEntity)
+            #expect(try await t.send(.DELETE, "/v1/me", json: ["password": "long enough password"], token: token).status == .noContent)
+            #expect(try await t.send(.GET, "/v1/me", token: token).status == .unauthorized)
+            // The address is free again.
+            try await t.signUp("gone@example.com")
+        }
+    }
+}
