@@ -28,10 +28,11 @@ struct AccountsController: RouteCollection {
         let (email, name) = try body.validated()
         let passwordHash = try await req.password.async.hash(body.password)
         let token = Secret.generate()
+        let link = "\(req.application.roster.configuration.baseURL)/verify-email?token=\(token)"
         let account = try await AccountStore(req.db).createAccount(
             email: email, name: name, passwordHash: passwordHash, verified: false, platformAdmin: false,
-            verificationTokenHash: Secret.hash(token), verificationExpiresAt: Date().addingTimeInterval(Self.verificationLifetime))
-        try await req.application.roster.sendVerification(to: account, token: token)
+            verificationTokenHash: Secret.hash(token), verificationExpiresAt: Date().addingTimeInterval(Self.verificationLifetime),
+            verificationEmail: { EmailTemplates.verification(to: $0.email, name: $0.name, link: link, token: token) })
         return try jsonResponse(AccountResponse(account), status: .created)
     }
 
@@ -125,9 +126,7 @@ struct AccountsController: RouteCollection {
         guard try await req.password.async.verify(body.password, created: account.passwordHash) else {
             throw RosterError.validation([FieldIssue(field: "password", message: "is not your current password")])
         }
-        try await req.db.writeTransaction { db in
-            try await account.delete(on: db)
-        }
+        try await AccountDeletion.delete(account, requestID: req.id, on: req.db)
         return .noContent
     }
 }

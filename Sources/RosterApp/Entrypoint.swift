@@ -21,6 +21,7 @@ public enum RosterMain {
                 let command = env.arguments.dropFirst().first ?? "serve"
                 if command == "serve" {
                     try await migrate(app)
+                    app.lifecycle.use(OutboxWorkerLifecycle())
                 }
                 try await app.execute()
             } catch {

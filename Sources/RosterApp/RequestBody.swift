@@ -5,6 +5,12 @@ import RosterCore
 protocol RequestBody: Decodable, Sendable {
     /// The JSON keys this body accepts.
     static var fields: Set<String> { get }
+    /// The JSON keys accepted inside nested objects, by field name.
+    static var nested: [String: Set<String>] { get }
+}
+
+extension RequestBody {
+    static var nested: [String: Set<String>] { [:] }
 }
 
 extension Request {
@@ -31,7 +37,12 @@ extension Request {
         guard let dictionary = object as? [String: Any] else {
             throw RosterError(.validationFailed, "The body must be a JSON object.")
         }
-        let unknown = Set(dictionary.keys).subtracting(T.fields).sorted()
+        var unknown = Set(dictionary.keys).subtracting(T.fields).sorted()
+        for (field, allowed) in T.nested {
+            if let inner = dictionary[field] as? [String: Any] {
+                unknown += Set(inner.keys).subtracting(allowed).sorted().map { "\(field).\($0)" }
+            }
+        }
         if !unknown.isEmpty {
             throw RosterError.validation(unknown.map { FieldIssue(field: $0, message: "is not a known field") })
         }

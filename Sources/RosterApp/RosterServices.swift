@@ -10,13 +10,28 @@ public struct RosterServices: Sendable {
     public var mailer: any Mailer
     /// Failed sign-in throttling policy.
     public var signInThrottle: SignInThrottle
+    /// Per-organization and per-account limits.
+    public var limits: RosterLimits
+    /// Cached (account, organization) → role answers for `POST /v1/authorize`.
+    let access: AccessCache
     /// A bcrypt hash of nothing in particular, verified against when an email has no account.
     var dummyPasswordHash: String
 
-    /// Writes the verification email for `account` with the link built from the base URL.
-    func sendVerification(to account: AccountModel, token: String) async throws {
-        let link = "\(configuration.baseURL)/verify-email?token=\(token)"
-        try await mailer.send(EmailTemplates.verification(to: account.email, name: account.name, link: link, token: token))
+}
+
+/// Limits that protect recipients and reviewers.
+public struct RosterLimits: Sendable {
+    /// Invitation emails one organization may queue per hour (DESIGN §3).
+    public var invitationsPerHour: Int
+    /// Pending join requests one account may have across all organizations.
+    public var pendingJoinRequestsPerAccount: Int
+    /// Reviewers emailed about one join request at most.
+    public var reviewerEmails: Int
+
+    public init(invitationsPerHour: Int = 500, pendingJoinRequestsPerAccount: Int = 1, reviewerEmails: Int = 50) {
+        self.invitationsPerHour = invitationsPerHour
+        self.pendingJoinRequestsPerAccount = pendingJoinRequestsPerAccount
+        self.reviewerEmails = reviewerEmails
     }
 }
 

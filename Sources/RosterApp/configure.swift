@@ -13,11 +13,14 @@ public struct ConfigureOptions: Sendable {
     public var bcryptCost: Int
     /// Sign-in throttling policy.
     public var signInThrottle: SignInThrottle
+    /// Invitation, join-request and reviewer limits.
+    public var limits: RosterLimits
 
-    public init(mailer: (any Mailer)? = nil, bcryptCost: Int = 12, signInThrottle: SignInThrottle = SignInThrottle()) {
+    public init(mailer: (any Mailer)? = nil, bcryptCost: Int = 12, signInThrottle: SignInThrottle = SignInThrottle(), limits: RosterLimits = RosterLimits()) {
         self.mailer = mailer
         self.bcryptCost = bcryptCost
         self.signInThrottle = signInThrottle
+        self.limits = limits
     }
 }
 
@@ -44,11 +47,17 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         configuration: configuration,
         mailer: options.mailer ?? FileMailer(directory: (configuration.dataDirectory as NSString).appendingPathComponent("outbox"), logger: app.logger),
         signInThrottle: options.signInThrottle,
+        limits: options.limits,
+        access: AccessCache(),
         dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost))
 
     try app.register(collection: OperationsController())
     try app.register(collection: AccountsController())
     try app.register(collection: VerifyEmailPage())
+    try app.register(collection: OrganizationsController())
+    try app.register(collection: InvitationsController())
+    try app.register(collection: MyRosterController())
+    try app.register(collection: AuthorizeController())
 
     app.asyncCommands.use(MigrateCommand(), as: "migrate")
     app.asyncCommands.use(AccountsCommand(), as: "accounts")

@@ -61,3 +61,51 @@ public enum EmailTemplates {
         return out
     }
 }
+
+extension EmailTemplates {
+    /// The invitation to join an organization (or one of its spaces). Wording: "has invited you to join".
+    public static func invitation(
+        to email: String, inviterName: String, organization: String, space: String?, roleName: String,
+        link: String, token: String, expiresAt: Date
+    ) -> EmailMessage {
+        let place = space.map { "\($0) in \(organization)" } ?? organization
+        let expiry = ISO8601DateFormatter().string(from: expiresAt)
+        let text = """
+        \(inviterName) has invited you to join \(place) as \(roleName).
+
+        Open this link to accept or decline:
+
+        \(link)
+
+        The invitation expires at \(expiry). Nothing changes until you accept.
+        (API: POST /v1/invitation-tokens/\(token)/accept)
+        """
+        let html = """
+        <p><strong>\(escapeHTML(inviterName))</strong> has invited you to join <strong>\(escapeHTML(place))</strong> as \(escapeHTML(roleName)).</p>
+        <p><a href="\(escapeHTML(link))">Review the invitation</a></p>
+        <p>The invitation expires at \(escapeHTML(expiry)). Nothing changes until you accept.</p>
+        """
+        return EmailMessage(to: email, subject: "\(inviterName) has invited you to join \(place)", text: text, html: html)
+    }
+
+    /// Tells a reviewer that someone asked to join.
+    public static func joinRequest(to email: String, requesterName: String, requesterEmail: String, organization: String, space: String?, message: String?, link: String) -> EmailMessage {
+        let place = space.map { "\($0) in \(organization)" } ?? organization
+        let note = message.map { "\n\nTheir message: \($0)" } ?? ""
+        let text = "\(requesterName) (\(requesterEmail)) asked to join \(place).\(note)\n\nReview the request: \(link)\n"
+        let html = "<p><strong>\(escapeHTML(requesterName))</strong> (\(escapeHTML(requesterEmail))) asked to join <strong>\(escapeHTML(place))</strong>.</p>"
+            + (message.map { "<blockquote>\(escapeHTML($0))</blockquote>" } ?? "")
+            + "<p><a href=\"\(escapeHTML(link))\">Review the request</a></p>"
+        return EmailMessage(to: email, subject: "\(requesterName) asked to join \(place)", text: text, html: html)
+    }
+
+    /// Tells a requester the outcome of their join request.
+    public static func joinRequestDecided(to email: String, approved: Bool, organization: String, space: String?, roleName: String?) -> EmailMessage {
+        let place = space.map { "\($0) in \(organization)" } ?? organization
+        let text = approved
+            ? "Your request to join \(place) was approved. You are now a member\(roleName.map { " (\($0))" } ?? "").\n"
+            : "Your request to join \(place) was not approved.\n"
+        let html = "<p>\(escapeHTML(text.trimmingCharacters(in: .newlines)))</p>"
+        return EmailMessage(to: email, subject: approved ? "Welcome to \(place)" : "Your request to join \(place)", text: text, html: html)
+    }
+}

@@ -13,7 +13,7 @@ public struct AccountStore: Sendable {
     /// Refuses an email that is taken with `email_taken`.
     public func createAccount(
         email: EmailAddress, name: String, passwordHash: String, verified: Bool, platformAdmin: Bool,
-        verificationTokenHash: String?, verificationExpiresAt: Date
+        verificationTokenHash: String?, verificationExpiresAt: Date, verificationEmail: (@Sendable (AccountModel) -> EmailMessage)? = nil
     ) async throws -> AccountModel {
         try await db.writeTransaction { db in
             let account = AccountModel(
@@ -25,6 +25,9 @@ public struct AccountStore: Sendable {
                     accountID: try account.requireID(), email: email.value,
                     tokenHash: verificationTokenHash, expiresAt: verificationExpiresAt
                 ).create(on: db)
+            }
+            if let verificationEmail {
+                try await Outbox(db).enqueue(verificationEmail(account), kind: "verification", orgID: nil, membershipID: nil, now: Date())
             }
             return account
         }
@@ -94,6 +97,12 @@ public struct AccountStore: Sendable {
             .first()
         else { return nil }
         return (session, session.account)
+    }
+
+    /// Serializes changes that count an account's rows across organizations (PostgreSQL row lock; SQLite holds the write lock).
+    public func lockAccount(_ id: UUID) async throws {
+        guard SQLBackend(db) == .postgres else { return }
+        try await db.sql.raw("SELECT id FROM accounts WHERE id = \(bind: id) FOR UPDATE").run()
     }
 
     /// The live (not revoked) API key with this hash.

@@ -9,6 +9,11 @@ public enum RosterMigrations {
         CreateAPIKeys(),
         CreateEmailVerifications(),
         CreateSignInFailures(),
+        CreateOrganizations(),
+        CreateRoles(),
+        CreateMemberships(),
+        CreateAuditEvents(),
+        CreateOutboxMessages(),
     ]
 }
 

@@ -24,11 +24,18 @@ extension Database {
     /// instead of failing with `SQLITE_BUSY` when a read lock is upgraded. On PostgreSQL it is Fluent's transaction.
     /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
     public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        if inTransaction { return try await body(self) }
+        ChangeGeneration.shared.advance()
+        defer { ChangeGeneration.shared.advance() }
         do {
-            if inTransaction { return try await body(self) }
             switch SQLBackend(self) {
             case .postgres:
-                return try await transaction(body)
+                return try await transaction { db in
+                    let result = try await body(db)
+                    // Delivered to every listening instance when (and only if) this transaction commits.
+                    try await db.sql.raw("NOTIFY roster_changes").run()
+                    return result
+                }
             case .sqlite:
                 return try await withConnection { conn in
                     try await conn.sql.raw("BEGIN IMMEDIATE").run()
@@ -53,6 +60,11 @@ extension Database {
 /// This is the one place where database constraint failures become problem codes.
 public enum UniqueConstraint: String, CaseIterable, Sendable {
     case accountEmail = "accounts_email_key"
+    case organizationSlug = "organizations_slug_key"
+    case roleKey = "roles_org_ladder_key_key"
+    case liveAccount = "memberships_live_account_key"
+    case liveEmail = "memberships_live_email_key"
+    case liveExternalID = "memberships_live_external_id_key"
 
     /// The constraint or index name in the schema.
     public var name: String { rawValue }
@@ -61,6 +73,11 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
     var sqliteSignature: String {
         switch self {
         case .accountEmail: "accounts.email"
+        case .organizationSlug: "organizations.slug"
+        case .roleKey: "roles.org_id, roles.ladder, roles.key"
+        case .liveAccount: "memberships.scope_id, memberships.account_id"
+        case .liveEmail: "memberships.scope_id, memberships.email"
+        case .liveExternalID: "memberships.scope_id, memberships.external_id"
         }
     }
 
@@ -68,6 +85,10 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
     public var error: RosterError {
         switch self {
         case .accountEmail: RosterError(.emailTaken, "An account with this email address already exists.")
+        case .organizationSlug: RosterError(.slugTaken, "Another organization already uses this slug.")
+        case .roleKey: RosterError(.conflict, "A role with this key already exists on this ladder.")
+        case .liveAccount, .liveEmail: RosterError(.alreadyInvited, "This person already has a pending invitation, request or membership here.")
+        case .liveExternalID: RosterError(.externalIDTaken, "Another live membership here already has this external ID.")
         }
     }
 

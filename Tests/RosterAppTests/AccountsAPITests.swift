@@ -13,7 +13,7 @@ import RosterTesting
             #expect(created.json["email_verified"] as? Bool == false)
             #expect(created.headers.first(name: "X-Request-Id")?.isEmpty == false)
 
-            let email = try #require(await t.mailer.messages(to: "ada@example.com").first)
+            let email = try #require(try await t.emails(to: "ada@example.com").first)
             #expect(email.text.contains("http://roster.test/verify-email?token="))
             #expect(email.html.contains("Verify my email address"))
 

@@ -1,4 +1,5 @@
 import Foundation
+import Fluent
 import Vapor
 import VaporTesting
 import RosterApp
@@ -121,9 +122,16 @@ public struct TestApp: Sendable {
         return id
     }
 
+    /// Emails queued in the outbox for `email`, oldest first.
+    public func emails(to email: String, kind: String? = nil) async throws -> [EmailMessage] {
+        var query = OutboxMessageModel.query(on: app.db).filter(\.$recipient == EmailAddress.canonicalize(email))
+        if let kind { query = query.filter(\.$kind == kind) }
+        return try await query.sort(\.$createdAt).all().map { EmailMessage(to: $0.recipient, subject: $0.subject, text: $0.textBody, html: $0.htmlBody) }
+    }
+
     /// The token in the latest verification email to `email`.
     public func verificationToken(for email: String) async throws -> String {
-        guard let message = await mailer.messages(to: email).last,
+        guard let message = try await emails(to: email, kind: "verification").last,
               let range = message.text.range(of: #"token=[A-Za-z0-9_-]+"#, options: .regularExpression) else {
             throw TestFailure("no verification email to \(email)")
         }

@@ -1,0 +1,50 @@
+import Vapor
+import Fluent
+import NIOConcurrencyHelpers
+import RosterCore
+import RosterStore
+
+/// The hot path of `POST /v1/authorize`: (account, organization) → active role, cached in process.
+///
+/// An entry remembers the `ChangeGeneration` it was read at and is used only while the generation has not moved,
+/// so no answer is served from data older than the last committed change on this instance (and, on PostgreSQL,
+/// on any instance, once its notification has arrived).
+final class AccessCache: Sendable {
+    struct Answer: Sendable {
+        var orgID: UUID
+        var role: RoleDefinition
+    }
+
+    private struct Entry {
+        var generation: UInt64
+        var answer: Answer?
+    }
+
+    private let entries = NIOLockedValueBox([String: Entry]())
+    private let generation: ChangeGeneration
+    private let capacity = 200_000
+
+    init(generation: ChangeGeneration = .shared) {
+        self.generation = generation
+    }
+
+    /// The active org role of `accountID` in the organization `orgRef` (id or slug); nil when none.
+    func role(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
+        let key = "\(accountID.uuidString)|\(orgRef.lowercased())"
+        let seen = generation.current
+        if let entry = entries.withLockedValue({ $0[key] }), entry.generation == seen {
+            return entry.answer
+        }
+        let answer = try await load(accountID: accountID, orgRef: orgRef, on: db)
+        entries.withLockedValue { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(generation: seen, answer: answer)
+        }
+        return answer
+    }
+
+    private func load(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
+        guard let row = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: orgRef) else { return nil }
+        return Answer(orgID: row.orgID, role: row.role)
+    }
+}

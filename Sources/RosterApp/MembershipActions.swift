@@ -1,0 +1,376 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// The lifecycle transitions of DESIGN §2, each decided by `Lifecycle` and applied in one transaction.
+struct MembershipActions: Sendable {
+    let req: Request
+    let context: ScopeContext
+
+    private var now: Date { Date() }
+    private var baseURL: String { req.application.roster.configuration.baseURL }
+
+    // MARK: Invite / add
+
+    func invite(_ body: InviteMemberRequest) async throws -> MembershipModel {
+        guard let email = EmailAddress(body.email) else {
+            throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
+        }
+        let role = try context.ladder.roleOrDefault(body.role)
+        let name = try MemberFields.name(body.name)
+        let externalID = try MemberFields.externalID(body.externalID)
+        let attributes = try MemberFields.attributes(body.attributes)
+        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let limits = req.application.roster.limits
+        return try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
+            let account = try await AccountStore(db).account(email: email)
+            let existing = try await store.liveRow(scopeID: context.scope.scopeID, email: email.value, accountID: account?.id)
+            let direct = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
+                && account?.emailVerifiedAt != nil
+            let outcome = try Lifecycle.invite(authority: context.authority, role: role, existing: existing?.facts, direct: direct)
+
+            if outcome == .activateJoinRequest, let existing, let id = existing.id {
+                guard let activated = try await store.transition(
+                    id: id, from: [.pending], source: .joinRequest, to: .active, now: now, set: ["role_key": role.key])
+                else { throw RosterError(.conflict, "The join request changed meanwhile; try again.") }
+                try await AuditLog(db).record(.mutualIntent, actor: context.actor, membership: activated,
+                                              before: existing.auditState, after: activated.auditState, requestID: requestID, at: now)
+                try await Outbox(db).enqueue(
+                    EmailTemplates.joinRequestDecided(to: activated.email, approved: true, organization: context.org.name, space: context.spaceName, roleName: role.name),
+                    kind: "join_request_approved", orgID: context.scope.orgID, membershipID: id, now: now)
+                return activated
+            }
+
+            if let seatLimit = context.settings.seatLimit, try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
+                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
+            }
+            let row = MembershipModel()
+            row.orgID = context.scope.orgID
+            row.spaceID = context.scope.spaceID
+            row.scopeID = context.scope.scopeID
+            row.email = email.value
+            row.name = name
+            row.roleKey = role.key
+            row.externalID = externalID
+            row.attributes = attributes
+            row.invitedBy = context.actor.id
+            row.createdAt = now
+            row.updatedAt = now
+            if direct, let account {
+                row.accountID = account.id
+                row.name = name ?? account.name
+                row.status = MembershipStatus.active.rawValue
+                row.source = MembershipSource.direct.rawValue
+                try await row.create(on: db)
+                try await AuditLog(db).record(.added, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
+                return row
+            }
+            let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
+            if sentLastHour >= limits.invitationsPerHour {
+                throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
+            }
+            let token = Secret.generate()
+            row.status = MembershipStatus.pending.rawValue
+            row.source = MembershipSource.invitation.rawValue
+            row.tokenHash = Secret.hash(token)
+            row.expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
+            row.deliveryStatus = "queued"
+            try await row.create(on: db)
+            try await AuditLog(db).record(.invited, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
+            try await Outbox(db).enqueue(
+                EmailTemplates.invitation(to: email.value, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
+                                          roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: row.expiresAt ?? now),
+                kind: "invitation", orgID: context.scope.orgID, membershipID: row.id, now: now)
+            return row
+        }
+    }
+
+    // MARK: Admin-side changes of one row
+
+    func resend(id: UUID) async throws -> MembershipModel {
+        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let limits = req.application.roster.limits
+        return try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
+            guard let row = try await store.row(id: id, scopeID: context.scope.scopeID), context.authority.canSee else { throw RosterError.notFound }
+            let role = try context.ladder.require(row.roleKey)
+            try Lifecycle.revoke(authority: context.authority, role: role)
+            guard row.source == MembershipSource.invitation.rawValue, [MembershipStatus.pending.rawValue, MembershipStatus.expired.rawValue].contains(row.status) else {
+                throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status).")
+            }
+            let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
+            if sentLastHour >= limits.invitationsPerHour {
+                throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
+            }
+            let token = Secret.generate()
+            let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
+            guard let resent = try await store.transition(
+                id: id, from: [.pending, .expired], source: .invitation, to: .pending, now: now,
+                set: ["token_hash": Secret.hash(token), "expires_at": expiresAt, "delivery_status": "queued", "ended_at": Date?.none])
+            else { throw RosterError(.conflict, "The invitation changed meanwhile; try again.") }
+            try await AuditLog(db).record(.resent, actor: context.actor, membership: resent, before: row.auditState, after: resent.auditState, requestID: requestID, at: now)
+            try await Outbox(db).enqueue(
+                EmailTemplates.invitation(to: resent.email, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
+                                          roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt),
+                kind: "invitation", orgID: context.scope.orgID, membershipID: id, now: now)
+            return resent
+        }
+    }
+
+    func update(id: UUID, _ body: UpdateMemberRequest) async throws -> MembershipModel {
+        let newRole = try body.role.map { key throws(RosterError) in try self.context.ladder.require(key) }
+        let externalID: String?? = try body.externalID.map { try MemberFields.externalID($0) }
+        let attributes = try body.attributes.map { try MemberFields.attributes($0) }
+        let context = self.context, requestID = req.id, now = self.now
+        return try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            guard context.authority.canSee, let row = try await store.row(id: id, scopeID: context.scope.scopeID) else { throw RosterError.notFound }
+            let facts = row.facts
+            let current = try context.ladder.require(row.roleKey)
+            switch (facts.status, facts.source) {
+            case (.active, _):
+                let actorIsTarget = facts.accountID != nil && facts.accountID == context.account?.id
+                if let newRole {
+                    try Lifecycle.changeRole(authority: context.authority, current: current, new: newRole, actorIsTarget: actorIsTarget)
+                } else {
+                    try context.authority.require(.membersSetRole)
+                    try context.authority.requireMayActOn(current)
+                }
+                if context.scope.ladder == .org, current.isOwner, let newRole, !newRole.isOwner {
+                    let counts = try await store.activeCounts(orgID: context.scope.orgID)
+                    try Lifecycle.checkLastOwner(activeOwnersAfter: counts.owners - 1, activeMembersAfter: counts.members)
+                }
+            case (.pending, .invitation):
+                try Lifecycle.revoke(authority: context.authority, role: current)
+                if let newRole { try context.authority.requireMayGrant(newRole) }
+            default:
+                throw RosterError(.conflict, "Only active members and pending invitations can be changed; this row is \(facts.status.rawValue) (\(facts.source.rawValue)).")
+            }
+            let before = row.auditState
+            if let newRole { row.roleKey = newRole.key }
+            if let externalID { row.externalID = externalID }
+            if let attributes { row.attributes = attributes }
+            row.updatedAt = now
+            try await row.save(on: db)
+            let event: MembershipEvent = newRole != nil && newRole?.key != current.key ? .roleChanged : .updated
+            try await AuditLog(db).record(event, actor: context.actor, membership: row, before: before, after: row.auditState, requestID: requestID, at: now)
+            return row
+        }
+    }
+
+    /// Removes an active member, or revokes a pending invitation.
+    func remove(id: UUID) async throws {
+        let context = self.context, requestID = req.id, now = self.now
+        try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            guard context.authority.canSee, let row = try await store.row(id: id, scopeID: context.scope.scopeID) else { throw RosterError.notFound }
+            let facts = row.facts
+            let role = try context.ladder.require(row.roleKey)
+            let event: MembershipEvent
+            let target: MembershipStatus
+            switch (facts.status, facts.source) {
+            case (.active, _):
+                try Lifecycle.remove(authority: context.authority, role: role)
+                if context.scope.ladder == .org {
+                    let counts = try await store.activeCounts(orgID: context.scope.orgID)
+                    try Lifecycle.checkLastOwner(activeOwnersAfter: counts.owners - (role.isOwner ? 1 : 0), activeMembersAfter: counts.members - 1)
+                }
+                (event, target) = (.removed, .removed)
+            case (.pending, .invitation):
+                try Lifecycle.revoke(authority: context.authority, role: role)
+                (event, target) = (.revoked, .revoked)
+            case (.pending, .joinRequest):
+                throw RosterError(.conflict, "This is a join request: reject it under join-requests.")
+            default:
+                throw RosterError(.conflict, "This membership has already ended (\(facts.status.rawValue)).")
+            }
+            guard let ended = try await store.transition(id: id, from: [facts.status], source: facts.source, to: target, now: now) else {
+                throw RosterError(.conflict, "The membership changed meanwhile; try again.")
+            }
+            try await AuditLog(db).record(event, actor: context.actor, membership: ended, before: row.auditState, after: ended.auditState, requestID: requestID, at: now)
+        }
+    }
+
+    /// The caller leaves the scope.
+    func leave() async throws {
+        guard let account = context.account, let accountID = account.id else {
+            throw RosterError(.forbidden, "Only a person can leave; API keys are not members.")
+        }
+        let context = self.context, requestID = req.id, now = self.now
+        try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            guard let row = try await MembershipModel.query(on: db)
+                .filter(\.$scopeID == context.scope.scopeID).filter(\.$accountID == accountID)
+                .filter(\.$status == MembershipStatus.active.rawValue).first(), let id = row.id
+            else { throw RosterError.notFound }
+            var deleteOrganization = false
+            if context.scope.ladder == .org {
+                let counts = try await store.activeCounts(orgID: context.scope.orgID)
+                let isOwner = row.roleKey == DefaultRoles.ownerKey
+                try Lifecycle.checkLastOwner(activeOwnersAfter: counts.owners - (isOwner ? 1 : 0), activeMembersAfter: counts.members - 1)
+                deleteOrganization = counts.members == 1
+            }
+            guard let left = try await store.transition(id: id, from: [.active], source: nil, to: .left, now: now) else {
+                throw RosterError(.conflict, "Your membership changed meanwhile; try again.")
+            }
+            try await AuditLog(db).record(.left, actor: context.actor, membership: left, before: row.auditState, after: left.auditState, requestID: requestID, at: now)
+            if deleteOrganization {
+                try await OrganizationLifecycle.softDelete(orgID: context.scope.orgID, actor: context.actor, requestID: requestID, now: now, on: db)
+            }
+        }
+    }
+
+    // MARK: Join requests
+
+    func requestToJoin(_ body: JoinRequestBody) async throws -> MembershipModel {
+        guard let account = context.account, let accountID = account.id else {
+            throw RosterError(.forbidden, "Only a signed-in person can ask to join; API keys cannot request on someone's behalf.")
+        }
+        let message = try MemberFields.message(body.message)
+        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let limits = req.application.roster.limits
+        return try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
+            let existing = try await store.liveRow(scopeID: context.scope.scopeID, email: account.email, accountID: accountID)
+            try Lifecycle.requestToJoin(joinPolicyIsRequest: context.settings.joinPolicy == .request,
+                                        emailVerified: account.emailVerifiedAt != nil, existing: existing?.facts)
+            try await AccountStore(db).lockAccount(accountID)
+            let pendingElsewhere = try await MembershipModel.query(on: db)
+                .filter(\.$accountID == accountID)
+                .filter(\.$status == MembershipStatus.pending.rawValue)
+                .filter(\.$source == MembershipSource.joinRequest.rawValue)
+                .count()
+            if pendingElsewhere >= limits.pendingJoinRequestsPerAccount {
+                throw RosterError(.joinRequestPending, "You already have \(pendingElsewhere) pending join request(s); withdraw one or wait for a decision.")
+            }
+            if let seatLimit = context.settings.seatLimit, try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
+                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit).")
+            }
+            let role = try context.ladder.roleOrDefault(nil)
+            let row = MembershipModel()
+            row.orgID = context.scope.orgID
+            row.spaceID = context.scope.spaceID
+            row.scopeID = context.scope.scopeID
+            row.accountID = accountID
+            row.email = account.email
+            row.name = account.name
+            row.roleKey = role.key
+            row.status = MembershipStatus.pending.rawValue
+            row.source = MembershipSource.joinRequest.rawValue
+            row.attributes = "{}"
+            row.message = message
+            row.createdAt = now
+            row.updatedAt = now
+            try await row.create(on: db)
+            try await AuditLog(db).record(.requested, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
+            let reviewerRoles = context.ladder.roles.filter { $0.permissions.contains(.requestsReview) }.map(\.key)
+            let orgLadder = try await store.ladder(orgID: context.scope.orgID, .org)
+            let orgReviewerRoles = orgLadder.roles.filter { $0.isOwner || $0.key == DefaultRoles.adminKey }.map(\.key)
+            let reviewers = try await MembershipModel.query(on: db)
+                .filter(\.$status == MembershipStatus.active.rawValue)
+                .group(.or) { group in
+                    group.group(.and) { $0.filter(\.$scopeID == context.scope.scopeID).filter(\.$roleKey ~~ reviewerRoles) }
+                    if context.scope.spaceID != nil {
+                        group.group(.and) { $0.filter(\.$scopeID == context.scope.orgID).filter(\.$roleKey ~~ orgReviewerRoles) }
+                    }
+                }
+                .limit(limits.reviewerEmails)
+                .all()
+            let link = "\(baseURL)/orgs/\(context.org.slug)/join-requests"
+            for reviewer in Set(reviewers.map(\.email)).sorted() {
+                try await Outbox(db).enqueue(
+                    EmailTemplates.joinRequest(to: reviewer, requesterName: account.name, requesterEmail: account.email, organization: context.org.name,
+                                               space: context.spaceName, message: message, link: link),
+                    kind: "join_request", orgID: context.scope.orgID, membershipID: row.id, now: now)
+            }
+            return row
+        }
+    }
+
+    /// Approves (with an optional role) or rejects a pending join request.
+    func review(id: UUID, approve: Bool, roleKey: String?) async throws -> MembershipModel {
+        let context = self.context, requestID = req.id, now = self.now
+        return try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            try await store.lockOrganization(context.scope.orgID)
+            try context.authority.require(.requestsReview)
+            guard let row = try await store.row(id: id, scopeID: context.scope.scopeID),
+                  row.source == MembershipSource.joinRequest.rawValue else { throw RosterError.notFound }
+            let role = try context.ladder.require(roleKey ?? row.roleKey)
+            if approve { try context.authority.requireMayGrant(role) }
+            guard let decided = try await store.transition(
+                id: id, from: [.pending], source: .joinRequest, to: approve ? .active : .rejected, now: now,
+                set: approve ? ["role_key": role.key] : [:])
+            else { throw RosterError(.conflict, "This join request is no longer pending (\(row.status)).") }
+            try await AuditLog(db).record(approve ? .approved : .rejected, actor: context.actor, membership: decided,
+                                          before: row.auditState, after: decided.auditState, requestID: requestID, at: now)
+            try await Outbox(db).enqueue(
+                EmailTemplates.joinRequestDecided(to: decided.email, approved: approve, organization: context.org.name, space: context.spaceName,
+                                                  roleName: approve ? role.name : nil),
+                kind: approve ? "join_request_approved" : "join_request_rejected", orgID: context.scope.orgID, membershipID: id, now: now)
+            return decided
+        }
+    }
+
+    /// The requester withdraws their own pending join request.
+    func withdraw(id: UUID) async throws {
+        guard let accountID = context.account?.id else { throw RosterError.notFound }
+        let context = self.context, requestID = req.id, now = self.now
+        try await req.db.writeTransaction { db in
+            let store = MembershipStore(db)
+            guard let before = try await store.row(id: id, scopeID: context.scope.scopeID),
+                  let withdrawn = try await store.transition(
+                      id: id, scopeID: context.scope.scopeID, from: [.pending], source: .joinRequest, to: .withdrawn, now: now,
+                      extra: { $0.where("account_id", .equal, accountID) })
+            else { throw RosterError.notFound }
+            try await AuditLog(db).record(.withdrawn, actor: context.actor, membership: withdrawn, before: before.auditState, after: withdrawn.auditState, requestID: requestID, at: now)
+        }
+    }
+}
+
+/// Validation of the per-member fields shared by invitations, updates and imports.
+enum MemberFields {
+    static func name(_ raw: String?) throws(RosterError) -> String? {
+        guard let raw else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count > AccountRules.maximumNameLength {
+            throw RosterError.validation([FieldIssue(field: "name", message: "must be at most \(AccountRules.maximumNameLength) characters")])
+        }
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    static func externalID(_ raw: String?) throws(RosterError) -> String? {
+        guard let raw else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count > 200 {
+            throw RosterError.validation([FieldIssue(field: "external_id", message: "must be at most 200 characters")])
+        }
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    static func attributes(_ raw: [String: String]?) throws(RosterError) -> String {
+        guard let raw, !raw.isEmpty else { return "{}" }
+        // Member-attribute definitions arrive with spaces; until then a roster defines none.
+        throw RosterError.validation(raw.keys.sorted().map { FieldIssue(field: "attributes.\($0)", message: "is not an attribute this roster defines") })
+    }
+
+    static func message(_ raw: String?) throws(RosterError) -> String? {
+        guard let raw else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count > 2000 {
+            throw RosterError.validation([FieldIssue(field: "message", message: "must be at most 2000 characters")])
+        }
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}

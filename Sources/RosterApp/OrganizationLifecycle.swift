@@ -1,0 +1,65 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// Creating and deleting organizations.
+enum OrganizationLifecycle {
+    /// Creates an organization with the default role ladders and its creator as the active owner, in one transaction.
+    static func create(name: String, slug requested: String?, description: String, settings: ScopeSettings,
+                       creator: AccountModel, requestID: String, on database: any Database) async throws -> OrganizationModel {
+        let creatorID = try creator.requireID()
+        let now = Date()
+        return try await database.writeTransaction { db in
+            var slug = requested ?? OrganizationRules.slug(from: name)
+            if requested == nil {
+                // A generated slug takes the first free suffix; a requested one is taken or refused.
+                let base = slug
+                var n = 1
+                while try await OrganizationModel.query(on: db).filter(\.$slug == slug).filter(\.$deletedAt == nil).count() > 0 {
+                    n += 1
+                    slug = "\(base.prefix(44))-\(n)"
+                }
+            }
+            let org = OrganizationModel()
+            org.name = name
+            org.slug = slug
+            org.description = description
+            org.settings = settings
+            try await org.create(on: db)
+            let orgID = try org.requireID()
+            for ladder in Ladder.allCases {
+                for role in DefaultRoles.roles(for: ladder) {
+                    try await RoleModel(orgID: orgID, ladder: ladder, role: role).create(on: db)
+                }
+            }
+            let owner = MembershipModel()
+            owner.orgID = orgID
+            owner.scopeID = orgID
+            owner.accountID = creatorID
+            owner.email = creator.email
+            owner.name = creator.name
+            owner.roleKey = DefaultRoles.ownerKey
+            owner.status = MembershipStatus.active.rawValue
+            owner.source = MembershipSource.creator.rawValue
+            owner.attributes = "{}"
+            owner.createdAt = now
+            owner.updatedAt = now
+            try await owner.create(on: db)
+            try await AuditLog(db).record(action: "organization.created", actor: .account(creatorID), orgID: orgID,
+                                          before: nil, after: ["name": name, "slug": slug], requestID: requestID, at: now)
+            try await AuditLog(db).record(.created, actor: .account(creatorID), membership: owner, before: nil, after: owner.auditState, requestID: requestID, at: now)
+            return org
+        }
+    }
+
+    /// Soft-deletes an organization: it disappears from every read; its pending rows end as revoked.
+    static func softDelete(orgID: UUID, actor: AuditActor, requestID: String?, now: Date, on db: any Database) async throws {
+        try await db.sql.update(OrganizationModel.schema).set("deleted_at", to: now).where("id", .equal, orgID).run()
+        try await db.sql.update(MembershipModel.schema)
+            .set("status", to: MembershipStatus.revoked.rawValue).set("ended_at", to: now).set("updated_at", to: now)
+            .where("org_id", .equal, orgID).where("status", .equal, MembershipStatus.pending.rawValue)
+            .run()
+        try await AuditLog(db).record(action: "organization.deleted", actor: actor, orgID: orgID, before: nil, after: nil, requestID: requestID, at: now)
+    }
+}

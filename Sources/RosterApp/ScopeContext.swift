@@ -1,0 +1,64 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// Everything a roster route needs to decide: the organization, the scope, its ladder and the caller's authority.
+struct ScopeContext: Sendable {
+    let org: OrganizationModel
+    let scope: ScopeRef
+    let ladder: RoleLadder
+    let authority: Authority
+    let actor: AuditActor
+    /// The calling person, when the caller is a person (not an API key).
+    let account: AccountModel?
+    /// A name for the caller in emails ("Ada Lovelace", or the API key's name).
+    let actorName: String
+    let settings: ScopeSettings
+    /// Display name of the scope's space, for emails (nil for org rosters).
+    let spaceName: String?
+}
+
+extension Request {
+    /// The organization named by the `org` path parameter (id or slug), not deleted; 404 otherwise.
+    func organization() async throws -> OrganizationModel {
+        let raw = parameters.get("org") ?? ""
+        var query = OrganizationModel.query(on: db).filter(\.$deletedAt == nil)
+        if let id = UUID(uuidString: raw) { query = query.filter(\.$id == id) } else { query = query.filter(\.$slug == raw.lowercased()) }
+        guard let org = try await query.first() else { throw RosterError.notFound }
+        return org
+    }
+
+    /// The caller as the audit log and emails name it.
+    func actorIdentity() throws -> (AuditActor, AccountModel?, String) {
+        switch principal {
+        case .account(let account, _)?: return (.account(try account.requireID()), account, account.name)
+        case .apiKey(let id, let name)?: return (.apiKey(id), nil, name)
+        case nil: throw RosterError(.unauthenticated, "Authentication required.")
+        }
+    }
+
+    /// The context of the organization roster named by the path.
+    func orgScope() async throws -> ScopeContext {
+        let org = try await organization()
+        let orgID = try org.requireID()
+        let (actor, account, actorName) = try actorIdentity()
+        let store = MembershipStore(db)
+        let ladder = try await store.ladder(orgID: orgID, .org)
+        let authority: Authority
+        if let account, !account.isPlatformAdmin {
+            let key = try await store.activeRoleKey(accountID: try account.requireID(), scopeID: orgID)
+            authority = .onOrganization(role: key.flatMap(ladder.role))
+        } else {
+            authority = .platform
+        }
+        return ScopeContext(org: org, scope: ScopeRef(orgID: orgID), ladder: ladder, authority: authority, actor: actor,
+                            account: account, actorName: actorName, settings: org.settings, spaceName: nil)
+    }
+
+    /// A UUID path parameter; a malformed one is the same 404 as an unknown one.
+    func uuidParameter(_ name: String) throws -> UUID {
+        guard let raw = parameters.get(name), let id = UUID(uuidString: raw) else { throw RosterError.notFound }
+        return id
+    }
+}

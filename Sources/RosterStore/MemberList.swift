@@ -1,0 +1,93 @@
+import Fluent
+import FluentSQL
+import Foundation
+import RosterCore
+import SQLKit
+
+/// What a members (or join-requests) list asks for.
+public struct MemberListFilter: Sendable {
+    public var scopeID: UUID
+    /// One status, or nil for the default view: active rows and pending invitations.
+    public var status: MembershipStatus?
+    public var source: MembershipSource?
+    public var role: String?
+    /// Lowercased; matched as a literal substring of name, email or external ID.
+    public var search: String?
+    public var cursor: PageCursor?
+    public var limit: Int
+
+    public init(scopeID: UUID, limit: Int) {
+        self.scopeID = scopeID
+        self.limit = limit
+    }
+}
+
+/// The members list: one keyset-paginated SQL query ordered by (email, id).
+public struct MemberList: Sendable {
+    public let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
+
+    /// The query for `filter` (exposed so a test can pin the generated SQL).
+    public func query(_ filter: MemberListFilter) -> SQLSelectBuilder {
+        var query = db.sql.select().column("*").from(MembershipModel.schema)
+            .where("scope_id", .equal, filter.scopeID)
+        if let status = filter.status {
+            query = query.where("status", .equal, status.rawValue)
+        } else {
+            query = query.where { group in
+                group.where("status", .equal, MembershipStatus.active.rawValue)
+                    .orWhere { $0.where("status", .equal, MembershipStatus.pending.rawValue).where("source", .equal, MembershipSource.invitation.rawValue) }
+            }
+        }
+        if let source = filter.source { query = query.where("source", .equal, source.rawValue) }
+        if let role = filter.role { query = query.where("role_key", .equal, role) }
+        if let search = filter.search {
+            let escaped = search.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            query = query.where(SQLBinaryExpression(
+                SQLRaw("lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, ''))"),
+                .like,
+                SQLQueryString("\(bind: "%\(escaped)%") ESCAPE '\\'")))
+        }
+        if let cursor = filter.cursor {
+            query = query.where { group in
+                group.where("email", .greaterThan, cursor.key)
+                    .orWhere { $0.where("email", .equal, cursor.key).where("id", .greaterThan, cursor.id) }
+            }
+        }
+        return query.orderBy("email").orderBy("id").limit(filter.limit + 1)
+    }
+
+    /// One page and the cursor of the next, if any.
+    public func page(_ filter: MemberListFilter) async throws -> ([MembershipModel], PageCursor?) {
+        let rows = try await query(filter).all().map { try $0.decode(fluentModel: MembershipModel.self) }
+        let items = Array(rows.prefix(filter.limit))
+        let next = rows.count > filter.limit ? items.last.flatMap { row in row.id.map { PageCursor(key: row.email, id: $0) } } : nil
+        return (items, next)
+    }
+}
+
+extension MembershipStore {
+    /// Expires due invitations of a scope, opening a write transaction only when some are due.
+    public func expireInvitationsIfDue(scopeID: UUID, now: Date) async throws {
+        let due = try await db.sql.select().column("id").from(MembershipModel.schema)
+            .where("scope_id", .equal, scopeID)
+            .where("status", .equal, MembershipStatus.pending.rawValue)
+            .where("expires_at", .lessThanOrEqual, now)
+            .limit(1).all()
+        guard !due.isEmpty else { return }
+        try await db.writeTransaction { db in
+            try await MembershipStore(db).expireInvitations(scopeID: scopeID, now: now)
+        }
+    }
+}
+
+extension MembershipStore {
+    /// Expires the invitation with this token hash if its time is up (so a preview shows `expired`).
+    public func expireDueInvitation(tokenHash: String, now: Date) async throws {
+        guard let row = try await MembershipModel.query(on: db).filter(\.$tokenHash == tokenHash)
+            .filter(\.$status == MembershipStatus.pending.rawValue).filter(\.$expiresAt <= now).first() else { return }
+        try await expireInvitationsIfDue(scopeID: row.scopeID, now: now)
+    }
+}

@@ -1,0 +1,167 @@
+import Fluent
+import SQLKit
+
+/// Raw statements for one backend, or for both.
+private func run(_ database: any Database, sqlite: [String], postgres: [String]) async throws {
+    for statement in SQLBackend(database) == .postgres ? postgres : sqlite {
+        try await database.sql.raw(SQLQueryString(statement)).run()
+    }
+}
+
+struct CreateOrganizations: AsyncMigration {
+    var name: String { "2026-11-22-006-create-organizations" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(OrganizationModel.schema)
+            .id()
+            .field("name", .string, .required)
+            .field("slug", .string, .required)
+            .field("description", .string, .required)
+            .field("join_policy", .string, .required)
+            .field("add_policy", .string, .required)
+            .field("invitation_ttl_days", .int, .required)
+            .field("seat_limit", .int)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .field("deleted_at", .datetime)
+            .create()
+        let index = "CREATE UNIQUE INDEX \(UniqueConstraint.organizationSlug.name) ON organizations (slug) WHERE deleted_at IS NULL"
+        try await run(database, sqlite: [index], postgres: [index])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(OrganizationModel.schema).delete()
+    }
+}
+
+struct CreateRoles: AsyncMigration {
+    var name: String { "2026-11-22-007-create-roles" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(RoleModel.schema)
+            .id()
+            .field("org_id", .uuid, .required, .references(OrganizationModel.schema, "id", onDelete: .cascade))
+            .field("ladder", .string, .required)
+            .field("key", .string, .required)
+            .field("name", .string, .required)
+            .field("rank", .int, .required)
+            .field("permissions", .string, .required)
+            .unique(on: "org_id", "ladder", "key", name: "roles_org_ladder_key_key")
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(RoleModel.schema).delete()
+    }
+}
+
+struct CreateMemberships: AsyncMigration {
+    var name: String { "2026-11-22-008-create-memberships" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(MembershipModel.schema)
+            .id()
+            .field("org_id", .uuid, .required, .references(OrganizationModel.schema, "id", onDelete: .cascade))
+            .field("space_id", .uuid)
+            .field("scope_id", .uuid, .required)
+            .field("account_id", .uuid, .references(AccountModel.schema, "id", onDelete: .setNull))
+            .field("email", .string, .required)
+            .field("name", .string)
+            .field("role_key", .string, .required)
+            .field("status", .string, .required)
+            .field("source", .string, .required)
+            .field("external_id", .string)
+            .field("attributes", .string, .required)
+            .field("invited_by", .uuid)
+            .field("token_hash", .string)
+            .field("expires_at", .datetime)
+            .field("message", .string)
+            .field("delivery_status", .string)
+            .field("delivery_error", .string)
+            .field("created_at", .datetime, .required)
+            .field("updated_at", .datetime, .required)
+            .field("ended_at", .datetime)
+            .create()
+        let live = "status IN ('pending', 'active')"
+        let common = [
+            // DESIGN §2 invariants 2 and 3: one live row per scope and account, per scope and email, per scope and external ID.
+            "CREATE UNIQUE INDEX \(UniqueConstraint.liveAccount.name) ON memberships (scope_id, account_id) WHERE \(live) AND account_id IS NOT NULL",
+            "CREATE UNIQUE INDEX \(UniqueConstraint.liveEmail.name) ON memberships (scope_id, email) WHERE \(live)",
+            "CREATE UNIQUE INDEX \(UniqueConstraint.liveExternalID.name) ON memberships (scope_id, external_id) WHERE \(live) AND external_id IS NOT NULL",
+            "CREATE UNIQUE INDEX memberships_token_hash_key ON memberships (token_hash) WHERE token_hash IS NOT NULL",
+            "CREATE INDEX memberships_scope_email_idx ON memberships (scope_id, email, id)",
+            "CREATE INDEX memberships_account_idx ON memberships (account_id, status)",
+            "CREATE INDEX memberships_email_idx ON memberships (email, status)",
+            "CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_key, status)",
+            "CREATE INDEX memberships_pending_expiry_idx ON memberships (scope_id, expires_at) WHERE status = 'pending'",
+        ]
+        try await run(database, sqlite: common, postgres: common + [
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            "CREATE INDEX memberships_search_idx ON memberships USING gin ((lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, ''))) gin_trgm_ops)",
+        ])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(MembershipModel.schema).delete()
+    }
+}
+
+struct CreateAuditEvents: AsyncMigration {
+    var name: String { "2026-11-22-009-create-audit-events" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(AuditEventModel.schema)
+            .id()
+            .field("at", .datetime, .required)
+            .field("actor_type", .string, .required)
+            .field("actor_id", .uuid)
+            .field("action", .string, .required)
+            .field("org_id", .uuid, .required)
+            .field("space_id", .uuid)
+            .field("membership_id", .uuid)
+            .field("target_account_id", .uuid)
+            .field("target_email", .string)
+            .field("before", .string)
+            .field("after", .string)
+            .field("request_id", .string)
+            .create()
+        let index = "CREATE INDEX audit_events_org_at_idx ON audit_events (org_id, at, id)"
+        try await run(database, sqlite: [index], postgres: [index])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(AuditEventModel.schema).delete()
+    }
+}
+
+struct CreateOutboxMessages: AsyncMigration {
+    var name: String { "2026-11-22-010-create-outbox-messages" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(OutboxMessageModel.schema)
+            .id()
+            .field("kind", .string, .required)
+            .field("org_id", .uuid)
+            .field("membership_id", .uuid)
+            .field("recipient", .string, .required)
+            .field("subject", .string, .required)
+            .field("text_body", .string, .required)
+            .field("html_body", .string, .required)
+            .field("status", .string, .required)
+            .field("attempts", .int, .required)
+            .field("next_attempt_at", .datetime, .required)
+            .field("last_error", .string)
+            .field("created_at", .datetime, .required)
+            .field("sent_at", .datetime)
+            .create()
+        let statements = [
+            "CREATE INDEX outbox_messages_due_idx ON outbox_messages (status, next_attempt_at)",
+            "CREATE INDEX outbox_messages_org_kind_idx ON outbox_messages (org_id, kind, created_at)",
+        ]
+        try await run(database, sqlite: statements, postgres: statements)
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(OutboxMessageModel.schema).delete()
+    }
+}

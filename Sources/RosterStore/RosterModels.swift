@@ -1,0 +1,109 @@
+import Fluent
+import Foundation
+
+/// An organization; soft-deleted through `deleted_at`.
+public final class OrganizationModel: Model, @unchecked Sendable {
+    public static let schema = "organizations"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "name") public var name: String
+    @Field(key: "slug") public var slug: String
+    @Field(key: "description") public var description: String
+    @Field(key: "join_policy") public var joinPolicy: String
+    @Field(key: "add_policy") public var addPolicy: String
+    @Field(key: "invitation_ttl_days") public var invitationTTLDays: Int
+    @OptionalField(key: "seat_limit") public var seatLimit: Int?
+    @Timestamp(key: "created_at", on: .create) public var createdAt: Date?
+    @Timestamp(key: "updated_at", on: .update) public var updatedAt: Date?
+    @OptionalField(key: "deleted_at") public var deletedAt: Date?
+
+    public init() {}
+}
+
+/// A role of one ladder of one organization; permissions are stored comma-separated.
+public final class RoleModel: Model, @unchecked Sendable {
+    public static let schema = "roles"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @Field(key: "ladder") public var ladder: String
+    @Field(key: "key") public var key: String
+    @Field(key: "name") public var name: String
+    @Field(key: "rank") public var rank: Int
+    @Field(key: "permissions") public var permissions: String
+
+    public init() {}
+}
+
+/// The one record of a person's relation to a scope (an organization or a space) through its whole life.
+public final class MembershipModel: Model, @unchecked Sendable {
+    public static let schema = "memberships"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @OptionalField(key: "space_id") public var spaceID: UUID?
+    /// The organization id for org rosters, the space id for space rosters: what uniqueness is per.
+    @Field(key: "scope_id") public var scopeID: UUID
+    @OptionalField(key: "account_id") public var accountID: UUID?
+    @Field(key: "email") public var email: String
+    @OptionalField(key: "name") public var name: String?
+    @Field(key: "role_key") public var roleKey: String
+    @Field(key: "status") public var status: String
+    @Field(key: "source") public var source: String
+    @OptionalField(key: "external_id") public var externalID: String?
+    @Field(key: "attributes") public var attributes: String
+    @OptionalField(key: "invited_by") public var invitedBy: UUID?
+    @OptionalField(key: "token_hash") public var tokenHash: String?
+    @OptionalField(key: "expires_at") public var expiresAt: Date?
+    @OptionalField(key: "message") public var message: String?
+    @OptionalField(key: "delivery_status") public var deliveryStatus: String?
+    @OptionalField(key: "delivery_error") public var deliveryError: String?
+    @Field(key: "created_at") public var createdAt: Date
+    @Field(key: "updated_at") public var updatedAt: Date
+    @OptionalField(key: "ended_at") public var endedAt: Date?
+
+    public init() {}
+}
+
+/// An append-only audit event.
+public final class AuditEventModel: Model, @unchecked Sendable {
+    public static let schema = "audit_events"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "at") public var at: Date
+    @Field(key: "actor_type") public var actorType: String
+    @OptionalField(key: "actor_id") public var actorID: UUID?
+    @Field(key: "action") public var action: String
+    @Field(key: "org_id") public var orgID: UUID
+    @OptionalField(key: "space_id") public var spaceID: UUID?
+    @OptionalField(key: "membership_id") public var membershipID: UUID?
+    @OptionalField(key: "target_account_id") public var targetAccountID: UUID?
+    @OptionalField(key: "target_email") public var targetEmail: String?
+    @OptionalField(key: "before") public var before: String?
+    @OptionalField(key: "after") public var after: String?
+    @OptionalField(key: "request_id") public var requestID: String?
+
+    public init() {}
+}
+
+/// An email written in the transaction that caused it, delivered later by the outbox worker.
+public final class OutboxMessageModel: Model, @unchecked Sendable {
+    public static let schema = "outbox_messages"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "kind") public var kind: String
+    @OptionalField(key: "org_id") public var orgID: UUID?
+    @OptionalField(key: "membership_id") public var membershipID: UUID?
+    @Field(key: "recipient") public var recipient: String
+    @Field(key: "subject") public var subject: String
+    @Field(key: "text_body") public var textBody: String
+    @Field(key: "html_body") public var htmlBody: String
+    @Field(key: "status") public var status: String
+    @Field(key: "attempts") public var attempts: Int
+    @Field(key: "next_attempt_at") public var nextAttemptAt: Date
+    @OptionalField(key: "last_error") public var lastError: String?
+    @Field(key: "created_at") public var createdAt: Date
+    @OptionalField(key: "sent_at") public var sentAt: Date?
+
+    public init() {}
+}
