@@ -56,6 +56,7 @@ public struct TestApp: Sendable {
     public static func with(
         _ backend: TestBackend,
         throttle: SignInThrottle = SignInThrottle(),
+        limits: RosterLimits = RosterLimits(),
         _ body: (TestApp) async throws -> Void
     ) async throws {
         let scratch = try await backend.makeScratchDatabase()
@@ -65,7 +66,7 @@ public struct TestApp: Sendable {
         let mailer = CapturingMailer()
         do {
             try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory),
-                          options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle))
+                          options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits))
             if !scratch.migrated { try await RosterApp.migrate(app) }
             try await body(TestApp(app: app, mailer: mailer, backend: backend))
         } catch {

@@ -1,0 +1,76 @@
+import Foundation
+import Fluent
+import Vapor
+@testable import RosterApp
+import RosterCore
+import RosterStore
+
+extension TestApp {
+    /// Creates an organization as the holder of `token`; returns its id.
+    @discardableResult
+    public func createOrg(_ token: String, name: String = "Acme", slug: String? = nil, settings: [String: Any] = [:]) async throws -> String {
+        var body: [String: Any] = ["name": name, "settings": settings]
+        if let slug { body["slug"] = slug }
+        let response = try await send(.POST, "/v1/orgs", json: body, token: token)
+        guard response.status == .created, let id = response.string("id") else {
+            throw TestFailure("creating org \(name) answered \(response.status): \(response.text)")
+        }
+        return id
+    }
+
+    /// Invites `email` into org `org` as the holder of `token`.
+    @discardableResult
+    public func invite(_ token: String, org: String, email: String, role: String? = nil, externalID: String? = nil) async throws -> TestResponse {
+        var body: [String: Any] = ["email": email]
+        if let role { body["role"] = role }
+        if let externalID { body["external_id"] = externalID }
+        return try await send(.POST, "/v1/orgs/\(org)/members", json: body, token: token)
+    }
+
+    /// The invitation token in the latest invitation email to `email`.
+    public func invitationToken(for email: String) async throws -> String {
+        guard let message = try await emails(to: email, kind: "invitation").last,
+              let range = message.text.range(of: #"/i/[A-Za-z0-9_-]+"#, options: .regularExpression) else {
+            throw TestFailure("no invitation email to \(email)")
+        }
+        return String(message.text[range].dropFirst(3))
+    }
+
+    /// Invites `email` as `role` and has them accept: returns the new member's session token and membership id.
+    public func addMember(owner: String, org: String, email: String, role: String = "member") async throws -> (token: String, membershipID: String) {
+        let invited = try await invite(owner, org: org, email: email, role: role)
+        guard invited.status == .created, let id = invited.string("id") else {
+            throw TestFailure("inviting \(email) answered \(invited.status): \(invited.text)")
+        }
+        let token = try await verifiedPerson(email)
+        let accepted = try await send(.POST, "/v1/invitations/\(id)/accept", token: token)
+        guard accepted.status == .ok else { throw TestFailure("accepting as \(email) answered \(accepted.status): \(accepted.text)") }
+        return (token, id)
+    }
+
+    /// One membership row as the API shows it.
+    public func member(_ token: String, org: String, id: String) async throws -> TestResponse {
+        try await send(.GET, "/v1/orgs/\(org)/members/\(id)", token: token)
+    }
+
+    /// A platform API key, stored the way `roster keys create` stores one.
+    public func apiKey(name: String = "integration") async throws -> String {
+        let key = Secret.apiKeyPrefix + Secret.generate()
+        try await APIKeyModel(name: name, keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10))).create(on: app.db)
+        return key
+    }
+
+    /// Makes an existing account a platform administrator.
+    public func makePlatformAdmin(_ email: String) async throws {
+        try await AccountModel.query(on: app.db).set(\.$isPlatformAdmin, to: true).filter(\.$email == email).update()
+    }
+}
+
+extension TestResponse {
+    /// The body without the fields that differ on every request (request id, ids, timestamps).
+    public func stable(dropping keys: Set<String> = ["request_id"]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in json where !keys.contains(key) { out[key] = String(describing: value) }
+        return out
+    }
+}
