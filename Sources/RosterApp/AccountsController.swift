@@ -67,13 +67,13 @@ struct AccountsController: RouteCollection {
         if record != nil { try await store.clearSignInFailures(email: email) }
         let token = Secret.generate()
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
-        try await session.create(on: req.db)
+        try await req.db.writeTransaction { try await session.create(on: $0) }
         return try jsonResponse(SessionResponse(token: token, expiresAt: session.expiresAt, account: AccountResponse(account)), status: .created)
     }
 
     @Sendable func signOut(req: Request) async throws -> HTTPStatus {
         let (_, sessionID) = try req.requireAccount()
-        try await SessionModel.query(on: req.db).filter(\.$id == sessionID).delete()
+        try await req.db.writeTransaction { try await SessionModel.query(on: $0).filter(\.$id == sessionID).delete() }
         return .noContent
     }
 

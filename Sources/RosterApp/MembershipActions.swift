@@ -21,11 +21,11 @@ struct MembershipActions: Sendable {
         let name = try MemberFields.name(body.name)
         let externalID = try MemberFields.externalID(body.externalID)
         let attributes = try MemberFields.attributes(body.attributes)
-        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             let account = try await AccountStore(db).account(email: email)
             let existing = try await store.liveRow(scopeID: context.scope.scopeID, email: email.value, accountID: account?.id)
@@ -92,11 +92,11 @@ struct MembershipActions: Sendable {
     // MARK: Admin-side changes of one row
 
     func resend(id: UUID) async throws -> MembershipModel {
-        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             guard let row = try await store.row(id: id, scopeID: context.scope.scopeID), context.authority.canSee else { throw RosterError.notFound }
             let role = try context.ladder.require(row.roleKey)
@@ -127,10 +127,10 @@ struct MembershipActions: Sendable {
         let newRole = try body.role.map { key throws(RosterError) in try self.context.ladder.require(key) }
         let externalID: String?? = try body.externalID.map { try MemberFields.externalID($0) }
         let attributes = try body.attributes.map { try MemberFields.attributes($0) }
-        let context = self.context, requestID = req.id, now = self.now
+        let unlocked = self.context, requestID = req.id, now = self.now
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             guard context.authority.canSee, let row = try await store.row(id: id, scopeID: context.scope.scopeID) else { throw RosterError.notFound }
             let facts = row.facts
             let current = try context.ladder.require(row.roleKey)
@@ -167,10 +167,10 @@ struct MembershipActions: Sendable {
 
     /// Removes an active member, or revokes a pending invitation.
     func remove(id: UUID) async throws {
-        let context = self.context, requestID = req.id, now = self.now
+        let unlocked = self.context, requestID = req.id, now = self.now
         try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             guard context.authority.canSee, let row = try await store.row(id: id, scopeID: context.scope.scopeID) else { throw RosterError.notFound }
             let facts = row.facts
             let role = try context.ladder.require(row.roleKey)
@@ -204,10 +204,10 @@ struct MembershipActions: Sendable {
         guard let account = context.account, let accountID = account.id else {
             throw RosterError(.forbidden, "Only a person can leave; API keys are not members.")
         }
-        let context = self.context, requestID = req.id, now = self.now
+        let unlocked = self.context, requestID = req.id, now = self.now
         try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             guard let row = try await MembershipModel.query(on: db)
                 .filter(\.$scopeID == context.scope.scopeID).filter(\.$accountID == accountID)
                 .filter(\.$status == MembershipStatus.active.rawValue).first(), let id = row.id
@@ -236,11 +236,11 @@ struct MembershipActions: Sendable {
             throw RosterError(.forbidden, "Only a signed-in person can ask to join; API keys cannot request on someone's behalf.")
         }
         let message = try MemberFields.message(body.message)
-        let context = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             let existing = try await store.liveRow(scopeID: context.scope.scopeID, email: account.email, accountID: accountID)
             try Lifecycle.requestToJoin(joinPolicyIsRequest: context.settings.joinPolicy == .request,
@@ -300,10 +300,10 @@ struct MembershipActions: Sendable {
 
     /// Approves (with an optional role) or rejects a pending join request.
     func review(id: UUID, approve: Bool, roleKey: String?) async throws -> MembershipModel {
-        let context = self.context, requestID = req.id, now = self.now
+        let unlocked = self.context, requestID = req.id, now = self.now
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(context.scope.orgID)
+            let context = try await unlocked.locked(on: db)
             try context.authority.require(.requestsReview)
             guard let row = try await store.row(id: id, scopeID: context.scope.scopeID),
                   row.source == MembershipSource.joinRequest.rawValue else { throw RosterError.notFound }

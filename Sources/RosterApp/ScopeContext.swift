@@ -8,7 +8,7 @@ struct ScopeContext: Sendable {
     let org: OrganizationModel
     let scope: ScopeRef
     let ladder: RoleLadder
-    let authority: Authority
+    var authority: Authority
     let actor: AuditActor
     /// The calling person, when the caller is a person (not an API key).
     let account: AccountModel?
@@ -17,6 +17,26 @@ struct ScopeContext: Sendable {
     let settings: ScopeSettings
     /// Display name of the scope's space, for emails (nil for org rosters).
     let spaceName: String?
+}
+
+extension ScopeContext {
+    /// Takes the organization's write lock and re-reads the caller's authority under it, so a decision never rests
+    /// on a role that a concurrent, already committed change took away (e.g. two owners removing each other).
+    func locked(on db: any Database) async throws -> ScopeContext {
+        let store = MembershipStore(db)
+        try await store.lockOrganization(scope.orgID)
+        guard let account, !account.isPlatformAdmin, let accountID = account.id else { return self }
+        var copy = self
+        let orgKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.orgID)
+        if scope.spaceID == nil {
+            copy.authority = .onOrganization(role: orgKey.flatMap(ladder.role))
+        } else {
+            let orgLadder = try await store.ladder(orgID: scope.orgID, .org)
+            let spaceKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.scopeID)
+            copy.authority = .onSpace(orgRole: orgKey.flatMap(orgLadder.role), spaceRole: spaceKey.flatMap(ladder.role))
+        }
+        return copy
+    }
 }
 
 extension Request {
@@ -45,7 +65,7 @@ extension Request {
         let (actor, account, actorName) = try actorIdentity()
         let store = MembershipStore(db)
         let ladder = try await store.ladder(orgID: orgID, .org)
-        let authority: Authority
+        var authority: Authority
         if let account, !account.isPlatformAdmin {
             let key = try await store.activeRoleKey(accountID: try account.requireID(), scopeID: orgID)
             authority = .onOrganization(role: key.flatMap(ladder.role))

@@ -73,19 +73,19 @@ public struct AccountStore: Sendable {
 
     /// Stores the throttling record for `email`.
     public func saveSignInFailures(email: EmailAddress, _ record: SignInThrottle.Record) async throws {
-        try await db.sql.insert(into: SignInFailureModel.schema)
+        try await db.writeTransaction { db in try await db.sql.insert(into: SignInFailureModel.schema)
             .columns("email", "failures", "window_start")
             .values(SQLBind(email.value), SQLBind(record.failures), SQLBind(record.windowStart))
             .onConflict(with: ["email"]) { $0
                 .set(excludedValueOf: "failures")
                 .set(excludedValueOf: "window_start")
             }
-            .run()
+            .run() }
     }
 
     /// Forgets failed sign-ins for `email` after a successful one.
     public func clearSignInFailures(email: EmailAddress) async throws {
-        try await SignInFailureModel.query(on: db).filter(\.$id == email.value).delete()
+        try await db.writeTransaction { try await SignInFailureModel.query(on: $0).filter(\.$id == email.value).delete() }
     }
 
     /// The account behind a live session token hash, with the session id.

@@ -57,7 +57,9 @@ public struct OutboxDelivery: Sendable {
 
     /// Puts messages left in `sending` by a stopped worker back in the queue.
     public func requeueStale(olderThan cutoff: Date) async throws {
-        try await db.sql.update(OutboxMessageModel.schema).set("status", to: "queued")
-            .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).run()
+        try await db.writeTransaction { db in
+            try await db.sql.update(OutboxMessageModel.schema).set("status", to: "queued")
+                .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).run()
+        }
     }
 }

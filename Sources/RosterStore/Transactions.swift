@@ -20,8 +20,9 @@ extension Database {
 
     /// Runs `body` in one write transaction.
     ///
-    /// On SQLite the transaction begins with `BEGIN IMMEDIATE`, so concurrent writers queue on the write lock
-    /// instead of failing with `SQLITE_BUSY` when a read lock is upgraded. On PostgreSQL it is Fluent's transaction.
+    /// On SQLite, writers of this process queue in `SQLiteWriteLock`, and the transaction begins with
+    /// `BEGIN IMMEDIATE`, so a read lock is never upgraded (which fails with `SQLITE_BUSY` instead of waiting).
+    /// Every write to SQLite goes through here. On PostgreSQL it is Fluent's transaction.
     /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
     public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         if inTransaction { return try await body(self) }
@@ -37,15 +38,19 @@ extension Database {
                     return result
                 }
             case .sqlite:
-                return try await withConnection { conn in
-                    try await conn.sql.raw("BEGIN IMMEDIATE").run()
-                    do {
-                        let result = try await body(conn)
-                        try await conn.sql.raw("COMMIT").run()
-                        return result
-                    } catch {
-                        try? await conn.sql.raw("ROLLBACK").run()
-                        throw error
+                return try await SQLiteWriteLock.shared.withLock {
+                    try await withConnection { conn in
+                        // Waits for other processes (CLI, worker) by sleeping rather than spinning.
+                        try await conn.sql.raw("PRAGMA busy_timeout = 10000").run()
+                        try await conn.sql.raw("BEGIN IMMEDIATE").run()
+                        do {
+                            let result = try await body(conn)
+                            try await conn.sql.raw("COMMIT").run()
+                            return result
+                        } catch {
+                            try? await conn.sql.raw("ROLLBACK").run()
+                            throw error
+                        }
                     }
                 }
             }

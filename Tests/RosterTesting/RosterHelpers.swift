@@ -56,13 +56,14 @@ extension TestApp {
     /// A platform API key, stored the way `roster keys create` stores one.
     public func apiKey(name: String = "integration") async throws -> String {
         let key = Secret.apiKeyPrefix + Secret.generate()
-        try await APIKeyModel(name: name, keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10))).create(on: app.db)
+        let model = APIKeyModel(name: name, keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10)))
+        try await app.db.writeTransaction { try await model.create(on: $0) }
         return key
     }
 
     /// Makes an existing account a platform administrator.
     public func makePlatformAdmin(_ email: String) async throws {
-        try await AccountModel.query(on: app.db).set(\.$isPlatformAdmin, to: true).filter(\.$email == email).update()
+        try await app.db.writeTransaction { try await AccountModel.query(on: $0).set(\.$isPlatformAdmin, to: true).filter(\.$email == email).update() }
     }
 }
 
