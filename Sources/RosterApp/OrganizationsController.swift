@@ -208,15 +208,11 @@ struct OrganizationsController: RouteCollection {
         let limit = try PageCursor.limit(query.limit)
         let cursor = try query.cursor.map { raw throws(RosterError) in try PageCursor.decode(raw) }
         var events = AuditEventModel.query(on: req.db).filter(\.$orgID == context.scope.orgID)
-        if let cursor, let at = Double(cursor.key).map(Date.init(timeIntervalSince1970:)) {
-            events = events.group(.or) { group in
-                group.filter(\.$at < at)
-                group.group(.and) { $0.filter(\.$at == at).filter(\.$id < cursor.id) }
-            }
-        }
-        let page = try await events.sort(\.$at, .descending).sort(\.$id, .descending).limit(limit + 1).all()
+        // Event ids are time-ordered (UUIDv7): newest first is id descending.
+        if let cursor { events = events.filter(\.$id < cursor.id) }
+        let page = try await events.sort(\.$id, .descending).limit(limit + 1).all()
         let items = page.prefix(limit)
-        let next = page.count > limit ? items.last.map { PageCursor(key: String($0.at.timeIntervalSince1970), id: $0.id!).encoded } : nil
+        let next = page.count > limit ? items.last.map { PageCursor(key: "", id: $0.id!).encoded } : nil
         return Page(items: items.map(AuditEventResponse.init), nextCursor: next)
     }
 

@@ -203,6 +203,7 @@ public struct AuditLog: Sendable {
         before: [String: String]?, after: [String: String]?, requestID: String?, at: Date
     ) async throws {
         let event = AuditEventModel()
+        event.id = TimeOrderedID.make(now: at)
         event.at = at
         event.actorType = actor.type
         event.actorID = actor.id

@@ -14,6 +14,7 @@ public enum RosterMigrations {
         CreateMemberships(),
         CreateAuditEvents(),
         CreateOutboxMessages(),
+        IndexAuditEventsByID(),
     ]
 }
 

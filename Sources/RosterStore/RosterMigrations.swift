@@ -165,3 +165,17 @@ struct CreateOutboxMessages: AsyncMigration {
         try await database.schema(OutboxMessageModel.schema).delete()
     }
 }
+
+struct IndexAuditEventsByID: AsyncMigration {
+    var name: String { "2026-11-22-011-index-audit-events-by-id" }
+
+    func prepare(on database: any Database) async throws {
+        // Audit ids are time-ordered (UUIDv7); pages are read by (org_id, id) descending.
+        let index = "CREATE INDEX audit_events_org_id_idx ON audit_events (org_id, id)"
+        try await run(database, sqlite: [index], postgres: [index])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.raw("DROP INDEX audit_events_org_id_idx").run()
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import RosterCore
+
+@Suite struct AuthorityTests {
+    let org = RoleLadder(.org, roles: DefaultRoles.org)
+    let space = RoleLadder(.space, roles: DefaultRoles.space)
+
+    @Test func ownersGrantAnythingAdminsOnlyBelowThemselves() throws {
+        let owner = Authority.onOrganization(role: org.role("owner"))
+        let admin = Authority.onOrganization(role: org.role("admin"))
+        for role in org.roles { #expect(owner.outranks(role)) }
+        #expect(admin.outranks(try org.require("member")))
+        #expect(!admin.outranks(try org.require("admin")))
+        #expect(!admin.outranks(try org.require("owner")))
+        #expect(throws: RosterError(.roleEscalation, "You cannot grant 'admin': it is not ranked below your own role.")) {
+            try admin.requireMayGrant(try org.require("admin"))
+        }
+    }
+
+    @Test func strangersSeeNothingMembersAreForbidden() {
+        #expect(throws: RosterError.notFound) { try Authority.none.require(.membersRead) }
+        let member = Authority.onOrganization(role: org.role("member"))
+        #expect(throws: Never.self) { try member.require(.membersRead) }
+        #expect((try? member.require(.membersInvite)) == nil)
+        do { try member.require(.membersInvite) } catch { #expect(error.code == .forbidden) }
+    }
+
+    @Test func orgOwnersAndAdminsHoldSpacesImplicitly() {
+        let owner = Authority.onSpace(orgRole: org.role("owner"), spaceRole: nil)
+        let admin = Authority.onSpace(orgRole: org.role("admin"), spaceRole: nil)
+        let member = Authority.onSpace(orgRole: org.role("member"), spaceRole: nil)
+        let viewer = Authority.onSpace(orgRole: org.role("member"), spaceRole: space.role("viewer"))
+        #expect(owner.permissions == Set(Permission.allCases))
+        #expect(admin.permissions.contains(.membersRemove) && !admin.permissions.contains(.scopeManage))
+        #expect(admin.outranks(space.role("manager")!))
+        #expect(!member.canSee)
+        #expect(viewer.permissions == [.scopeRead])
+    }
+}
+
+@Suite struct LifecycleTests {
+    let ladder = RoleLadder(.org, roles: DefaultRoles.org)
+    var owner: Authority { .onOrganization(role: ladder.role("owner")) }
+    var admin: Authority { .onOrganization(role: ladder.role("admin")) }
+
+    func facts(_ status: MembershipStatus, _ source: MembershipSource, role: String = "member") -> MembershipFacts {
+        MembershipFacts(status: status, source: source, roleKey: role, accountID: UUID(), email: "a@example.com")
+    }
+
+    @Test func invitingMeetsEveryKindOfLiveRow() throws {
+        let member = try ladder.require("member")
+        #expect(try Lifecycle.invite(authority: owner, role: member, existing: nil) == .invite)
+        #expect(try Lifecycle.invite(authority: owner, role: member, existing: facts(.pending, .joinRequest)) == .activateJoinRequest)
+        #expect(throws: RosterError.self) { try Lifecycle.invite(authority: owner, role: member, existing: facts(.pending, .invitation)) }
+        do { _ = try Lifecycle.invite(authority: owner, role: member, existing: facts(.active, .direct)) } catch { #expect(error.code == .alreadyMember) }
+        do { _ = try Lifecycle.invite(authority: admin, role: try ladder.require("owner"), existing: nil) } catch { #expect(error.code == .roleEscalation) }
+    }
+
+    @Test func joinRequestsNeedTheRequestPolicyAndAVerifiedEmail() {
+        #expect(throws: RosterError.notFound) { try Lifecycle.requestToJoin(joinPolicyIsRequest: false, emailVerified: true, existing: nil) }
+        do { try Lifecycle.requestToJoin(joinPolicyIsRequest: true, emailVerified: false, existing: nil) } catch { #expect(error.code == .forbidden) }
+        do { try Lifecycle.requestToJoin(joinPolicyIsRequest: true, emailVerified: true, existing: facts(.pending, .invitation)) } catch {
+            #expect(error.code == .invitationPending)
+        }
+        #expect(throws: Never.self) { try Lifecycle.requestToJoin(joinPolicyIsRequest: true, emailVerified: true, existing: nil) }
+    }
+
+    @Test func nobodyRaisesTheirOwnRole() throws {
+        do {
+            try Lifecycle.changeRole(authority: owner, current: try ladder.require("member"), new: try ladder.require("owner"), actorIsTarget: true)
+            Issue.record("raising one's own role was allowed")
+        } catch { #expect(error.code == .roleEscalation) }
+        #expect(throws: Never.self) {
+            try Lifecycle.changeRole(authority: owner, current: try ladder.require("owner"), new: try ladder.require("member"), actorIsTarget: true)
+        }
+    }
+
+    @Test(arguments: [(0, 1, true), (0, 0, false), (1, 5, false), (2, 2, false)])
+    func lastOwner(ownersAfter: Int, membersAfter: Int, refused: Bool) {
+        let result = Result { () throws(RosterError) in try Lifecycle.checkLastOwner(activeOwnersAfter: ownersAfter, activeMembersAfter: membersAfter) }
+        #expect((try? result.get()) == nil ? refused : !refused)
+    }
+
+    @Test func customRoleRules() {
+        #expect(throws: RosterError.self) { try RoleRules.validate(RoleDefinition(key: "boss", name: "Boss", rank: 300, permissions: []), in: ladder) }
+        #expect(throws: RosterError.self) { try RoleRules.validate(RoleDefinition(key: "Bad Key", name: "B", rank: 50, permissions: []), in: ladder) }
+        #expect(throws: Never.self) { try RoleRules.validate(RoleDefinition(key: "observer", name: "Observer", rank: 50, permissions: [.scopeRead]), in: ladder) }
+    }
+
+    @Test func slugsAndCursors() throws {
+        #expect(OrganizationRules.slug(from: "  Ünïcode — Org!! ") == "unicode-org")
+        #expect(OrganizationRules.slug(from: "!!!") == "org")
+        #expect(OrganizationRules.isValidSlug("acme-2"))
+        #expect(!OrganizationRules.isValidSlug("-acme"))
+        #expect(!OrganizationRules.isValidSlug(UUID().uuidString.lowercased()))
+        let cursor = PageCursor(key: "ünï@example.com", id: UUID())
+        #expect(try PageCursor.decode(cursor.encoded) == cursor)
+        #expect(throws: RosterError.self) { try PageCursor.decode("%%%") }
+        #expect(throws: RosterError.self) { try PageCursor.limit(201) }
+        #expect(try PageCursor.limit(nil) == 50)
+    }
+}
+
+@Suite struct TimeOrderedIDTests {
+    @Test func idsSortInCreationOrderEvenWithinOneMillisecond() {
+        let now = Date()
+        let ids = (0..<5000).map { _ in TimeOrderedID.make(now: now) }
+        #expect(ids.map(\.uuidString) == ids.map(\.uuidString).sorted())
+        #expect(Set(ids).count == ids.count)
+        #expect(ids[0].uuidString.dropFirst(14).first == "7")
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+import Fluent
+import SQLKit
+import RosterCore
+import RosterStore
+import RosterTesting
+
+/// The hot queries' SQL, pinned: a change to them is a deliberate, reviewed change.
+@Suite struct PinnedSQLTests {
+    func serialize(_ query: any SQLExpression, on db: any SQLDatabase) -> String {
+        var serializer = SQLSerializer(database: db)
+        query.serialize(to: &serializer)
+        return serializer.sql
+    }
+
+    @Test(arguments: TestBackend.available)
+    func theAuthorizeQuery(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let sql = serialize(ActiveRoleQuery(t.app.db).query(accountID: UUID(), orgRef: "acme"), on: t.app.db.sql)
+            let p = backend == .postgres ? ["$1", "$2"] : ["?1", "?2"]
+            #expect(sql == "SELECT o.id AS org_id, r.key AS key, r.name AS name, r.rank AS rank, r.permissions AS permissions FROM organizations o JOIN memberships m ON m.scope_id = o.id AND m.status = 'active' JOIN roles r ON r.org_id = o.id AND r.ladder = 'org' AND r.key = m.role_key WHERE o.slug = \(p[0]) AND o.deleted_at IS NULL AND m.account_id = \(p[1])")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func theMembersPageQuery(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            var filter = MemberListFilter(scopeID: UUID(), limit: 100)
+            filter.search = "ada"
+            filter.cursor = PageCursor(key: "a@example.com", id: UUID())
+            let sql = serialize(MemberList(t.app.db).query(filter).query, on: t.app.db.sql)
+            let q = "\""
+            let p: (Int) -> String = { backend == .postgres ? "$\($0)" : "?\($0)" }
+            #expect(sql == "SELECT * FROM \(q)memberships\(q) WHERE \(q)scope_id\(q) = \(p(1)) AND (\(q)status\(q) = \(p(2)) OR (\(q)status\(q) = \(p(3)) AND \(q)source\(q) = \(p(4)))) AND lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, '')) LIKE \(p(5)) ESCAPE '\\' AND (\(q)email\(q) > \(p(6)) OR (\(q)email\(q) = \(p(7)) AND \(q)id\(q) > \(p(8)))) ORDER BY \(q)email\(q) ASC, \(q)id\(q) ASC LIMIT 101")
+        }
+    }
+}
