@@ -28,6 +28,34 @@ final class AccessCache: Sendable {
         self.generation = generation
     }
 
+    private struct KeyEntry {
+        var generation: UInt64
+        var loadedAt: ContinuousClock.Instant
+        var principal: Principal?
+    }
+
+    private let keys = NIOLockedValueBox([String: KeyEntry]())
+
+    /// How long an API key answer may be reused when no change was seen. Revocations made by this instance or
+    /// (on PostgreSQL) announced by any other take effect at once; a revocation written to SQLite by another
+    /// process (`roster keys revoke`) takes effect within this time.
+    static let apiKeyReuse: Duration = .seconds(1)
+
+    /// The live API key with this hash, as a principal; nil when unknown or revoked.
+    func apiKey(hash: String, on db: any Database) async throws -> Principal? {
+        let seen = generation.current
+        let now = ContinuousClock.now
+        if let entry = keys.withLockedValue({ $0[hash] }), entry.generation == seen, now - entry.loadedAt < Self.apiKeyReuse {
+            return entry.principal
+        }
+        let principal = try await AccountStore(db).apiKey(keyHash: hash).flatMap { key in key.id.map { Principal.apiKey(id: $0, name: key.name) } }
+        keys.withLockedValue { keys in
+            if keys.count >= 10_000 { keys.removeAll(keepingCapacity: true) }
+            keys[hash] = KeyEntry(generation: seen, loadedAt: now, principal: principal)
+        }
+        return principal
+    }
+
     /// The active org role of `accountID` in the organization `orgRef` (id or slug); nil when none.
     func role(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
         let key = "\(accountID.uuidString)|\(orgRef.lowercased())"

@@ -35,10 +35,10 @@ struct BearerAuthenticator: AsyncMiddleware {
         let store = AccountStore(request.db)
         let hash = Secret.hash(bearer)
         if bearer.hasPrefix(Secret.apiKeyPrefix) {
-            guard let key = try await store.apiKey(keyHash: hash), let id = key.id else {
+            guard let principal = try await request.application.roster.access.apiKey(hash: hash, on: request.db) else {
                 throw RosterError(.unauthenticated, "The API key is unknown or revoked.")
             }
-            request.principal = .apiKey(id: id, name: key.name)
+            request.principal = principal
         } else {
             guard let (session, account) = try await store.session(tokenHash: hash, now: Date()), let id = session.id else {
                 throw RosterError(.unauthenticated, "The session token is unknown, expired or signed out.")

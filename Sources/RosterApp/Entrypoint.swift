@@ -22,6 +22,7 @@ public enum RosterMain {
                 if command == "serve" {
                     try await migrate(app)
                     app.lifecycle.use(OutboxWorkerLifecycle())
+                    if case .postgres(let url) = configuration.database { app.lifecycle.use(ChangeListener(url: url)) }
                 }
                 try await app.execute()
             } catch {

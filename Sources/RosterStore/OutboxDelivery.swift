@@ -19,6 +19,10 @@ public struct OutboxDelivery: Sendable {
         WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(bind: now) \
         ORDER BY next_attempt_at LIMIT \(literal: limit)\(unsafeRaw: lock)) RETURNING *
         """
+        // Look before taking the write lock: an idle poll must not count as a change (it would empty every cache).
+        let due = try await db.sql.select().column("id").from(OutboxMessageModel.schema)
+            .where("status", .equal, "queued").where("next_attempt_at", .lessThanOrEqual, now).limit(1).all()
+        if due.isEmpty { return [] }
         return try await db.writeTransaction { db in
             try await db.sql.raw(query).all().map { try $0.decode(fluentModel: OutboxMessageModel.self) }
         }
@@ -57,6 +61,9 @@ public struct OutboxDelivery: Sendable {
 
     /// Puts messages left in `sending` by a stopped worker back in the queue.
     public func requeueStale(olderThan cutoff: Date) async throws {
+        let stale = try await db.sql.select().column("id").from(OutboxMessageModel.schema)
+            .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).limit(1).all()
+        if stale.isEmpty { return }
         try await db.writeTransaction { db in
             try await db.sql.update(OutboxMessageModel.schema).set("status", to: "queued")
                 .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).run()

@@ -46,6 +46,8 @@ public struct TestApp: Sendable {
     public let app: Application
     public let mailer: CapturingMailer
     public let backend: TestBackend
+    /// Where this app's data lives (a second app can share it, as a second instance would).
+    public let location: DatabaseLocation
 
     /// The configuration tests run with.
     public static func configuration(location: DatabaseLocation, dataDirectory: String) -> RosterConfiguration {
@@ -57,9 +59,15 @@ public struct TestApp: Sendable {
         _ backend: TestBackend,
         throttle: SignInThrottle = SignInThrottle(),
         limits: RosterLimits = RosterLimits(),
+        sharingDatabaseOf other: TestApp? = nil,
         _ body: (TestApp) async throws -> Void
     ) async throws {
-        let scratch = try await backend.makeScratchDatabase()
+        let scratch: ScratchDatabase
+        if let other {
+            scratch = ScratchDatabase(location: other.location, drop: {}, migrated: true)
+        } else {
+            scratch = try await backend.makeScratchDatabase()
+        }
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("roster-data-\(UUID().uuidString)").path
         let app = try await Application.make(.testing)
         app.logger.logLevel = .warning
@@ -68,7 +76,7 @@ public struct TestApp: Sendable {
             try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory),
                           options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits))
             if !scratch.migrated { try await RosterApp.migrate(app) }
-            try await body(TestApp(app: app, mailer: mailer, backend: backend))
+            try await body(TestApp(app: app, mailer: mailer, backend: backend, location: scratch.location))
         } catch {
             try? await app.asyncShutdown()
             await scratch.drop()
