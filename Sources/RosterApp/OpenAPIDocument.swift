@@ -15,6 +15,8 @@ enum OpenAPIDocument {
         /// status → (description, schema name or nil, content type)
         var responses: [(Int, String, String?)]
         var errors: [Int]
+        /// Query parameters (all optional strings, except `limit`).
+        var query: [String] = []
     }
 
     static let operations: [Operation] = [
@@ -41,7 +43,7 @@ enum OpenAPIDocument {
         Operation(method: "post", path: "/v1/orgs", summary: "Create an organization (the caller becomes its owner)", tag: "organizations", authenticated: true,
                   requestSchema: "CreateOrganizationRequest", responses: [(201, "Created", "Organization")], errors: [400, 401, 403, 409, 413, 415, 422]),
         Operation(method: "get", path: "/v1/orgs", summary: "My organizations (keyset cursor)", tag: "organizations", authenticated: true,
-                  responses: [(200, "A page", "OrganizationPage")], errors: [401, 422]),
+                  responses: [(200, "A page", "OrganizationPage")], errors: [401, 422], query: ["cursor", "limit"]),
         Operation(method: "get", path: "/v1/orgs/{org}", summary: "An organization", tag: "organizations", authenticated: true,
                   responses: [(200, "The organization", "Organization")], errors: [401, 403, 404]),
         Operation(method: "patch", path: "/v1/orgs/{org}", summary: "Rename, re-slug, change settings", tag: "organizations", authenticated: true,
@@ -55,11 +57,12 @@ enum OpenAPIDocument {
         Operation(method: "delete", path: "/v1/orgs/{org}/roles/{ladder}/{key}", summary: "Delete a role no live row holds", tag: "roles", authenticated: true,
                   responses: [(204, "Deleted", nil)], errors: [401, 403, 404, 409, 422]),
         Operation(method: "get", path: "/v1/orgs/{org}/audit", summary: "The audit log, newest first", tag: "audit", authenticated: true,
-                  responses: [(200, "A page", "AuditPage")], errors: [401, 403, 404, 422]),
+                  responses: [(200, "A page", "AuditPage")], errors: [401, 403, 404, 422], query: ["cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/leave", summary: "Leave the organization", tag: "memberships", authenticated: true,
                   responses: [(204, "Left", nil)], errors: [401, 403, 404, 409]),
         Operation(method: "get", path: "/v1/orgs/{org}/members", summary: "Members and pending invitations (filters, search, keyset cursor)", tag: "memberships",
-                  authenticated: true, responses: [(200, "A page", "MembershipPage")], errors: [401, 403, 404, 422]),
+                  authenticated: true, responses: [(200, "A page", "MembershipPage")], errors: [401, 403, 404, 422],
+                  query: ["status", "role", "source", "q", "cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/members", summary: "Invite an email (or add directly under the direct policy)", tag: "memberships",
                   authenticated: true, requestSchema: "InviteMemberRequest", responses: [(201, "Invited or added", "Membership")], errors: [400, 401, 403, 404, 409, 413, 415, 422, 429]),
         Operation(method: "get", path: "/v1/orgs/{org}/members/{id}", summary: "One membership, in any status", tag: "memberships", authenticated: true,
@@ -73,7 +76,7 @@ enum OpenAPIDocument {
         Operation(method: "post", path: "/v1/orgs/{org}/join-requests", summary: "Ask to join", tag: "join requests", authenticated: true,
                   requestSchema: "JoinRequestBody", responses: [(201, "Requested", "Membership")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
         Operation(method: "get", path: "/v1/orgs/{org}/join-requests", summary: "Join requests (pending by default)", tag: "join requests", authenticated: true,
-                  responses: [(200, "A page", "MembershipPage")], errors: [401, 403, 404, 422]),
+                  responses: [(200, "A page", "MembershipPage")], errors: [401, 403, 404, 422], query: ["status", "cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/join-requests/{id}/approve", summary: "Approve, optionally with a role", tag: "join requests",
                   authenticated: true, requestSchema: "ApproveRequestBody", responses: [(200, "Approved", "Membership")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
         Operation(method: "post", path: "/v1/orgs/{org}/join-requests/{id}/reject", summary: "Reject", tag: "join requests", authenticated: true,
@@ -95,7 +98,7 @@ enum OpenAPIDocument {
         Operation(method: "get", path: "/v1/me/invitations", summary: "Pending invitations to my verified email", tag: "me", authenticated: true,
                   responses: [(200, "Invitations", "MyMemberships")], errors: [401]),
         Operation(method: "get", path: "/v1/me/join-requests", summary: "My join requests", tag: "me", authenticated: true,
-                  responses: [(200, "Join requests", "MyMemberships")], errors: [401, 422]),
+                  responses: [(200, "Join requests", "MyMemberships")], errors: [401, 422], query: ["status"]),
         Operation(method: "post", path: "/v1/authorize", summary: "Does an account hold a permission? (API keys)", tag: "integrations", authenticated: true,
                   requestSchema: "AuthorizeRequest", responses: [(200, "The answer", "AuthorizeResponse")], errors: [400, 401, 403, 413, 415, 422]),
         Operation(method: "get", path: "/verify-email", summary: "Email verification page (HTML)", tag: "pages", authenticated: false,
@@ -239,8 +242,12 @@ enum OpenAPIDocument {
                     "content": [op.requestContentType: ["schema": ["$ref": "#/components/schemas/\(schema)"]]],
                 ]
             }
-            let parameters = op.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
+            var parameters: [[String: Any]] = op.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
                 ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": ["type": "string"]] as [String: Any]
+            }
+            for name in op.query {
+                let schema: [String: Any] = name == "limit" ? ["type": "integer", "minimum": 1, "maximum": 200] : ["type": "string"]
+                parameters.append(["name": name, "in": "query", "required": false, "schema": schema])
             }
             if !parameters.isEmpty { operation["parameters"] = parameters }
             paths[op.path, default: [:]][op.method] = operation
