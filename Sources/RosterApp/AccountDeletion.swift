@@ -11,20 +11,32 @@ enum AccountDeletion {
     static func delete(_ account: AccountModel, requestID: String, on database: any Database) async throws {
         let accountID = try account.requireID()
         let email = account.email
+        // Invitations to the address are the account's only once it proved the address is its own.
+        let ownsEmail = account.emailVerifiedAt != nil
         let now = Date()
         try await database.writeTransaction { db in
             let store = MembershipStore(db)
-            let rows = try await MembershipModel.query(on: db)
-                .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))
-                .group(.or) { group in
-                    group.filter(\.$accountID == accountID)
-                    group.group(.and) { $0.filter(\.$email == email).filter(\.$source == MembershipSource.invitation.rawValue) }
-                }
-                .all()
-            let orgIDs = Set(rows.map(\.orgID)).sorted { $0.uuidString < $1.uuidString }
-            for orgID in orgIDs { try await store.lockOrganization(orgID) }
+            @Sendable func liveRows() async throws -> [MembershipModel] {
+                try await MembershipModel.query(on: db)
+                    .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))
+                    .group(.or) { group in
+                        group.filter(\.$accountID == accountID)
+                        if ownsEmail {
+                            group.group(.and) {
+                                $0.filter(\.$email == email).filter(\.$source == MembershipSource.invitation.rawValue)
+                                    .filter(\.$status == MembershipStatus.pending.rawValue)
+                            }
+                        }
+                    }
+                    .all()
+            }
+            // Lock every organization involved (in a fixed order), then read the rows again under the locks.
+            let orgIDs = Set(try await liveRows().map(\.orgID)).sorted { $0.uuidString < $1.uuidString }
+            var liveOrgs = Set<UUID>()
+            for orgID in orgIDs where (try? await store.lockOrganization(orgID)) != nil { liveOrgs.insert(orgID) }
+            let rows = try await liveRows()
             var emptied: [UUID] = []
-            for row in rows where row.spaceID == nil && row.status == MembershipStatus.active.rawValue {
+            for row in rows where row.spaceID == nil && row.status == MembershipStatus.active.rawValue && liveOrgs.contains(row.orgID) {
                 let counts = try await store.activeCounts(orgID: row.orgID)
                 let isOwner = row.roleKey == DefaultRoles.ownerKey
                 try Lifecycle.checkLastOwner(activeOwnersAfter: counts.owners - (isOwner ? 1 : 0), activeMembersAfter: counts.members - 1)

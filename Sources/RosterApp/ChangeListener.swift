@@ -28,10 +28,11 @@ final class ChangeListener: LifecycleHandler, Sendable {
                         let config = try SQLPostgresConfiguration(url: url)
                         let connection = try await PostgresConnection.connect(
                             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: config.coreConfiguration, id: 0, logger: logger)
-                        // Anything may have changed while we were not listening.
-                        generation.advance()
                         do {
-                            for try await _ in try await connection.listen("roster_changes") {
+                            let notifications = try await connection.listen("roster_changes")
+                            // Anything may have changed while we were not listening.
+                            generation.advance()
+                            for try await _ in notifications {
                                 generation.advance()
                             }
                         } catch {

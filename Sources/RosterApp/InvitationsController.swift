@@ -27,7 +27,8 @@ struct InvitationsController: RouteCollection {
         let token = req.parameters.get("token") ?? ""
         try await MembershipStore(req.db).expireDueInvitation(tokenHash: Secret.hash(token), now: Date())
         guard let row = try await MembershipModel.query(on: req.db).filter(\.$tokenHash == Secret.hash(token))
-                .filter(\.$source == MembershipSource.invitation.rawValue).first(),
+                .filter(\.$source == MembershipSource.invitation.rawValue)
+                .filter(\.$status == MembershipStatus.pending.rawValue).first(),
               let org = try await OrganizationModel.query(on: req.db).filter(\.$id == row.orgID).filter(\.$deletedAt == nil).first()
         else { throw RosterError.notFound }
         let ladder = try await MembershipStore(req.db).ladder(orgID: row.orgID, row.spaceID == nil ? .org : .space)
@@ -70,8 +71,7 @@ struct InviteeActions {
     let req: Request
     let account: AccountModel
 
-    /// Accepts or declines. Every refusal is the opaque 404, except a token opened while signed in as another
-    /// account (403: the token holder already knows the invitation; it stays usable).
+    /// Accepts or declines. Every refusal is the opaque 404 (DESIGN §2 invariant 7).
     func respond(to handle: Handle, accept: Bool) async throws -> MembershipModel {
         let accountID = try account.requireID()
         let email = account.email
@@ -97,15 +97,13 @@ struct InviteeActions {
                 guard verified, row.email == email else { throw RosterError.notFound }
                 byToken = false
             case .token:
-                guard row.status == MembershipStatus.pending.rawValue else { throw RosterError.notFound }
-                guard row.email == email else {
-                    throw RosterError(.forbidden, "This invitation is for another email address. Sign in as that account to answer it; the invitation stays open.")
-                }
+                // Signed in as another account: the same 404, and the invitation stays usable.
+                guard row.status == MembershipStatus.pending.rawValue, row.email == email else { throw RosterError.notFound }
                 byToken = true
             }
             guard let updated = try await store.transition(
                 id: id, from: [.pending], source: .invitation, to: accept ? .active : .declined, now: now,
-                set: accept ? ["account_id": accountID] : [:],
+                set: accept ? ["account_id": accountID, "name": row.name ?? account.name] : [:],
                 extra: { $0.where("email", .equal, email).where("expires_at", .greaterThan, now) })
             else { throw RosterError.notFound }
             if byToken && !verified {

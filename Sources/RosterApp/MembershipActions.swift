@@ -35,7 +35,8 @@ struct MembershipActions: Sendable {
 
             if outcome == .activateJoinRequest, let existing, let id = existing.id {
                 guard let activated = try await store.transition(
-                    id: id, from: [.pending], source: .joinRequest, to: .active, now: now, set: ["role_key": role.key])
+                    id: id, from: [.pending], source: .joinRequest, to: .active, now: now,
+                    set: ["role_key": role.key, "external_id": externalID ?? existing.externalID, "name": name ?? existing.name])
                 else { throw RosterError(.conflict, "The join request changed meanwhile; try again.") }
                 try await AuditLog(db).record(.mutualIntent, actor: context.actor, membership: activated,
                                               before: existing.auditState, after: activated.auditState, requestID: requestID, at: now)
@@ -104,6 +105,10 @@ struct MembershipActions: Sendable {
             guard row.source == MembershipSource.invitation.rawValue, [MembershipStatus.pending.rawValue, MembershipStatus.expired.rawValue].contains(row.status) else {
                 throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status).")
             }
+            if row.status == MembershipStatus.expired.rawValue, let seatLimit = context.settings.seatLimit,
+               try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
+                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
+            }
             let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
             if sentLastHour >= limits.invitationsPerHour {
                 throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
@@ -154,14 +159,17 @@ struct MembershipActions: Sendable {
                 throw RosterError(.conflict, "Only active members and pending invitations can be changed; this row is \(facts.status.rawValue) (\(facts.source.rawValue)).")
             }
             let before = row.auditState
-            if let newRole { row.roleKey = newRole.key }
-            if let externalID { row.externalID = externalID }
-            if let attributes { row.attributes = attributes }
-            row.updatedAt = now
-            try await row.save(on: db)
+            var changes: [String: any Encodable & Sendable] = [:]
+            if let newRole { changes["role_key"] = newRole.key }
+            if let externalID { changes["external_id"] = externalID }
+            if let attributes { changes["attributes"] = attributes }
+            // Conditional on the status decided on: an invitee's concurrent accept or decline wins cleanly.
+            guard let updated = try await store.transition(id: id, from: [facts.status], source: facts.source, to: facts.status, now: now, set: changes) else {
+                throw RosterError(.conflict, "The membership changed meanwhile; try again.")
+            }
             let event: MembershipEvent = newRole != nil && newRole?.key != current.key ? .roleChanged : .updated
-            try await AuditLog(db).record(event, actor: context.actor, membership: row, before: before, after: row.auditState, requestID: requestID, at: now)
-            return row
+            try await AuditLog(db).record(event, actor: context.actor, membership: updated, before: before, after: updated.auditState, requestID: requestID, at: now)
+            return updated
         }
     }
 

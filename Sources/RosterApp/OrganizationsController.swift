@@ -107,6 +107,7 @@ struct OrganizationsController: RouteCollection {
         guard issues.isEmpty else { throw RosterError.validation(issues) }
         let after = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
         try await req.db.writeTransaction { db in
+            try await context.locked(on: db).authority.require(.scopeManage)
             try await org.save(on: db)
             try await AuditLog(db).record(action: "organization.updated", actor: context.actor, orgID: context.scope.orgID,
                                           before: before, after: after, requestID: req.id, at: Date())
@@ -119,7 +120,7 @@ struct OrganizationsController: RouteCollection {
         try context.authority.require(.scopeManage)
         guard context.authority.isOwner else { throw RosterError(.forbidden, "Only owners can delete an organization.") }
         try await req.db.writeTransaction { db in
-            try await MembershipStore(db).lockOrganization(context.scope.orgID)
+            guard try await context.locked(on: db).authority.isOwner else { throw RosterError(.forbidden, "Only owners can delete an organization.") }
             try await OrganizationLifecycle.softDelete(orgID: context.scope.orgID, actor: context.actor, requestID: req.id, now: Date(), on: db)
         }
         return .noContent
@@ -158,9 +159,10 @@ struct OrganizationsController: RouteCollection {
         let orgID = context.scope.orgID
         let created = try await req.db.writeTransaction { db -> Bool in
             let store = MembershipStore(db)
-            try await store.lockOrganization(orgID)
+            let authority = try await context.locked(on: db).authority
             let ladder = try await store.ladder(orgID: orgID, ladderName)
             try RoleRules.validate(role, in: ladder)
+            try RoleRules.requireMayDefine(role, replacing: ladder.role(key), ladder: ladderName, authority: authority)
             let existing = try await RoleModel.query(on: db).filter(\.$orgID == orgID).filter(\.$ladder == ladderName.rawValue).filter(\.$key == key).first()
             let row = existing ?? RoleModel(orgID: orgID, ladder: ladderName, role: role)
             let before = existing.map { ["name": $0.name, "rank": String($0.rank), "permissions": $0.permissions] }
@@ -185,9 +187,10 @@ struct OrganizationsController: RouteCollection {
         let orgID = context.scope.orgID
         try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
-            try await store.lockOrganization(orgID)
+            let authority = try await context.locked(on: db).authority
             let ladder = try await store.ladder(orgID: orgID, ladderName)
-            _ = try ladder.require(key)
+            let existing = try ladder.require(key)
+            try RoleRules.requireMayDefine(existing, replacing: existing, ladder: ladderName, authority: authority)
             if ladder.roles.count <= 1 { throw RosterError(.conflict, "A ladder keeps at least one role.") }
             var inUse = MembershipModel.query(on: db).filter(\.$orgID == orgID).filter(\.$roleKey == key)
                 .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))

@@ -21,13 +21,9 @@ struct ProblemBody: Content {
 }
 
 /// Turns every error into an `application/problem+json` response with a stable `code`; never leaks internals.
-struct ProblemMiddleware: AsyncMiddleware {
-    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        do {
-            return try await next.respond(to: request)
-        } catch {
-            return Self.response(for: error, request: request)
-        }
+struct ProblemMiddleware: Middleware {
+    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
+        next.respond(to: request).flatMapErrorThrowing { error in Self.response(for: error, request: request) }
     }
 
     static func rosterError(for error: any Error) -> RosterError {
@@ -79,11 +75,12 @@ struct ProblemMiddleware: AsyncMiddleware {
 }
 
 /// Echoes the request id (`X-Request-Id`, taken from the request when a proxy set one) on every response.
-struct RequestIDMiddleware: AsyncMiddleware {
-    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        let response = try await next.respond(to: request)
-        response.headers.replaceOrAdd(name: "X-Request-Id", value: request.id)
-        return response
+struct RequestIDMiddleware: Middleware {
+    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
+        next.respond(to: request).map { response in
+            response.headers.replaceOrAdd(name: "X-Request-Id", value: request.id)
+            return response
+        }
     }
 }
 

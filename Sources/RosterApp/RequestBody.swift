@@ -28,32 +28,22 @@ extension Request {
         if buffer.readableBytes > 0, let contentType = headers.contentType, contentType != .json {
             throw RosterError(.unsupportedMediaType, "Send the body as application/json.")
         }
-        let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            throw RosterError(.malformedJSON, "The body is not valid JSON.")
-        }
-        guard let dictionary = object as? [String: Any] else {
-            throw RosterError(.validationFailed, "The body must be a JSON object.")
-        }
-        var unknown = Set(dictionary.keys).subtracting(T.fields).sorted()
-        for (field, allowed) in T.nested {
-            if let inner = dictionary[field] as? [String: Any] {
-                unknown += Set(inner.keys).subtracting(allowed).sorted().map { "\(field).\($0)" }
-            }
-        }
-        if !unknown.isEmpty {
-            throw RosterError.validation(unknown.map { FieldIssue(field: $0, message: "is not a known field") })
-        }
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
+            return try Self.jsonDecoder.decode(StrictBody<T>.self, from: data).value
         } catch let error as RosterError {
             throw error
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw RosterError(.malformedJSON, "The body is not valid JSON.")
+            }
+            if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty {
+                throw RosterError(.validationFailed, "The body must be a JSON object.")
+            }
             throw RosterError.validation([Self.issue(for: error)])
         }
     }
+
+    private static let jsonDecoder = JSONDecoder()
 
     private static func issue(for error: DecodingError) -> FieldIssue {
         func path(_ keys: [any CodingKey]) -> String {
@@ -81,6 +71,32 @@ extension Request {
         case is Double.Type: "a number"
         default: String(describing: type).contains("Array") ? "an array" : "an object"
         }
+    }
+}
+
+/// Decodes a `RequestBody` in one pass, refusing keys it does not declare (top level and `nested`).
+private struct StrictBody<T: RequestBody>: Decodable {
+    let value: T
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        var unknown = container.allKeys.map(\.stringValue).filter { !T.fields.contains($0) }.sorted()
+        for (field, allowed) in T.nested.sorted(by: { $0.key < $1.key }) {
+            if let inner = try? container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey(stringValue: field)) {
+                unknown += inner.allKeys.map(\.stringValue).filter { !allowed.contains($0) }.sorted().map { "\(field).\($0)" }
+            }
+        }
+        if !unknown.isEmpty {
+            throw RosterError.validation(unknown.map { FieldIssue(field: $0, message: "is not a known field") })
+        }
+        value = try T(from: decoder)
     }
 }
 

@@ -60,6 +60,9 @@ struct RosterController: RouteCollection {
                 issues.append(FieldIssue(field: "source", message: "must be one of \(MembershipSource.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
+        if !joinRequests, filter.source == .joinRequest, filter.status == nil || filter.status == .pending {
+            issues.append(FieldIssue(field: "source", message: "pending join requests are listed under join-requests"))
+        }
         if !issues.isEmpty { throw RosterError.validation(issues) }
         if joinRequests {
             filter.source = .joinRequest

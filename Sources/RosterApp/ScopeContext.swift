@@ -7,7 +7,7 @@ import RosterStore
 struct ScopeContext: Sendable {
     let org: OrganizationModel
     let scope: ScopeRef
-    let ladder: RoleLadder
+    var ladder: RoleLadder
     var authority: Authority
     let actor: AuditActor
     /// The calling person, when the caller is a person (not an API key).
@@ -25,15 +25,16 @@ extension ScopeContext {
     func locked(on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
         try await store.lockOrganization(scope.orgID)
-        guard let account, !account.isPlatformAdmin, let accountID = account.id else { return self }
         var copy = self
+        copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
+        guard let account, !account.isPlatformAdmin, let accountID = account.id else { return copy }
         let orgKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.orgID)
         if scope.spaceID == nil {
-            copy.authority = .onOrganization(role: orgKey.flatMap(ladder.role))
+            copy.authority = .onOrganization(role: orgKey.flatMap(copy.ladder.role))
         } else {
             let orgLadder = try await store.ladder(orgID: scope.orgID, .org)
             let spaceKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.scopeID)
-            copy.authority = .onSpace(orgRole: orgKey.flatMap(orgLadder.role), spaceRole: spaceKey.flatMap(ladder.role))
+            copy.authority = .onSpace(orgRole: orgKey.flatMap(orgLadder.role), spaceRole: spaceKey.flatMap(copy.ladder.role))
         }
         return copy
     }

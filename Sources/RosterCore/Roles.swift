@@ -119,4 +119,18 @@ public enum RoleRules {
         }
         if !issues.isEmpty { throw RosterError.validation(issues) }
     }
+
+    /// Invariant 5 for role definitions: except owners, nobody defines, changes or deletes a role of their own
+    /// ladder ranked at or above their own (their own included), nor grants permissions they do not hold.
+    public static func requireMayDefine(_ role: RoleDefinition, replacing existing: RoleDefinition?, ladder: Ladder, authority: Authority) throws(RosterError) {
+        try authority.require(.rolesManage)
+        if authority.isOwner { return }
+        if !role.permissions.isSubset(of: authority.permissions) {
+            throw RosterError(.roleEscalation, "A role cannot hold permissions you do not hold yourself.")
+        }
+        guard ladder == .org else { return }
+        if role.rank >= authority.rank || (existing.map { $0.rank >= authority.rank } ?? false) || role.key == authority.roleKey {
+            throw RosterError(.roleEscalation, "You can only define roles ranked below your own.")
+        }
+    }
 }

@@ -34,6 +34,10 @@ public struct MemberList: Sendable {
             .where("scope_id", .equal, filter.scopeID)
         if let status = filter.status {
             query = query.where("status", .equal, status.rawValue)
+            if status == .pending && filter.source != .joinRequest {
+                // Pending join requests are listed only under join-requests.
+                query = query.where("source", .notEqual, MembershipSource.joinRequest.rawValue)
+            }
         } else {
             query = query.where { group in
                 group.where("status", .equal, MembershipStatus.active.rawValue)

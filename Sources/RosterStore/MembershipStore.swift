@@ -94,9 +94,11 @@ public struct MembershipStore: Sendable {
 
     /// Serializes roster writes of one organization: on PostgreSQL a row lock on the organization,
     /// on SQLite the `BEGIN IMMEDIATE` write lock already held. Last-owner and seat-limit checks rely on it.
+    /// Refuses with 404 when the organization was deleted meanwhile.
     public func lockOrganization(_ orgID: UUID) async throws {
-        guard SQLBackend(db) == .postgres else { return }
-        try await db.sql.raw("SELECT id FROM organizations WHERE id = \(bind: orgID) FOR UPDATE").run()
+        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
+        let live = try await db.sql.raw("SELECT id FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)").all()
+        if live.isEmpty { throw RosterError.notFound }
     }
 
     /// Moves one row from `from` to `to` only if it is still in `from` (and matches `extra`): the consume-once
