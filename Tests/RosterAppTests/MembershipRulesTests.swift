@@ -25,6 +25,8 @@ import RosterTesting
             // Pending requests are listed only under join-requests.
             let members = try await t.send(.GET, "/v1/orgs/\(open)/members", token: owner)
             #expect(!members.text.contains("fay@example.com"))
+            #expect(!(try await t.send(.GET, "/v1/orgs/\(open)/members?status=pending", token: owner)).text.contains("fay@example.com"))
+            #expect(try await t.send(.GET, "/v1/orgs/\(open)/members?source=join_request", token: owner).code == "validation_failed")
             let requests = try await t.send(.GET, "/v1/orgs/\(open)/join-requests", token: owner)
             #expect(requests.text.contains("fay@example.com"))
 
@@ -187,6 +189,13 @@ import RosterTesting
             #expect(try await t.member(owner, org: org, id: member.membershipID).string("status") == "removed")
             #expect(try await t.member(owner, org: solo, id: pending).string("status") == "revoked")
             #expect(try await t.member(owner, org: other, id: request).string("status") == "withdrawn")
+
+            // An unverified sign-up with someone's address cannot cancel the invitations sent to it.
+            let waiting = try #require(try await t.invite(owner, org: org, email: "victim@example.com").string("id"))
+            try await t.signUp("victim@example.com")
+            let impostor = try await t.signIn("victim@example.com")
+            #expect(try await t.send(.DELETE, "/v1/me", json: ["password": "long enough password"], token: impostor).status == .noContent)
+            #expect(try await t.member(owner, org: org, id: waiting).string("status") == "pending")
 
             // The owner is the sole member of every org now: deleting the account deletes them.
             #expect(try await t.send(.DELETE, "/v1/me", json: ["password": "long enough password"], token: owner).status == .noContent)
