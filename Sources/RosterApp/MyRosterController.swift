@@ -24,26 +24,40 @@ struct MyRosterController: RouteCollection {
         var slug: String
     }
 
-    private func rows(_ req: Request, _ build: (QueryBuilder<MembershipModel>, AccountModel) throws -> QueryBuilder<MembershipModel>) async throws -> [MyMembership] {
-        let (account, _) = try req.requireAccount()
-        let rows = try await build(MembershipModel.query(on: req.db), account).sort(\.$createdAt, .descending).limit(500).all()
-        let orgs = try await OrganizationModel.query(on: req.db).filter(\.$id ~~ Set(rows.map(\.orgID))).filter(\.$deletedAt == nil).all()
-        let byID = Dictionary(uniqueKeysWithValues: orgs.compactMap { org in org.id.map { ($0, org) } })
-        return rows.compactMap { row in
-            byID[row.orgID].map { MyMembership(membership: MembershipResponse(row), organization: OrganizationSummary(id: row.orgID, name: $0.name, slug: $0.slug)) }
-        }
+    struct PageQuery: Content {
+        var status: String?
+        var cursor: String?
+        var limit: Int?
     }
 
-    @Sendable func memberships(req: Request) async throws -> [MyMembership] {
+    /// One keyset page (by membership id) of the caller's rows in organizations that still exist.
+    private func rows(_ req: Request, _ build: (QueryBuilder<MembershipModel>, AccountModel) throws -> QueryBuilder<MembershipModel>) async throws -> Page<MyMembership> {
+        let (account, _) = try req.requireAccount()
+        let query = try req.query.decode(PageQuery.self)
+        let limit = try PageCursor.limit(query.limit)
+        var builder = try build(MembershipModel.query(on: req.db), account)
+            .join(OrganizationModel.self, on: \MembershipModel.$orgID == \OrganizationModel.$id)
+            .filter(OrganizationModel.self, \.$deletedAt == nil)
+        if let raw = query.cursor { builder = builder.filter(\.$id > (try PageCursor.decode(raw)).id) }
+        let rows = try await builder.sort(\.$id).limit(limit + 1).all()
+        let items = try rows.prefix(limit).map { row in
+            let org = try row.joined(OrganizationModel.self)
+            return MyMembership(membership: MembershipResponse(row), organization: OrganizationSummary(id: row.orgID, name: org.name, slug: org.slug))
+        }
+        let next = rows.count > limit ? rows[limit - 1].id.map { PageCursor(key: "", id: $0).encoded } : nil
+        return Page(items: items, nextCursor: next)
+    }
+
+    @Sendable func memberships(req: Request) async throws -> Page<MyMembership> {
         try await rows(req) { query, account in
             query.filter(\.$accountID == (try account.requireID())).filter(\.$status == MembershipStatus.active.rawValue)
         }
     }
 
     /// Pending invitations addressed to my email, once it is verified (before that, the address is not proven mine).
-    @Sendable func invitations(req: Request) async throws -> [MyMembership] {
+    @Sendable func invitations(req: Request) async throws -> Page<MyMembership> {
         let (account, _) = try req.requireAccount()
-        guard account.emailVerifiedAt != nil else { return [] }
+        guard account.emailVerifiedAt != nil else { return Page(items: [], nextCursor: nil) }
         let now = Date()
         let due = try await MembershipModel.query(on: req.db).filter(\.$email == account.email)
             .filter(\.$status == MembershipStatus.pending.rawValue).filter(\.$expiresAt <= now).all()
@@ -57,10 +71,8 @@ struct MyRosterController: RouteCollection {
         }
     }
 
-    struct StatusQuery: Content { var status: String? }
-
-    @Sendable func joinRequests(req: Request) async throws -> [MyMembership] {
-        let raw = try req.query.decode(StatusQuery.self).status
+    @Sendable func joinRequests(req: Request) async throws -> Page<MyMembership> {
+        let raw = try req.query.decode(PageQuery.self).status
         let status = try raw.map { value throws(RosterError) -> MembershipStatus in
             guard let status = MembershipStatus(rawValue: value) else {
                 throw RosterError.validation([FieldIssue(field: "status", message: "is not a membership status")])

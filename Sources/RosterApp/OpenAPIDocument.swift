@@ -94,11 +94,11 @@ enum OpenAPIDocument {
         Operation(method: "post", path: "/v1/invitation-tokens/{token}/decline", summary: "Decline with the emailed token", tag: "invitee",
                   authenticated: true, responses: [(200, "Declined", "Membership")], errors: [401, 403, 404]),
         Operation(method: "get", path: "/v1/me/memberships", summary: "My active memberships", tag: "me", authenticated: true,
-                  responses: [(200, "Memberships", "MyMemberships")], errors: [401]),
+                  responses: [(200, "Memberships", "MyMemberships")], errors: [401, 422], query: ["cursor", "limit"]),
         Operation(method: "get", path: "/v1/me/invitations", summary: "Pending invitations to my verified email", tag: "me", authenticated: true,
-                  responses: [(200, "Invitations", "MyMemberships")], errors: [401]),
+                  responses: [(200, "Invitations", "MyMemberships")], errors: [401, 422], query: ["cursor", "limit"]),
         Operation(method: "get", path: "/v1/me/join-requests", summary: "My join requests", tag: "me", authenticated: true,
-                  responses: [(200, "Join requests", "MyMemberships")], errors: [401, 422], query: ["status"]),
+                  responses: [(200, "Join requests", "MyMemberships")], errors: [401, 422], query: ["status", "cursor", "limit"]),
         Operation(method: "post", path: "/v1/authorize", summary: "Does an account hold a permission? (API keys)", tag: "integrations", authenticated: true,
                   requestSchema: "AuthorizeRequest", responses: [(200, "The answer", "AuthorizeResponse")], errors: [400, 401, 403, 413, 415, 422]),
         Operation(method: "get", path: "/verify-email", summary: "Email verification page (HTML)", tag: "pages", authenticated: false,
@@ -113,7 +113,7 @@ enum OpenAPIDocument {
         "Problem": object([
             "type": ["type": "string"], "title": ["type": "string"], "status": ["type": "integer"],
             "detail": ["type": "string"], "code": ["type": "string", "enum": ProblemCode.allCases.map(\.rawValue)],
-            "request_id": ["type": "string"],
+            "request_id": ["type": "string"], "invitation_id": uuid,
             "errors": ["type": "array", "items": object(["field": ["type": "string"], "message": ["type": "string"]], required: ["field", "message"])],
         ], required: ["type", "title", "status", "detail", "code"]),
         "Account": object([
@@ -180,10 +180,11 @@ enum OpenAPIDocument {
             "role": object(["key": string, "name": string], required: ["key", "name"]),
             "inviter_name": nullableString, "status": string, "expires_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["organization", "email", "role", "status"]),
-        "MyMemberships": ["type": "array", "items": object([
+        "MyMembership": object([
             "membership": ref("Membership"),
             "organization": object(["id": uuid, "name": string, "slug": string], required: ["id", "name", "slug"]),
-        ], required: ["membership", "organization"])],
+        ], required: ["membership", "organization"]),
+        "MyMemberships": page("MyMembership"),
         "AuditEvent": object([
             "id": uuid, "at": ["type": "string", "format": "date-time"],
             "actor": object(["type": string, "id": nullableUUID], required: ["type"]), "action": string,

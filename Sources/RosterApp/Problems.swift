@@ -11,10 +11,41 @@ struct ProblemBody: Content {
     var code: String
     var errors: [FieldIssue]?
     var requestID: String
+    var extensions: [String: String] = [:]
 
-    enum CodingKeys: String, CodingKey {
-        case type, title, status, detail, code, errors
-        case requestID = "request_id"
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for (key, value) in extensions { try c.encode(value, forKey: Key(key)) }
+        try c.encode(type, forKey: Key("type"))
+        try c.encode(title, forKey: Key("title"))
+        try c.encode(status, forKey: Key("status"))
+        try c.encode(detail, forKey: Key("detail"))
+        try c.encode(code, forKey: Key("code"))
+        try c.encodeIfPresent(errors, forKey: Key("errors"))
+        try c.encode(requestID, forKey: Key("request_id"))
+    }
+
+    init(from decoder: any Decoder) throws {
+        throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "problems are only encoded"))
+    }
+
+    init(type: String, title: String, status: Int, detail: String, code: String, errors: [FieldIssue]?, requestID: String, extensions: [String: String]) {
+        self.type = type
+        self.title = title
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.errors = errors
+        self.requestID = requestID
+        self.extensions = extensions
     }
 
     static let defaultContentType = HTTPMediaType(type: "application", subType: "problem+json", parameters: ["charset": "utf-8"])
@@ -64,7 +95,8 @@ struct ProblemMiddleware: Middleware {
             detail: problem.detail,
             code: problem.code.rawValue,
             errors: problem.issues.isEmpty ? nil : problem.issues,
-            requestID: request.id)
+            requestID: request.id,
+            extensions: problem.extensions)
         var headers = HTTPHeaders()
         headers.contentType = ProblemBody.defaultContentType
         if let retryAfter = problem.retryAfter { headers.replaceOrAdd(name: .retryAfter, value: String(retryAfter)) }

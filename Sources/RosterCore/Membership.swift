@@ -42,13 +42,15 @@ public enum MembershipEvent: String, Codable, Sendable, CaseIterable {
 
 /// The facts about one membership row that the rules decide on.
 public struct MembershipFacts: Sendable, Equatable {
+    public var id: UUID?
     public var status: MembershipStatus
     public var source: MembershipSource
     public var roleKey: String
     public var accountID: UUID?
     public var email: String
 
-    public init(status: MembershipStatus, source: MembershipSource, roleKey: String, accountID: UUID?, email: String) {
+    public init(id: UUID? = nil, status: MembershipStatus, source: MembershipSource, roleKey: String, accountID: UUID?, email: String) {
+        self.id = id
         self.status = status
         self.source = source
         self.roleKey = roleKey
@@ -90,7 +92,10 @@ public enum Lifecycle {
             switch (existing.status, existing.source) {
             case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
             case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
-            default: throw RosterError(.invitationPending, "You have a pending invitation here: accept it instead.")
+            default:
+                var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
+                if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
+                throw error
             }
         }
         // A closed organization is not discoverable: the same 404 as one that does not exist.

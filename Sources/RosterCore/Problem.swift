@@ -106,6 +106,8 @@ public struct RosterError: Error, Sendable, Equatable, CustomStringConvertible {
     public var issues: [FieldIssue]
     /// Seconds after which a retry may succeed, for `rate_limited`.
     public var retryAfter: Int?
+    /// Extension members of the problem body (RFC 9457 §3.2), e.g. `invitation_id` for `invitation_pending`.
+    public var extensions: [String: String] = [:]
 
     public init(_ code: ProblemCode, _ detail: String, issues: [FieldIssue] = [], retryAfter: Int? = nil) {
         self.code = code

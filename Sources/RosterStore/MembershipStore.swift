@@ -169,7 +169,7 @@ extension RoleModel {
 extension MembershipModel {
     /// The facts the lifecycle rules decide on.
     public var facts: MembershipFacts {
-        MembershipFacts(status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
+        MembershipFacts(id: id, status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
                         roleKey: roleKey, accountID: accountID, email: email)
     }
 

@@ -43,6 +43,8 @@ import RosterTesting
             let conflict = try await t.send(.POST, "/v1/orgs/\(open)/join-requests", json: [:], token: gus)
             #expect(conflict.status == .conflict)
             #expect(conflict.code == "invitation_pending")
+            #expect(conflict.string("invitation_id") != nil)
+            #expect(try await t.send(.POST, "/v1/invitations/\(conflict.string("invitation_id") ?? "")/accept", token: gus).string("status") == "active")
         }
     }
 
