@@ -43,11 +43,9 @@ final class AccessCache: Sendable {
 
     /// The live API key with this hash, as a principal; nil when unknown or revoked.
     func apiKey(hash: String, on db: any Database) async throws -> Principal? {
+        if let cached = cachedAPIKey(hash: hash) { return cached }
         let seen = generation.current
         let now = ContinuousClock.now
-        if let entry = keys.withLockedValue({ $0[hash] }), entry.generation == seen, now - entry.loadedAt < Self.apiKeyReuse {
-            return entry.principal
-        }
         let principal = try await AccountStore(db).apiKey(keyHash: hash).flatMap { key in key.id.map { Principal.apiKey(id: $0, name: key.name) } }
         keys.withLockedValue { keys in
             if keys.count >= 10_000 { keys.removeAll(keepingCapacity: true) }
@@ -56,13 +54,27 @@ final class AccessCache: Sendable {
         return principal
     }
 
+    /// The cached answer for an API key, without suspending: `.some(nil)` is a cached "unknown or revoked",
+    /// `nil` means "not cached, ask `apiKey(hash:on:)`".
+    func cachedAPIKey(hash: String) -> Principal?? {
+        guard let entry = keys.withLockedValue({ $0[hash] }), entry.generation == generation.current,
+              ContinuousClock.now - entry.loadedAt < Self.apiKeyReuse else { return nil }
+        return .some(entry.principal)
+    }
+
+    /// The cached role answer, without suspending; nil when not cached (see `cachedAPIKey`).
+    func cachedRole(accountID: UUID, orgRef: String) -> Answer?? {
+        guard let entry = entries.withLockedValue({ $0[Self.key(accountID, orgRef)] }), entry.generation == generation.current else { return nil }
+        return .some(entry.answer)
+    }
+
+    private static func key(_ accountID: UUID, _ orgRef: String) -> String { "\(accountID.uuidString)|\(orgRef.lowercased())" }
+
     /// The active org role of `accountID` in the organization `orgRef` (id or slug); nil when none.
     func role(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
-        let key = "\(accountID.uuidString)|\(orgRef.lowercased())"
+        if let cached = cachedRole(accountID: accountID, orgRef: orgRef) { return cached }
+        let key = Self.key(accountID, orgRef)
         let seen = generation.current
-        if let entry = entries.withLockedValue({ $0[key] }), entry.generation == seen {
-            return entry.answer
-        }
         let answer = try await load(accountID: accountID, orgRef: orgRef, on: db)
         entries.withLockedValue { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }

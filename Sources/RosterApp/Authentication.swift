@@ -27,13 +27,29 @@ extension Request {
 }
 
 /// Resolves `Authorization: Bearer …` into a `Principal`; refuses missing or invalid credentials with 401.
-struct BearerAuthenticator: AsyncMiddleware {
-    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+///
+/// A cached API key is resolved without suspending (the authorize hot path); everything else reads the database.
+struct BearerAuthenticator: Middleware {
+    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         guard let bearer = request.headers.bearerAuthorization?.token, !bearer.isEmpty else {
-            throw RosterError(.unauthenticated, "Send a session token or API key as 'Authorization: Bearer …'.")
+            return request.eventLoop.makeFailedFuture(
+                RosterError(.unauthenticated, "Send a session token or API key as 'Authorization: Bearer …'."))
         }
-        let store = AccountStore(request.db)
         let hash = Secret.hash(bearer)
+        if bearer.hasPrefix(Secret.apiKeyPrefix), let cached = request.application.roster.access.cachedAPIKey(hash: hash) {
+            guard let principal = cached else {
+                return request.eventLoop.makeFailedFuture(RosterError(.unauthenticated, "The API key is unknown or revoked."))
+            }
+            request.principal = principal
+            return next.respond(to: request)
+        }
+        return request.eventLoop.makeFutureWithTask {
+            try await Self.authenticate(request, bearer: bearer, hash: hash)
+        }.flatMap { next.respond(to: request) }
+    }
+
+    private static func authenticate(_ request: Request, bearer: String, hash: String) async throws {
+        let store = AccountStore(request.db)
         if bearer.hasPrefix(Secret.apiKeyPrefix) {
             guard let principal = try await request.application.roster.access.apiKey(hash: hash, on: request.db) else {
                 throw RosterError(.unauthenticated, "The API key is unknown or revoked.")
@@ -45,6 +61,5 @@ struct BearerAuthenticator: AsyncMiddleware {
             }
             request.principal = .account(account, sessionID: id)
         }
-        return try await next.respond(to: request)
     }
 }
