@@ -65,8 +65,10 @@ struct MembershipResponse: Content {
         try c.encode(updatedAt, forKey: .updatedAt)
     }
 
-    init(_ m: MembershipModel) {
-        id = m.id ?? UUID()
+    init(_ model: MembershipModel) { self.init(MembershipRow(model)) }
+
+    init(_ m: MembershipRow) {
+        id = m.id
         orgID = m.orgID
         spaceID = m.spaceID
         accountID = m.accountID
@@ -76,7 +78,7 @@ struct MembershipResponse: Content {
         status = m.status
         source = m.source
         externalID = m.externalID
-        attributes = (try? JSONDecoder().decode([String: String].self, from: Data(m.attributes.utf8))) ?? [:]
+        attributes = m.attributes == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(m.attributes.utf8))) ?? [:]
         invitedBy = m.invitedBy
         message = m.message
         delivery = m.deliveryStatus.map { DeliveryResponse(status: $0, lastError: m.deliveryError) }

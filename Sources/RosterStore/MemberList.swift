@@ -53,21 +53,24 @@ public struct MemberList: Sendable {
                 SQLRaw("lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, ''))"),
                 .like,
                 SQLQueryString("\(bind: "%\(escaped)%") ESCAPE '\\'")))
+            if SQLBackend(db) == .sqlite && search.count >= 3 {
+                // Narrow by the trigram index first; the LIKE above keeps the exact (literal) semantics.
+                let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                query = query.where(SQLQueryString("rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH \(bind: phrase))"))
+            }
         }
         if let cursor = filter.cursor {
-            query = query.where { group in
-                group.where("email", .greaterThan, cursor.key)
-                    .orWhere { $0.where("email", .equal, cursor.key).where("id", .greaterThan, cursor.id) }
-            }
+            // A row-value comparison, which both SQLite and PostgreSQL answer from the (scope_id, email, id) index.
+            query = query.where(SQLQueryString("(email, id) > (\(bind: cursor.key), \(bind: cursor.id))"))
         }
         return query.orderBy("email").orderBy("id").limit(filter.limit + 1)
     }
 
     /// One page and the cursor of the next, if any.
-    public func page(_ filter: MemberListFilter) async throws -> ([MembershipModel], PageCursor?) {
-        let rows = try await query(filter).all().map { try $0.decode(fluentModel: MembershipModel.self) }
+    public func page(_ filter: MemberListFilter) async throws -> ([MembershipRow], PageCursor?) {
+        let rows = try await query(filter).all(decoding: MembershipRow.self)
         let items = Array(rows.prefix(filter.limit))
-        let next = rows.count > filter.limit ? items.last.flatMap { row in row.id.map { PageCursor(key: row.email, id: $0) } } : nil
+        let next = rows.count > filter.limit ? items.last.map { PageCursor(key: $0.email, id: $0.id) } : nil
         return (items, next)
     }
 }
@@ -93,5 +96,44 @@ extension MembershipStore {
         guard let row = try await MembershipModel.query(on: db).filter(\.$tokenHash == tokenHash)
             .filter(\.$status == MembershipStatus.pending.rawValue).filter(\.$expiresAt <= now).first() else { return }
         try await expireInvitationsIfDue(scopeID: row.scopeID, now: now)
+    }
+}
+
+/// A membership row read straight from SQL (the list's hot path avoids Fluent's reflective model decoding).
+public struct MembershipRow: Codable, Sendable {
+    public var id: UUID
+    public var orgID: UUID
+    public var spaceID: UUID?
+    public var accountID: UUID?
+    public var email: String
+    public var name: String?
+    public var roleKey: String
+    public var status: String
+    public var source: String
+    public var externalID: String?
+    public var attributes: String
+    public var invitedBy: UUID?
+    public var message: String?
+    public var deliveryStatus: String?
+    public var deliveryError: String?
+    public var expiresAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, email, name, status, source, attributes, message
+        case orgID = "org_id", spaceID = "space_id", accountID = "account_id", roleKey = "role_key"
+        case externalID = "external_id", invitedBy = "invited_by", deliveryStatus = "delivery_status"
+        case deliveryError = "delivery_error", expiresAt = "expires_at", createdAt = "created_at", updatedAt = "updated_at"
+    }
+}
+
+extension MembershipRow {
+    /// The same row as a Fluent model's fields.
+    public init(_ m: MembershipModel) {
+        self.init(id: m.id ?? UUID(), orgID: m.orgID, spaceID: m.spaceID, accountID: m.accountID, email: m.email, name: m.name,
+                  roleKey: m.roleKey, status: m.status, source: m.source, externalID: m.externalID, attributes: m.attributes,
+                  invitedBy: m.invitedBy, message: m.message, deliveryStatus: m.deliveryStatus, deliveryError: m.deliveryError,
+                  expiresAt: m.expiresAt, createdAt: m.createdAt, updatedAt: m.updatedAt)
     }
 }

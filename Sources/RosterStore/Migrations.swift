@@ -15,6 +15,7 @@ public enum RosterMigrations {
         CreateAuditEvents(),
         CreateOutboxMessages(),
         IndexAuditEventsByID(),
+        CreateMembershipSearchIndex(),
     ]
 }
 

@@ -179,3 +179,32 @@ struct IndexAuditEventsByID: AsyncMigration {
         try await database.sql.raw("DROP INDEX audit_events_org_id_idx").run()
     }
 }
+
+/// SQLite only: a trigram full-text index over each membership's name, email and external ID, kept by triggers,
+/// so roster searches (`q`) do not scan the scope. PostgreSQL has its pg_trgm index instead.
+struct CreateMembershipSearchIndex: AsyncMigration {
+    var name: String { "2026-11-22-012-create-membership-search-index" }
+
+    /// The searched text of a row, the same expression the members list matches with LIKE.
+    static func haystack(_ row: String) -> String {
+        "lower(coalesce(\(row).name, '') || ' ' || \(row).email || ' ' || coalesce(\(row).external_id, ''))"
+    }
+
+    func prepare(on database: any Database) async throws {
+        let new = Self.haystack("new"), all = Self.haystack("memberships")
+        try await run(database, sqlite: [
+            "CREATE VIRTUAL TABLE memberships_search USING fts5(haystack, content='', contentless_delete=1, tokenize='trigram')",
+            "INSERT INTO memberships_search (rowid, haystack) SELECT rowid, \(all) FROM memberships",
+            "CREATE TRIGGER memberships_search_insert AFTER INSERT ON memberships BEGIN INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(new)); END",
+            "CREATE TRIGGER memberships_search_update AFTER UPDATE OF name, email, external_id ON memberships BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(new)); END",
+            "CREATE TRIGGER memberships_search_delete AFTER DELETE ON memberships BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; END",
+        ], postgres: [])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await run(database, sqlite: [
+            "DROP TRIGGER memberships_search_insert", "DROP TRIGGER memberships_search_update",
+            "DROP TRIGGER memberships_search_delete", "DROP TABLE memberships_search",
+        ], postgres: [])
+    }
+}

@@ -37,6 +37,12 @@ import RosterTesting
             let byEmail = try await t.send(.GET, "/v1/orgs/\(org)/members?q=P5@", token: owner)
             #expect((byEmail.json["items"] as? [Any])?.count == 1)
 
+            // The search index follows changes.
+            let p5 = try #require((byEmail.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+            _ = try await t.send(.PATCH, "/v1/orgs/\(org)/members/\(p5)", json: ["external_id": "Renumbered-77"], token: owner)
+            #expect((try await t.send(.GET, "/v1/orgs/\(org)/members?q=renumbered-7", token: owner).json["items"] as? [Any])?.count == 1)
+            #expect((try await t.send(.GET, "/v1/orgs/\(org)/members?q=S5", token: owner).json["items"] as? [Any])?.count == 0)
+
             for bad in ["limit=0", "limit=201", "status=sleeping", "cursor=%%%", "source=magic"] {
                 let response = try await t.send(.GET, "/v1/orgs/\(org)/members?\(bad)", token: owner)
                 #expect(response.status == .unprocessableEntity, "\(bad)")
