@@ -30,8 +30,13 @@ public struct MemberList: Sendable {
 
     /// The query for `filter` (exposed so a test can pin the generated SQL).
     public func query(_ filter: MemberListFilter) -> SQLSelectBuilder {
+        // On SQLite a search is driven by the trigram index: `+scope_id` keeps the planner from walking the whole
+        // scope in email order instead.
+        let searchIndexed = SQLBackend(db) == .sqlite && (filter.search?.count ?? 0) >= 3
         var query = db.sql.select().column("*").from(MembershipModel.schema)
-            .where("scope_id", .equal, filter.scopeID)
+        query = searchIndexed
+            ? query.where(SQLQueryString("+scope_id = \(bind: filter.scopeID)"))
+            : query.where("scope_id", .equal, filter.scopeID)
         if let status = filter.status {
             query = query.where("status", .equal, status.rawValue)
             if status == .pending && filter.source != .joinRequest {
@@ -53,7 +58,7 @@ public struct MemberList: Sendable {
                 SQLRaw("lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, ''))"),
                 .like,
                 SQLQueryString("\(bind: "%\(escaped)%") ESCAPE '\\'")))
-            if SQLBackend(db) == .sqlite && search.count >= 3 {
+            if searchIndexed {
                 // Narrow by the trigram index first; the LIKE above keeps the exact (literal) semantics.
                 let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                 query = query.where(SQLQueryString("rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH \(bind: phrase))"))
