@@ -36,7 +36,8 @@ struct OutboxWorker: Sendable {
     }
 }
 
-/// Runs the outbox worker inside `roster serve`: polls once a second until shutdown.
+/// Runs the background work of `roster serve` until shutdown: the outbox worker (every second) and the
+/// invitation-expiry sweep (every minute; reads also expire lazily).
 final class OutboxWorkerLifecycle: LifecycleHandler, Sendable {
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
@@ -46,10 +47,17 @@ final class OutboxWorkerLifecycle: LifecycleHandler, Sendable {
         task.withLockedValue {
             $0 = Task {
                 try? await OutboxDelivery(db).requeueStale(olderThan: Date().addingTimeInterval(-300))
+                var tick = 0
                 while !Task.isCancelled {
                     do { try await worker.deliverDue() } catch {
                         worker.logger.error("outbox worker: \(String(describing: error))")
                     }
+                    if tick % 60 == 0 {
+                        do { try await MembershipStore(db).expireAllDue(now: Date()) } catch {
+                            worker.logger.error("expiry sweep: \(String(describing: error))")
+                        }
+                    }
+                    tick += 1
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

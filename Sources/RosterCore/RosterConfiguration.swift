@@ -30,6 +30,8 @@ public struct RosterConfiguration: Sendable, Equatable {
     public var port: Int
     /// `ROSTER_BASE_URL`, default `http://HOST:PORT`; used in emailed links. No trailing slash.
     public var baseURL: String
+    /// `ROSTER_MAX_PENDING_JOIN_REQUESTS`, default 1: pending join requests one account may have across all organizations.
+    public var maxPendingJoinRequests: Int = 1
 
     public init(dataDirectory: String, database: DatabaseLocation, host: String, port: Int, baseURL: String) {
         self.dataDirectory = dataDirectory
@@ -76,6 +78,13 @@ public struct RosterConfiguration: Sendable, Equatable {
             }
             baseURL = raw.hasSuffix("/") ? String(raw.dropLast()) : raw
         }
-        return RosterConfiguration(dataDirectory: dataDirectory, database: database, host: host, port: port, baseURL: baseURL)
+        var configuration = RosterConfiguration(dataDirectory: dataDirectory, database: database, host: host, port: port, baseURL: baseURL)
+        if let raw = value("ROSTER_MAX_PENDING_JOIN_REQUESTS") {
+            guard let parsed = Int(raw), (1...1000).contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_MAX_PENDING_JOIN_REQUESTS", message: "must be a number from 1 to 1000, got '\(raw)'")
+            }
+            configuration.maxPendingJoinRequests = parsed
+        }
+        return configuration
     }
 }

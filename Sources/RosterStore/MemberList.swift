@@ -96,6 +96,17 @@ extension MembershipStore {
 }
 
 extension MembershipStore {
+    /// The periodic sweep: expires due invitations in every scope (a batch of scopes per call).
+    public func expireAllDue(now: Date) async throws {
+        let scopes = try await db.sql.select().distinct().column("scope_id").from(MembershipModel.schema)
+            .where("status", .equal, MembershipStatus.pending.rawValue)
+            .where("expires_at", .lessThanOrEqual, now)
+            .limit(100).all()
+        for row in scopes {
+            try await expireInvitationsIfDue(scopeID: try row.decode(column: "scope_id", as: UUID.self), now: now)
+        }
+    }
+
     /// Expires the invitation with this token hash if its time is up (so a preview shows `expired`).
     public func expireDueInvitation(tokenHash: String, now: Date) async throws {
         guard let row = try await MembershipModel.query(on: db).filter(\.$tokenHash == tokenHash)

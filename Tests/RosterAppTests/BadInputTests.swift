@@ -24,11 +24,21 @@ import RosterTesting
     func everyEndpointRefusesBadBodiesWithAProblem(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in
             let token = try await t.verifiedPerson("bad-input@example.com")
-            for (method, path, needsSession) in Self.endpoints {
+            let org = try await t.createOrg(token, settings: ["join_policy": "request"])
+            let invitation = try #require(try await t.invite(token, org: org, email: "someone@example.com").string("id"))
+            let key = try await t.apiKey()
+            var endpoints: [(HTTPMethod, String, String?)] = Self.endpoints.map { ($0.0, $0.1, $0.2 ? token : nil) }
+            endpoints += [
+                (.POST, "/v1/orgs", token), (.PATCH, "/v1/orgs/\(org)", token),
+                (.POST, "/v1/orgs/\(org)/members", token), (.PATCH, "/v1/orgs/\(org)/members/\(invitation)", token),
+                (.POST, "/v1/orgs/\(org)/join-requests", token), (.PUT, "/v1/orgs/\(org)/roles/org/helper", token),
+                (.POST, "/v1/authorize", key),
+            ]
+            for (method, path, bearer) in endpoints {
                 for c in Self.cases {
                     var headers = HTTPHeaders()
                     if let type = c.contentType { headers.contentType = type }
-                    let response = try await t.send(method, path, token: needsSession ? token : nil, body: c.body, headers: headers)
+                    let response = try await t.send(method, path, token: bearer, body: c.body, headers: headers)
                     #expect(response.status == c.status, "\(method) \(path) with \(c.name): \(response.text.prefix(200))")
                     #expect(response.code == c.code, "\(method) \(path) with \(c.name)")
                     #expect(response.headers.contentType?.subType == "problem+json")

@@ -78,7 +78,7 @@ import Testing
 
     @Test(arguments: [
         ("ROSTER_PORT", "eighty"), ("ROSTER_PORT", "70000"), ("DATABASE_URL", "mysql://x/y"),
-        ("ROSTER_BASE_URL", "roster.example.com"), ("ROSTER_HOST", "a b"),
+        ("ROSTER_BASE_URL", "roster.example.com"), ("ROSTER_HOST", "a b"), ("ROSTER_MAX_PENDING_JOIN_REQUESTS", "0"),
     ])
     func badValuesNameTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) { try RosterConfiguration.fromEnvironment([variable: value]) }
