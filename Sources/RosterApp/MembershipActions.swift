@@ -46,9 +46,7 @@ struct MembershipActions: Sendable {
                 return activated
             }
 
-            if let seatLimit = context.settings.seatLimit, try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
-                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
-            }
+            try await Self.requireSeat(store, context: context)
             let row = MembershipModel()
             row.orgID = context.scope.orgID
             row.spaceID = context.scope.spaceID
@@ -70,10 +68,7 @@ struct MembershipActions: Sendable {
                 try await AuditLog(db).record(.added, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
                 return row
             }
-            let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
-            if sentLastHour >= limits.invitationsPerHour {
-                throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
-            }
+            try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
             let token = Secret.generate()
             row.status = MembershipStatus.pending.rawValue
             row.source = MembershipSource.invitation.rawValue
@@ -82,12 +77,36 @@ struct MembershipActions: Sendable {
             row.deliveryStatus = "queued"
             try await row.create(on: db)
             try await AuditLog(db).record(.invited, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
-            try await Outbox(db).enqueue(
-                EmailTemplates.invitation(to: email.value, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
-                                          roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: row.expiresAt ?? now),
-                kind: "invitation", orgID: context.scope.orgID, membershipID: row.id, now: now)
+            try await Self.queueInvitation(db, context: context, to: email.value, role: role, token: token, expiresAt: row.expiresAt ?? now,
+                                           membershipID: row.id, baseURL: baseURL, now: now)
             return row
         }
+    }
+
+    /// 409 `seat_limit` when the scope's live rows (active and pending) fill its seats.
+    private static func requireSeat(_ store: MembershipStore, context: ScopeContext) async throws {
+        if let seatLimit = context.settings.seatLimit, try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
+            throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
+        }
+    }
+
+    /// 429 `rate_limited` when the organization queued its hourly allowance of invitation emails (DESIGN §3).
+    private static func requireInvitationQuota(_ db: any Database, context: ScopeContext, limits: RosterLimits, now: Date) async throws {
+        let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
+        if sentLastHour >= limits.invitationsPerHour {
+            throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
+        }
+    }
+
+    /// Queues the invitation email with its one-time link.
+    private static func queueInvitation(
+        _ db: any Database, context: ScopeContext, to email: String, role: RoleDefinition, token: String, expiresAt: Date,
+        membershipID: UUID?, baseURL: String, now: Date
+    ) async throws {
+        try await Outbox(db).enqueue(
+            EmailTemplates.invitation(to: email, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
+                                      roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt),
+            kind: "invitation", orgID: context.scope.orgID, membershipID: membershipID, now: now)
     }
 
     // MARK: Admin-side changes of one row
@@ -105,14 +124,8 @@ struct MembershipActions: Sendable {
             guard row.source == MembershipSource.invitation.rawValue, [MembershipStatus.pending.rawValue, MembershipStatus.expired.rawValue].contains(row.status) else {
                 throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status).")
             }
-            if row.status == MembershipStatus.expired.rawValue, let seatLimit = context.settings.seatLimit,
-               try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
-                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
-            }
-            let sentLastHour = try await Outbox(db).invitationsQueued(orgID: context.scope.orgID, since: now.addingTimeInterval(-3600))
-            if sentLastHour >= limits.invitationsPerHour {
-                throw RosterError(.rateLimited, "This organization has sent \(limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
-            }
+            if row.status == MembershipStatus.expired.rawValue { try await Self.requireSeat(store, context: context) }
+            try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
             let token = Secret.generate()
             let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
             guard let resent = try await store.transition(
@@ -120,10 +133,8 @@ struct MembershipActions: Sendable {
                 set: ["token_hash": Secret.hash(token), "expires_at": expiresAt, "delivery_status": "queued", "ended_at": Date?.none])
             else { throw RosterError(.conflict, "The invitation changed meanwhile; try again.") }
             try await AuditLog(db).record(.resent, actor: context.actor, membership: resent, before: row.auditState, after: resent.auditState, requestID: requestID, at: now)
-            try await Outbox(db).enqueue(
-                EmailTemplates.invitation(to: resent.email, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
-                                          roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt),
-                kind: "invitation", orgID: context.scope.orgID, membershipID: id, now: now)
+            try await Self.queueInvitation(db, context: context, to: resent.email, role: role, token: token, expiresAt: expiresAt,
+                                           membershipID: id, baseURL: baseURL, now: now)
             return resent
         }
     }
@@ -262,9 +273,7 @@ struct MembershipActions: Sendable {
             if pendingElsewhere >= limits.pendingJoinRequestsPerAccount {
                 throw RosterError(.joinRequestPending, "You already have \(pendingElsewhere) pending join request(s); withdraw one or wait for a decision.")
             }
-            if let seatLimit = context.settings.seatLimit, try await store.liveCount(scopeID: context.scope.scopeID) >= seatLimit {
-                throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit).")
-            }
+            try await Self.requireSeat(store, context: context)
             let role = try context.ladder.roleOrDefault(nil)
             let row = MembershipModel()
             row.orgID = context.scope.orgID

@@ -329,16 +329,10 @@ struct AuthorizeRequest: RequestBody {
     }
 }
 
-/// `{allowed, role}`.
-struct AuthorizeResponse: Content {
+/// `{allowed, role}` of `POST /v1/authorize` (written by `AuthorizeController.response`).
+struct AuthorizeResponse: Sendable {
     var allowed: Bool
     var role: String?
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(allowed, forKey: .allowed)
-        try c.encode(role, forKey: .role)
-    }
-    enum CodingKeys: String, CodingKey { case allowed, role }
 }
 
 extension OrganizationModel {
