@@ -68,6 +68,14 @@ import RosterTesting
             // The requester cannot approve themselves either.
             #expect(try await t.send(.POST, "/v1/orgs/\(org)/join-requests/\(ids[0])/approve", json: [:], token: tokens[0]).status == .notFound)
 
+            // Wrong source: a join request is not an invitation, and an invitation is not a join request.
+            #expect(try await t.send(.POST, "/v1/invitations/\(ids[0])/accept", token: tokens[0]).status == .notFound)
+            let invitation = try #require(try await t.invite(owner, org: org, email: "zed@example.com").string("id"))
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/join-requests/\(invitation)/approve", json: [:], token: owner).status == .notFound)
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/members/\(ids[0])", token: owner).status == .conflict)
+            #expect(try await t.member(owner, org: org, id: ids[0]).string("status") == "pending")
+            #expect(try await t.member(owner, org: org, id: invitation).string("status") == "pending")
+
             let approved = try await t.send(.POST, "/v1/orgs/\(org)/join-requests/\(ids[0])/approve", json: ["role": "admin"], token: owner)
             #expect(approved.string("status") == "active")
             #expect(approved.string("role") == "admin")
