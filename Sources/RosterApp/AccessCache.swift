@@ -10,9 +10,23 @@ import RosterStore
 /// so no answer is served from data older than the last committed change on this instance (and, on PostgreSQL,
 /// on any instance, once its notification has arrived).
 final class AccessCache: Sendable {
+    /// What a permission check is about: an organization (id or slug) or a space (id).
+    enum Target: Sendable {
+        case org(String)
+        case space(UUID)
+
+        var cacheKey: String {
+            switch self {
+            case .org(let ref): "org:" + ref.lowercased()
+            case .space(let id): "space:" + id.uuidString
+            }
+        }
+    }
+
+    /// The caller-independent answer: effective permissions and the role held on the target itself.
     struct Answer: Sendable {
-        var orgID: UUID
-        var role: RoleDefinition
+        var permissions: Set<Permission>
+        var role: String?
     }
 
     private struct Entry {
@@ -62,20 +76,20 @@ final class AccessCache: Sendable {
         return .some(entry.principal)
     }
 
-    /// The cached role answer, without suspending; nil when not cached (see `cachedAPIKey`).
-    func cachedRole(accountID: UUID, orgRef: String) -> Answer?? {
-        guard let entry = entries.withLockedValue({ $0[Self.key(accountID, orgRef)] }), entry.generation == generation.current else { return nil }
+    /// The cached answer, without suspending; nil when not cached (see `cachedAPIKey`).
+    func cachedAnswer(accountID: UUID, target: Target) -> Answer?? {
+        guard let entry = entries.withLockedValue({ $0[Self.key(accountID, target)] }), entry.generation == generation.current else { return nil }
         return .some(entry.answer)
     }
 
-    private static func key(_ accountID: UUID, _ orgRef: String) -> String { "\(accountID.uuidString)|\(orgRef.lowercased())" }
+    private static func key(_ accountID: UUID, _ target: Target) -> String { "\(accountID.uuidString)|\(target.cacheKey)" }
 
     /// The active org role of `accountID` in the organization `orgRef` (id or slug); nil when none.
-    func role(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
-        if let cached = cachedRole(accountID: accountID, orgRef: orgRef) { return cached }
-        let key = Self.key(accountID, orgRef)
+    func answer(accountID: UUID, target: Target, on db: any Database) async throws -> Answer? {
+        if let cached = cachedAnswer(accountID: accountID, target: target) { return cached }
+        let key = Self.key(accountID, target)
         let seen = generation.current
-        let answer = try await load(accountID: accountID, orgRef: orgRef, on: db)
+        let answer = try await load(accountID: accountID, target: target, on: db)
         entries.withLockedValue { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(generation: seen, answer: answer)
@@ -83,8 +97,20 @@ final class AccessCache: Sendable {
         return answer
     }
 
-    private func load(accountID: UUID, orgRef: String, on db: any Database) async throws -> Answer? {
-        guard let row = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: orgRef) else { return nil }
-        return Answer(orgID: row.orgID, role: row.role)
+    private func load(accountID: UUID, target: Target, on db: any Database) async throws -> Answer? {
+        switch target {
+        case .org(let ref):
+            guard let row = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: ref) else { return nil }
+            return Answer(permissions: row.role.permissions, role: row.role.key)
+        case .space(let spaceID):
+            guard let space = try await SpaceModel.query(on: db).filter(\.$id == spaceID).filter(\.$deletedAt == nil).first() else { return nil }
+            let orgRole = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: space.orgID.uuidString)?.role
+            let store = MembershipStore(db)
+            let spaceKey = try await store.activeRoleKey(accountID: accountID, scopeID: spaceID)
+            let spaceRole = try await spaceKey.asyncFlatMap { key in try await store.ladder(orgID: space.orgID, .space).role(key) }
+            let authority = Authority.onSpace(orgRole: orgRole, spaceRole: spaceRole)
+            guard authority.canSee else { return nil }
+            return Answer(permissions: authority.permissions, role: spaceRole?.key)
+        }
     }
 }

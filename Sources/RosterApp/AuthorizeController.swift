@@ -19,18 +19,25 @@ struct AuthorizeController: RouteCollection {
             guard let permission = Permission(rawValue: body.permission) else {
                 throw RosterError.validation([FieldIssue(field: "permission", message: "must be one of \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")])
             }
-            guard let orgRef = body.org, body.space == nil else {
-                throw RosterError.validation([FieldIssue(field: "org", message: "name the organization by id or slug")])
+            let target: AccessCache.Target
+            switch (body.org, body.space) {
+            case (let org?, nil): target = .org(org)
+            case (nil, let space?):
+                // A malformed space id names no space: not allowed, like an unknown one.
+                guard let id = UUID(uuidString: space) else { return req.eventLoop.makeSucceededFuture(Self.response(AuthorizeResponse(allowed: false, role: nil))) }
+                target = .space(id)
+            default:
+                throw RosterError.validation([FieldIssue(field: "org", message: "name exactly one of org (id or slug) and space (id)")])
             }
             let access = req.application.roster.access
             func answer(_ found: AccessCache.Answer?) -> Response {
-                Self.response(AuthorizeResponse(allowed: found?.role.permissions.contains(permission) ?? false, role: found?.role.key))
+                Self.response(AuthorizeResponse(allowed: found?.permissions.contains(permission) ?? false, role: found?.role))
             }
-            if let cached = access.cachedRole(accountID: body.accountID, orgRef: orgRef) {
+            if let cached = access.cachedAnswer(accountID: body.accountID, target: target) {
                 return req.eventLoop.makeSucceededFuture(answer(cached))
             }
             return req.eventLoop.makeFutureWithTask {
-                answer(try await access.role(accountID: body.accountID, orgRef: orgRef, on: req.db))
+                answer(try await access.answer(accountID: body.accountID, target: target, on: req.db))
             }
         } catch {
             return req.eventLoop.makeFailedFuture(error)

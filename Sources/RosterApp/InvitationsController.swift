@@ -33,8 +33,10 @@ struct InvitationsController: RouteCollection {
         else { throw RosterError.notFound }
         let ladder = try await MembershipStore(req.db).ladder(orgID: row.orgID, row.spaceID == nil ? .org : .space)
         let inviter = try await row.invitedBy.asyncFlatMap { try await AccountModel.find($0, on: req.db) }
+        let space = try await row.spaceID.asyncFlatMap { try await SpaceModel.find($0, on: req.db) }
         return InvitationPreview(
-            organization: .init(id: row.orgID, name: org.name, slug: org.slug), space: nil, email: row.email,
+            organization: .init(id: row.orgID, name: org.name, slug: org.slug),
+            space: space.map { .init(id: $0.id ?? row.scopeID, name: $0.name, slug: $0.slug) }, email: row.email,
             role: .init(key: row.roleKey, name: ladder.role(row.roleKey)?.name ?? row.roleKey),
             inviterName: inviter?.name, status: row.status, expiresAt: row.expiresAt)
     }

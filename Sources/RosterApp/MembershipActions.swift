@@ -20,7 +20,7 @@ struct MembershipActions: Sendable {
         let role = try context.ladder.roleOrDefault(body.role)
         let name = try MemberFields.name(body.name)
         let externalID = try MemberFields.externalID(body.externalID)
-        let attributes = try MemberFields.attributes(body.attributes)
+        let attributes = MemberFields.json(try AttributeDefinition.resolve(body.attributes ?? [:], definitions: context.attributeDefinitions))
         let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
@@ -142,7 +142,7 @@ struct MembershipActions: Sendable {
     func update(id: UUID, _ body: UpdateMemberRequest) async throws -> MembershipModel {
         let newRole = try body.role.map { key throws(RosterError) in try self.context.ladder.require(key) }
         let externalID: String?? = try body.externalID.map { try MemberFields.externalID($0) }
-        let attributes = try body.attributes.map { try MemberFields.attributes($0) }
+        let givenAttributes = body.attributes
         let unlocked = self.context, requestID = req.id, now = self.now
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
@@ -173,7 +173,10 @@ struct MembershipActions: Sendable {
             var changes: [String: any Encodable & Sendable] = [:]
             if let newRole { changes["role_key"] = newRole.key }
             if let externalID { changes["external_id"] = externalID }
-            if let attributes { changes["attributes"] = attributes }
+            if let givenAttributes {
+                let current = MembershipRow(row).attributeValues
+                changes["attributes"] = MemberFields.json(try AttributeDefinition.resolve(givenAttributes, current: current, definitions: context.attributeDefinitions))
+            }
             // Conditional on the status decided on: an invitee's concurrent accept or decline wins cleanly.
             guard let updated = try await store.transition(id: id, from: [facts.status], source: facts.source, to: facts.status, now: now, set: changes) else {
                 throw RosterError(.conflict, "The membership changed meanwhile; try again.")
@@ -262,6 +265,8 @@ struct MembershipActions: Sendable {
             let context = try await unlocked.locked(on: db)
             try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             let existing = try await store.liveRow(scopeID: context.scope.scopeID, email: account.email, accountID: accountID)
+            // A space takes requests from its organization's active members only; to others it does not exist.
+            if context.scope.spaceID != nil && !unlocked.isOrgMember { throw RosterError.notFound }
             try Lifecycle.requestToJoin(joinPolicyIsRequest: context.settings.joinPolicy == .request,
                                         emailVerified: account.emailVerifiedAt != nil, existing: existing?.facts)
             try await AccountStore(db).lockAccount(accountID)
@@ -376,10 +381,9 @@ enum MemberFields {
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    static func attributes(_ raw: [String: String]?) throws(RosterError) -> String {
-        guard let raw, !raw.isEmpty else { return "{}" }
-        // Member-attribute definitions arrive with spaces; until then a roster defines none.
-        throw RosterError.validation(raw.keys.sorted().map { FieldIssue(field: "attributes.\($0)", message: "is not an attribute this roster defines") })
+    /// Attribute values as stored: a JSON object with sorted keys.
+    static func json(_ values: [String: String]) -> String {
+        values.isEmpty ? "{}" : String(decoding: (try? JSONEncoder.roster.encode(values)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     static func message(_ raw: String?) throws(RosterError) -> String? {

@@ -19,7 +19,21 @@ enum OpenAPIDocument {
         var query: [String] = []
     }
 
-    static let operations: [Operation] = [
+    /// Every operation: the listed ones, plus each roster operation of organizations again under `/v1/spaces/{space}`.
+    static var operations: [Operation] {
+        let rosterPrefix = "/v1/orgs/{org}/"
+        let roster = listed.filter { op in
+            ["members", "join-requests", "leave"].contains { op.path.hasPrefix(rosterPrefix + $0) }
+        }
+        return listed + roster.map { op in
+            var copy = op
+            copy.path = "/v1/spaces/{space}/" + op.path.dropFirst(rosterPrefix.count)
+            copy.summary = op.summary.replacingOccurrences(of: "organization", with: "space")
+            return copy
+        }
+    }
+
+    static let listed: [Operation] = [
         Operation(method: "get", path: "/healthz", summary: "Liveness", tag: "operations", authenticated: false,
                   responses: [(200, "Alive", "Status")], errors: []),
         Operation(method: "get", path: "/readyz", summary: "Readiness (database reachable)", tag: "operations", authenticated: false,
@@ -83,6 +97,16 @@ enum OpenAPIDocument {
                   responses: [(200, "Rejected", "Membership")], errors: [400, 401, 403, 404, 409, 415, 422]),
         Operation(method: "delete", path: "/v1/orgs/{org}/join-requests/{id}", summary: "Withdraw my join request", tag: "join requests", authenticated: true,
                   responses: [(204, "Withdrawn", nil)], errors: [401, 404]),
+        Operation(method: "post", path: "/v1/orgs/{org}/spaces", summary: "Create a space with its own roster", tag: "spaces", authenticated: true,
+                  requestSchema: "SpaceRequest", responses: [(201, "Created", "Space")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation(method: "get", path: "/v1/orgs/{org}/spaces", summary: "The organization's spaces (keyset cursor)", tag: "spaces", authenticated: true,
+                  responses: [(200, "A page", "SpacePage")], errors: [401, 403, 404, 422], query: ["cursor", "limit"]),
+        Operation(method: "get", path: "/v1/spaces/{space}", summary: "A space", tag: "spaces", authenticated: true,
+                  responses: [(200, "The space", "Space")], errors: [401, 403, 404]),
+        Operation(method: "patch", path: "/v1/spaces/{space}", summary: "Rename, re-slug, change settings or attribute definitions", tag: "spaces",
+                  authenticated: true, requestSchema: "SpaceRequest", responses: [(200, "Updated", "Space")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation(method: "delete", path: "/v1/spaces/{space}", summary: "Delete a space (its pending rows are revoked)", tag: "spaces",
+                  authenticated: true, responses: [(204, "Deleted", nil)], errors: [401, 403, 404]),
         Operation(method: "post", path: "/v1/invitations/{id}/accept", summary: "Accept an invitation addressed to my verified email", tag: "invitee",
                   authenticated: true, responses: [(200, "Active membership", "Membership")], errors: [401, 404]),
         Operation(method: "post", path: "/v1/invitations/{id}/decline", summary: "Decline an invitation addressed to me", tag: "invitee",
@@ -193,6 +217,21 @@ enum OpenAPIDocument {
             "before": ["type": ["object", "null"]], "after": ["type": ["object", "null"]], "request_id": nullableString,
         ], required: ["id", "at", "actor", "action", "scope", "target"]),
         "AuditPage": page("AuditEvent"),
+        "AttributeDefinition": object(["key": string, "type": ["type": "string", "enum": ["enum", "boolean"]],
+                                       "values": ["type": "array", "items": string], "default": string], required: ["key", "type"]),
+        "SpaceSettings": object([
+            "join_policy": ["type": "string", "enum": JoinPolicy.allCases.map(\.rawValue)],
+            "add_policy": ["type": "string", "enum": AddPolicy.allCases.map(\.rawValue)],
+            "seat_limit": ["type": ["integer", "null"], "minimum": 1],
+        ], required: []),
+        "Space": object([
+            "id": uuid, "org_id": uuid, "name": string, "slug": string, "kind": string, "settings": ref("SpaceSettings"),
+            "attributes": ["type": "array", "items": ref("AttributeDefinition")],
+            "created_at": ["type": ["string", "null"], "format": "date-time"],
+        ], required: ["id", "org_id", "name", "slug", "kind", "settings", "attributes"]),
+        "SpacePage": page("Space"),
+        "SpaceRequest": object(["name": string, "slug": string, "kind": string, "settings": ref("SpaceSettings"),
+                                "attributes": ["type": "array", "items": ref("AttributeDefinition")]], required: []),
         "AuthorizeRequest": object(["account_id": uuid, "org": string, "space": string,
                                     "permission": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
                                    required: ["account_id", "permission"]),

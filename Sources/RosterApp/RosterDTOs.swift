@@ -78,7 +78,7 @@ struct MembershipResponse: Content {
         status = m.status
         source = m.source
         externalID = m.externalID
-        attributes = m.attributes == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(m.attributes.utf8))) ?? [:]
+        attributes = m.attributeValues
         invitedBy = m.invitedBy
         message = m.message
         delivery = m.deliveryStatus.map { DeliveryResponse(status: $0, lastError: m.deliveryError) }

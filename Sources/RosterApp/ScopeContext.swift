@@ -17,6 +17,10 @@ struct ScopeContext: Sendable {
     let settings: ScopeSettings
     /// Display name of the scope's space, for emails (nil for org rosters).
     let spaceName: String?
+    /// The member attributes the scope defines (spaces only; organizations define none).
+    var attributeDefinitions: [AttributeDefinition] = []
+    /// Whether the caller is an active member of the organization (spaces take join requests only from them).
+    var isOrgMember = false
 }
 
 extension ScopeContext {
@@ -75,6 +79,40 @@ extension Request {
         }
         return ScopeContext(org: org, scope: ScopeRef(orgID: orgID), ladder: ladder, authority: authority, actor: actor,
                             account: account, actorName: actorName, settings: org.settings, spaceName: nil)
+    }
+
+    /// The space named by the `space` path parameter (its id), in an organization that is not deleted; 404 otherwise.
+    func space() async throws -> (SpaceModel, OrganizationModel) {
+        guard let raw = parameters.get("space"), let id = UUID(uuidString: raw),
+              let space = try await SpaceModel.query(on: db).filter(\.$id == id).filter(\.$deletedAt == nil).first(),
+              let org = try await OrganizationModel.query(on: db).filter(\.$id == space.orgID).filter(\.$deletedAt == nil).first()
+        else { throw RosterError.notFound }
+        return (space, org)
+    }
+
+    /// The context of the space roster named by the path: the org's space ladder, and the caller's authority from
+    /// their org role (owners and admins hold the space implicitly) and their space role.
+    func spaceScope() async throws -> ScopeContext {
+        let (space, org) = try await space()
+        let orgID = try org.requireID(), spaceID = try space.requireID()
+        let (actor, account, actorName) = try actorIdentity()
+        let store = MembershipStore(db)
+        let ladder = try await store.ladder(orgID: orgID, .space)
+        var authority = Authority.platform
+        var isOrgMember = false
+        if let account, !account.isPlatformAdmin {
+            let accountID = try account.requireID()
+            let orgLadder = try await store.ladder(orgID: orgID, .org)
+            let orgKey = try await store.activeRoleKey(accountID: accountID, scopeID: orgID)
+            let spaceKey = try await store.activeRoleKey(accountID: accountID, scopeID: spaceID)
+            authority = .onSpace(orgRole: orgKey.flatMap(orgLadder.role), spaceRole: spaceKey.flatMap(ladder.role))
+            isOrgMember = orgKey != nil
+        }
+        var context = ScopeContext(org: org, scope: ScopeRef(orgID: orgID, spaceID: spaceID), ladder: ladder, authority: authority,
+                                   actor: actor, account: account, actorName: actorName, settings: space.settings(in: org), spaceName: space.name)
+        context.attributeDefinitions = space.attributeDefinitions
+        context.isOrgMember = isOrgMember
+        return context
     }
 
     /// A UUID path parameter; a malformed one is the same 404 as an unknown one.

@@ -145,6 +145,11 @@ public struct MembershipRow: Codable, Sendable {
 }
 
 extension MembershipRow {
+    /// The stored attribute values.
+    public var attributeValues: [String: String] {
+        attributes == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(attributes.utf8))) ?? [:]
+    }
+
     /// The same row as a Fluent model's fields.
     public init(_ m: MembershipModel) {
         self.init(id: m.id ?? UUID(), orgID: m.orgID, spaceID: m.spaceID, accountID: m.accountID, email: m.email, name: m.name,

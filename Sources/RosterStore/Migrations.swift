@@ -16,6 +16,7 @@ public enum RosterMigrations {
         CreateOutboxMessages(),
         IndexAuditEventsByID(),
         CreateMembershipSearchIndex(),
+        CreateSpaces(),
     ]
 }
 

@@ -208,3 +208,30 @@ struct CreateMembershipSearchIndex: AsyncMigration {
         ], postgres: [])
     }
 }
+
+struct CreateSpaces: AsyncMigration {
+    var name: String { "2026-11-22-013-create-spaces" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(SpaceModel.schema)
+            .id()
+            .field("org_id", .uuid, .required, .references(OrganizationModel.schema, "id", onDelete: .cascade))
+            .field("name", .string, .required)
+            .field("slug", .string, .required)
+            .field("kind", .string, .required)
+            .field("join_policy", .string, .required)
+            .field("add_policy", .string, .required)
+            .field("seat_limit", .int)
+            .field("attributes", .string, .required)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .field("deleted_at", .datetime)
+            .create()
+        let index = "CREATE UNIQUE INDEX \(UniqueConstraint.spaceSlug.name) ON spaces (org_id, slug) WHERE deleted_at IS NULL"
+        try await run(database, sqlite: [index], postgres: [index])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(SpaceModel.schema).delete()
+    }
+}

@@ -107,3 +107,24 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
 
     public init() {}
 }
+
+/// A space inside an organization with its own roster; soft-deleted through `deleted_at`.
+public final class SpaceModel: Model, @unchecked Sendable {
+    public static let schema = "spaces"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @Field(key: "name") public var name: String
+    @Field(key: "slug") public var slug: String
+    @Field(key: "kind") public var kind: String
+    @Field(key: "join_policy") public var joinPolicy: String
+    @Field(key: "add_policy") public var addPolicy: String
+    @OptionalField(key: "seat_limit") public var seatLimit: Int?
+    /// Member-attribute definitions, as JSON.
+    @Field(key: "attributes") public var attributes: String
+    @Timestamp(key: "created_at", on: .create) public var createdAt: Date?
+    @Timestamp(key: "updated_at", on: .update) public var updatedAt: Date?
+    @OptionalField(key: "deleted_at") public var deletedAt: Date?
+
+    public init() {}
+}

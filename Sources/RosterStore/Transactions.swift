@@ -66,6 +66,7 @@ extension Database {
 public enum UniqueConstraint: String, CaseIterable, Sendable {
     case accountEmail = "accounts_email_key"
     case organizationSlug = "organizations_slug_key"
+    case spaceSlug = "spaces_org_slug_key"
     case roleKey = "roles_org_ladder_key_key"
     case liveAccount = "memberships_live_account_key"
     case liveEmail = "memberships_live_email_key"
@@ -79,6 +80,7 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         switch self {
         case .accountEmail: "accounts.email"
         case .organizationSlug: "organizations.slug"
+        case .spaceSlug: "spaces.org_id, spaces.slug"
         case .roleKey: "roles.org_id, roles.ladder, roles.key"
         case .liveAccount: "memberships.scope_id, memberships.account_id"
         case .liveEmail: "memberships.scope_id, memberships.email"
@@ -91,6 +93,7 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         switch self {
         case .accountEmail: RosterError(.emailTaken, "An account with this email address already exists.")
         case .organizationSlug: RosterError(.slugTaken, "Another organization already uses this slug.")
+        case .spaceSlug: RosterError(.slugTaken, "Another space of this organization already uses this slug.")
         case .roleKey: RosterError(.conflict, "A role with this key already exists on this ladder.")
         case .liveAccount, .liveEmail: RosterError(.alreadyInvited, "This person already has a pending invitation, request or membership here.")
         case .liveExternalID: RosterError(.externalIDTaken, "Another live membership here already has this external ID.")

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A member attribute a space defines (DESIGN §1): an enum with allowed values, or a boolean, with an optional default.
+public struct AttributeDefinition: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case `enum`, boolean }
+
+    public var key: String
+    public var type: Kind
+    /// Allowed values, for `enum`.
+    public var values: [String]?
+    /// The value a member gets when none is given.
+    public var `default`: String?
+
+    public init(key: String, type: Kind, values: [String]? = nil, default: String? = nil) {
+        self.key = key
+        self.type = type
+        self.values = values
+        self.default = `default`
+    }
+
+    /// The problems with a list of definitions, empty when they are acceptable.
+    public static func issues(_ definitions: [AttributeDefinition]) -> [FieldIssue] {
+        var issues: [FieldIssue] = []
+        var seen = Set<String>()
+        let reserved: Set<String> = ["email", "name", "role", "external_id", "status"]
+        for (i, d) in definitions.enumerated() {
+            let field = "attributes[\(i)]"
+            if d.key.range(of: "^[a-z][a-z0-9_]{0,39}$", options: .regularExpression) == nil || reserved.contains(d.key) {
+                issues.append(FieldIssue(field: "\(field).key", message: "must be 1–40 characters of a–z, 0–9 and _, not a built-in column"))
+            }
+            if !seen.insert(d.key).inserted { issues.append(FieldIssue(field: "\(field).key", message: "'\(d.key)' is defined twice")) }
+            switch d.type {
+            case .enum:
+                let values = d.values ?? []
+                if values.isEmpty || Set(values).count != values.count {
+                    issues.append(FieldIssue(field: "\(field).values", message: "must list distinct allowed values"))
+                }
+                if let value = d.default, !values.contains(value) {
+                    issues.append(FieldIssue(field: "\(field).default", message: "must be one of the values"))
+                }
+            case .boolean:
+                if d.values != nil { issues.append(FieldIssue(field: "\(field).values", message: "is only for enum attributes")) }
+                if let value = d.default, AttributeDefinition.boolean(value) == nil {
+                    issues.append(FieldIssue(field: "\(field).default", message: "must be true or false"))
+                }
+            }
+        }
+        return issues
+    }
+
+    /// A boolean cell or JSON string: `true/false`, `yes/no`, `1/0` (case-insensitive), canonicalized.
+    public static func boolean(_ raw: String) -> String? {
+        switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "yes", "1": "true"
+        case "false", "no", "0": "false"
+        default: nil
+        }
+    }
+
+    /// The member's attribute values after applying `given` to `current` under `definitions`: unknown keys and
+    /// invalid values are refused; missing ones keep their current value or take the default.
+    public static func resolve(_ given: [String: String], current: [String: String] = [:], definitions: [AttributeDefinition],
+                               fieldPrefix: String = "attributes") throws(RosterError) -> [String: String] {
+        var issues: [FieldIssue] = []
+        var result: [String: String] = [:]
+        let byKey = Dictionary(definitions.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        for key in given.keys.sorted() where byKey[key] == nil {
+            issues.append(FieldIssue(field: "\(fieldPrefix).\(key)", message: "is not an attribute this roster defines"))
+        }
+        for d in definitions {
+            guard let raw = given[d.key] else {
+                if let value = current[d.key] ?? d.default { result[d.key] = value }
+                continue
+            }
+            switch d.type {
+            case .enum:
+                let value = raw.trimmingCharacters(in: .whitespaces)
+                if let match = (d.values ?? []).first(where: { $0.caseInsensitiveCompare(value) == .orderedSame }) {
+                    result[d.key] = match
+                } else {
+                    issues.append(FieldIssue(field: "\(fieldPrefix).\(d.key)", message: "must be one of \((d.values ?? []).joined(separator: ", "))"))
+                }
+            case .boolean:
+                if let value = boolean(raw) { result[d.key] = value } else {
+                    issues.append(FieldIssue(field: "\(fieldPrefix).\(d.key)", message: "must be true or false"))
+                }
+            }
+        }
+        if !issues.isEmpty { throw RosterError.validation(issues) }
+        return result
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import Vapor
+import RosterTesting
+import RosterStore
+import Fluent
+
+/// Spaces reuse the membership table, transitions and routes of organizations.
+@Suite struct SpacesTests {
+    @Test(arguments: TestBackend.available)
+    func aSpaceHasItsOwnRosterUnderTheSameRules(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, name: "University")
+            let admin = try await t.addMember(owner: owner, org: org, email: "admin@example.com", role: "admin")
+            let student = try await t.addMember(owner: owner, org: org, email: "student@example.com")
+
+            let created = try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: [
+                "name": "Algebra 101", "kind": "course",
+                "attributes": [["key": "timeline", "type": "enum", "values": ["fixed", "fomo", "stragglers", "otot"], "default": "fixed"],
+                               ["key": "phantom", "type": "boolean"]],
+            ], token: admin.token)
+            #expect(created.status == .created)
+            #expect(created.string("slug") == "algebra-101")
+            #expect(created.string("kind") == "course")
+            let space = try #require(created.string("id"))
+            // Members of the organization without a space role do not see the space.
+            #expect(try await t.send(.GET, "/v1/spaces/\(space)", token: student.token).status == .notFound)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Mine"], token: student.token).code == "forbidden")
+
+            // The org admin manages the space roster implicitly; the space ladder applies.
+            let invited = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "student@example.com", "role": "editor", "attributes": ["phantom": "yes"]], token: admin.token)
+            #expect(invited.status == .created)
+            #expect(invited.string("space_id") == space)
+            #expect((invited.json["attributes"] as? [String: String]) == ["timeline": "fixed", "phantom": "true"])
+            #expect(try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "x@example.com", "role": "admin"], token: admin.token).code == "unknown_role")
+            let badAttribute = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "y@example.com", "attributes": ["timeline": "never", "colour": "red"]], token: admin.token)
+            #expect(badAttribute.code == "validation_failed")
+            #expect(badAttribute.text.contains("attributes.colour") && badAttribute.text.contains("attributes.timeline"))
+            let email = try #require(try await t.emails(to: "student@example.com", kind: "invitation").last)
+            #expect(email.subject.contains("Algebra 101 in University"))
+            let token = try await t.invitationToken(for: "student@example.com")
+            #expect((try await t.send(.GET, "/v1/invitation-tokens/\(token)").json["space"] as? [String: Any])?["name"] as? String == "Algebra 101")
+
+            // The same person is in both rosters, one row each.
+            let id = try #require(invited.string("id"))
+            #expect(try await t.send(.POST, "/v1/invitations/\(id)/accept", token: student.token).string("status") == "active")
+            #expect(try await t.send(.GET, "/v1/spaces/\(space)", token: student.token).status == .ok)
+            let roster = try await t.send(.GET, "/v1/spaces/\(space)/members", token: student.token)
+            #expect((roster.json["items"] as? [Any])?.count == 1)
+            let orgRoster = try await t.send(.GET, "/v1/orgs/\(org)/members?q=student", token: owner)
+            #expect((orgRoster.json["items"] as? [[String: Any]])?.first?["space_id"] is NSNull)
+
+            // Attributes change through PATCH; editors cannot manage the roster.
+            let patched = try await t.send(.PATCH, "/v1/spaces/\(space)/members/\(id)", json: ["attributes": ["timeline": "OTOT"]], token: admin.token)
+            #expect((patched.json["attributes"] as? [String: String]) == ["timeline": "otot", "phantom": "true"])
+            #expect(try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "z@example.com"], token: student.token).code == "forbidden")
+
+            // Integrations ask about spaces too.
+            let key = try await t.apiKey()
+            let studentID = try #require(try await t.send(.GET, "/v1/me", token: student.token).string("id"))
+            let check = try await t.send(.POST, "/v1/authorize", json: ["account_id": studentID, "space": space, "permission": "members.read"], token: key)
+            #expect(check.json["allowed"] as? Bool == true)
+            #expect(check.string("role") == "editor")
+
+            // Leaving the space leaves the organization membership alone; there is no last owner in a space.
+            #expect(try await t.send(.POST, "/v1/spaces/\(space)/leave", token: student.token).status == .noContent)
+            #expect(try await t.send(.GET, "/v1/spaces/\(space)", token: student.token).status == .notFound)
+            #expect(try await t.send(.GET, "/v1/orgs/\(org)", token: student.token).status == .ok)
+            let after = try await t.send(.POST, "/v1/authorize", json: ["account_id": studentID, "space": space, "permission": "scope.read"], token: key)
+            #expect(after.json["allowed"] as? Bool == false)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func spaceSettingsJoinRequestsAndDeletion(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            let member = try await t.addMember(owner: owner, org: org, email: "m@example.com")
+            let outsider = try await t.verifiedPerson("outsider@example.com")
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Lab", "settings": ["join_policy": "request", "seat_limit": 5]], token: owner).string("id"))
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Lab"], token: owner).string("slug") == "lab-2")
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Lab", "slug": "lab"], token: owner).code == "slug_taken")
+            #expect(try await t.send(.PATCH, "/v1/spaces/\(space)", json: ["settings": ["colour": 1]], token: owner).code == "validation_failed")
+            #expect(try await t.send(.PATCH, "/v1/spaces/\(space)", json: ["attributes": [["key": "email", "type": "boolean"]]], token: owner).code == "validation_failed")
+
+            // Only members of the organization may ask to join one of its spaces.
+            #expect(try await t.send(.POST, "/v1/spaces/\(space)/join-requests", json: [:], token: outsider).status == .notFound)
+            let request = try await t.send(.POST, "/v1/spaces/\(space)/join-requests", json: [:], token: member.token)
+            #expect(request.status == .created)
+            #expect(request.string("role") == "viewer")
+            let approved = try await t.send(.POST, "/v1/spaces/\(space)/join-requests/\(request.string("id") ?? "")/approve", json: ["role": "manager"], token: owner)
+            #expect(approved.string("status") == "active")
+            #expect(approved.string("role") == "manager")
+
+            let list = try await t.send(.GET, "/v1/orgs/\(org)/spaces", token: member.token)
+            #expect((list.json["items"] as? [Any])?.count == 2)
+            let pending = try #require(try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "p@example.com"], token: owner).string("id"))
+            #expect(try await t.send(.DELETE, "/v1/spaces/\(space)", token: member.token).status == .noContent)
+            #expect(try await t.send(.GET, "/v1/spaces/\(space)", token: owner).status == .notFound)
+            // Its pending invitations end with it.
+            #expect(try await MembershipModel.find(UUID(uuidString: pending), on: t.app.db)?.status == "revoked")
+        }
+    }
+}
