@@ -23,7 +23,7 @@ enum OpenAPIDocument {
     static var operations: [Operation] {
         let rosterPrefix = "/v1/orgs/{org}/"
         let roster = listed.filter { op in
-            ["members", "join-requests", "leave"].contains { op.path.hasPrefix(rosterPrefix + $0) }
+            ["members", "join-requests", "leave", "imports"].contains { op.path.hasPrefix(rosterPrefix + $0) }
         }
         return listed + roster.map { op in
             var copy = op
@@ -97,6 +97,11 @@ enum OpenAPIDocument {
                   responses: [(200, "Rejected", "Membership")], errors: [400, 401, 403, 404, 409, 415, 422]),
         Operation(method: "delete", path: "/v1/orgs/{org}/join-requests/{id}", summary: "Withdraw my join request", tag: "join requests", authenticated: true,
                   responses: [(204, "Withdrawn", nil)], errors: [401, 404]),
+        Operation(method: "post", path: "/v1/orgs/{org}/imports", summary: "Import a CSV roster (dry_run=true previews, writing nothing)", tag: "imports",
+                  authenticated: true, requestSchema: "CSVFile", requestContentType: "text/csv",
+                  responses: [(200, "The report", "ImportReport")], errors: [401, 403, 404, 413, 422], query: ["dry_run"]),
+        Operation(method: "get", path: "/v1/orgs/{org}/members.csv", summary: "The roster as CSV the importer reads back", tag: "imports",
+                  authenticated: true, responses: [(200, "CSV file", nil)], errors: [401, 403, 404]),
         Operation(method: "post", path: "/v1/orgs/{org}/spaces", summary: "Create a space with its own roster", tag: "spaces", authenticated: true,
                   requestSchema: "SpaceRequest", responses: [(201, "Created", "Space")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
         Operation(method: "get", path: "/v1/orgs/{org}/spaces", summary: "The organization's spaces (keyset cursor)", tag: "spaces", authenticated: true,
@@ -232,6 +237,19 @@ enum OpenAPIDocument {
         "SpacePage": page("Space"),
         "SpaceRequest": object(["name": string, "slug": string, "kind": string, "settings": ref("SpaceSettings"),
                                 "attributes": ["type": "array", "items": ref("AttributeDefinition")]], required: []),
+        "CSVFile": ["type": "string", "description": "UTF-8 CSV with a header row: email, name, role, external_id, attribute columns"],
+        "ImportReport": object([
+            "dry_run": ["type": "boolean"],
+            "summary": object(["rows": ["type": "integer"], "invited": ["type": "integer"], "added": ["type": "integer"],
+                               "already_invited": ["type": "integer"], "already_member": ["type": "integer"], "updated": ["type": "integer"],
+                               "failed": ["type": "integer"], "failed_to_send": ["type": "integer"]], required: []),
+            "rows": ["type": "array", "items": object([
+                "line": ["type": "integer"], "email": string, "name": nullableString, "role": nullableString, "external_id": nullableString,
+                "attributes": ["type": "object", "additionalProperties": string],
+                "outcome": ["type": "string", "enum": ["invited", "added", "already_invited", "already_member", "failed", "failed_to_send"]],
+                "updated": ["type": "boolean"], "previous_external_id": nullableString, "reason": nullableString,
+            ], required: ["line", "email", "outcome", "updated"])],
+        ], required: ["dry_run", "summary", "rows"]),
         "AuthorizeRequest": object(["account_id": uuid, "org": string, "space": string,
                                     "permission": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
                                    required: ["account_id", "permission"]),
@@ -261,6 +279,8 @@ enum OpenAPIDocument {
                 var response: [String: Any] = ["description": description]
                 if let schema {
                     response["content"] = ["application/json": ["schema": ["$ref": "#/components/schemas/\(schema)"]]]
+                } else if description == "CSV file" {
+                    response["content"] = ["text/csv": ["schema": ["type": "string"]]]
                 } else if description == "HTML page" {
                     response["content"] = ["text/html": ["schema": ["type": "string"]]]
                 } else if op.path == "/openapi.json" {
@@ -286,7 +306,8 @@ enum OpenAPIDocument {
                 ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": ["type": "string"]] as [String: Any]
             }
             for name in op.query {
-                let schema: [String: Any] = name == "limit" ? ["type": "integer", "minimum": 1, "maximum": 200] : ["type": "string"]
+                let schema: [String: Any] = name == "limit" ? ["type": "integer", "minimum": 1, "maximum": 200]
+                    : name == "dry_run" ? ["type": "boolean"] : ["type": "string"]
                 parameters.append(["name": name, "in": "query", "required": false, "schema": schema])
             }
             if !parameters.isEmpty { operation["parameters"] = parameters }

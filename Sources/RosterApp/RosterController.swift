@@ -23,6 +23,7 @@ struct RosterController: RouteCollection {
         requests.post(":id", "approve", use: approve)
         requests.post(":id", "reject", use: reject)
         requests.delete(":id", use: withdraw)
+        try routes.register(collection: RosterImportController(scope: scope))
     }
 
     struct ListQuery: Content {

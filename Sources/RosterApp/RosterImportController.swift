@@ -1,0 +1,120 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// `POST {scope}/imports[?dry_run=true]` (CSV in, `ImportReport` out) and `GET {scope}/members.csv`.
+struct RosterImportController: RouteCollection {
+    let scope: @Sendable (Request) async throws -> ScopeContext
+
+    /// Largest accepted upload.
+    static let maximumBytes = 64 * 1024 * 1024
+    /// Most data rows in one file.
+    static let maximumRows = 100_000
+
+    func boot(routes: any RoutesBuilder) throws {
+        routes.on(.POST, "imports", body: .collect(maxSize: ByteCount(value: Self.maximumBytes)), use: importCSV)
+        routes.get("members.csv", use: export)
+    }
+
+    struct ImportQuery: Content { var dry_run: Bool? }
+
+    /// `ImportReport` of DESIGN §8.
+    struct ImportReport: Content {
+        var dryRun: Bool
+        var summary: ImportSummary
+        var rows: [ImportRowReport]
+        enum CodingKeys: String, CodingKey { case dryRun = "dry_run", summary, rows }
+    }
+
+    @Sendable func importCSV(req: Request) async throws -> ImportReport {
+        let context = try await scope(req)
+        try context.authority.require(.importsRun)
+        let dryRun = (try? req.query.decode(ImportQuery.self))?.dry_run ?? false
+        let data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
+        let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
+
+        let now = Date()
+        let unlocked = context, baseURL = req.application.roster.configuration.baseURL, requestID = req.id
+        let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
+            let writer = ImportWriter(db)
+            let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
+            let known = Set(snapshot.map(\.email))
+            let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
+            let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
+            let verified = directAdd ? try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) }) : [:]
+            let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
+                                         directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
+            let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
+            if !dryRun {
+                let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
+                let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
+                let newRows = plan.newRows.map { row -> ImportWriter.NewMembership in
+                    if row.active {
+                        return .init(id: UUID(), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
+                    }
+                    let token = Secret.generate()
+                    let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
+                                                          space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
+                                                          link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt)
+                    return .init(id: UUID(), row: row, accountID: nil, tokenHash: Secret.hash(token), expiresAt: expiresAt, email: email)
+                }
+                try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
+                                       invitedBy: context.actor.id, requestID: requestID, now: now)
+            }
+            return ImportReport(dryRun: dryRun, summary: ImportSummary(reports), rows: reports)
+        }
+        if dryRun {
+            return try await run(req.db, context)
+        }
+        return try await req.db.writeTransaction { db in
+            let context = try await unlocked.locked(on: db)
+            try context.authority.require(.importsRun)
+            try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)
+            return try await run(db, context)
+        }
+    }
+
+    /// Parses and checks the whole file; every problem is listed (422 `invalid_file`, nothing written).
+    static func read(_ data: Data, definitions: [AttributeDefinition]) throws -> (CSVTable, ImportColumns) {
+        do {
+            let table = try CSVTable.parse(data)
+            let columns = try ImportColumns.resolve(header: table.header, attributeKeys: definitions.map(\.key))
+            if table.records.isEmpty {
+                throw ImportFileError([ImportFileIssue(line: nil, code: "no_data_rows", message: "The file has a header but no data rows.")])
+            }
+            if table.records.count > maximumRows {
+                throw ImportFileError([ImportFileIssue(line: nil, code: "too_many_rows", message: "The file has \(table.records.count) rows; the limit is \(maximumRows).")])
+            }
+            return (table, columns)
+        } catch let error as ImportFileError {
+            throw RosterError(.invalidFile, error.issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),
+                                      issues: error.issues.map { FieldIssue(field: $0.line.map { "line \($0)" } ?? "file", message: "\($0.code): \($0.message)") })
+        }
+    }
+
+    /// The roster (live rows: active members and pending invitations) as CSV the importer reads back.
+    @Sendable func export(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        try context.authority.require(.membersRead)
+        let rows = try await ImportWriter(req.db).snapshot(scopeID: context.scope.scopeID)
+            .filter { $0.source != .joinRequest }
+            .sorted { $0.email < $1.email }
+        let keys = context.attributeDefinitions.map(\.key)
+        var lines = [(["email", "name", "role", "external_id"] + keys + ["status"]).joined(separator: ",")]
+        for row in rows {
+            let cells = [row.email, row.name ?? "", row.roleKey, row.externalID ?? ""] + keys.map { row.attributes[$0] ?? "" } + [row.status.rawValue]
+            lines.append(cells.map(Self.csvCell).joined(separator: ","))
+        }
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
+        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"members.csv\"")
+        return Response(status: .ok, headers: headers, body: .init(string: lines.joined(separator: "\r\n") + "\r\n"))
+    }
+
+    /// RFC 4180 quoting when a cell needs it.
+    static func csvCell(_ value: String) -> String {
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || value != value.trimmingCharacters(in: .whitespaces) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import Vapor
+import RosterTesting
+
+/// `POST {scope}/imports` and `GET {scope}/members.csv` end to end.
+@Suite struct ImportAPITests {
+    func upload(_ t: TestApp, _ path: String, _ csv: String, token: String, dryRun: Bool = false) async throws -> TestResponse {
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+        return try await t.send(.POST, path + (dryRun ? "?dry_run=true" : ""), token: token, body: Data(csv.utf8), headers: headers)
+    }
+
+    func outcomes(_ r: TestResponse) -> [String] {
+        (r.json["rows"] as? [[String: Any]] ?? []).map { ($0["reason"] as? String) ?? ($0["outcome"] as? String ?? "?") }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func importPreviewApplyReimportAndExportRoundTrip(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: [
+                "name": "Course", "attributes": [["key": "timeline", "type": "enum", "values": ["fixed", "fomo"], "default": "fixed"]],
+            ], token: owner).string("id"))
+            let csv = "\u{FEFF}Email,Name,Role,Student Number,timeline\r\nada@example.com,\"Lovelace, Ada\",editor,S1,fomo\r\nbob@example.com,Bob,,S2,\r\n,Nobody,,,\r\nbad,,,,\r\n"
+            let fixed = csv.replacingOccurrences(of: "Student Number", with: "external id")
+
+            let unknownColumn = try await upload(t, "/v1/spaces/\(space)/imports", csv, token: owner)
+            #expect(unknownColumn.status == .unprocessableEntity)
+            #expect(unknownColumn.code == "invalid_file")
+            #expect(unknownColumn.text.contains("Student Number"))
+
+            let preview = try await upload(t, "/v1/spaces/\(space)/imports", fixed, token: owner, dryRun: true)
+            #expect(preview.status == .ok)
+            #expect(preview.json["dry_run"] as? Bool == true)
+            #expect(outcomes(preview) == ["invited", "invited", "missing_email", "invalid_email"])
+            #expect((try await t.send(.GET, "/v1/spaces/\(space)/members", token: owner).json["items"] as? [Any])?.isEmpty == true)
+
+            let applied = try await upload(t, "/v1/spaces/\(space)/imports", fixed, token: owner)
+            #expect(outcomes(applied) == ["invited", "invited", "missing_email", "invalid_email"])
+            let summary = try #require(applied.json["summary"] as? [String: Int])
+            #expect(summary["invited"] == 2 && summary["failed"] == 2 && summary["rows"] == 4)
+            #expect(try await t.emails(to: "ada@example.com", kind: "invitation").count == 1)
+            let members = try await t.send(.GET, "/v1/spaces/\(space)/members", token: owner)
+            let ada = try #require((members.json["items"] as? [[String: Any]])?.first { $0["email"] as? String == "ada@example.com" })
+            #expect(ada["role"] as? String == "editor" && ada["external_id"] as? String == "S1" && ada["name"] as? String == "Lovelace, Ada")
+            #expect((ada["attributes"] as? [String: String]) == ["timeline": "fomo"])
+
+            // Re-import: nothing changes, nothing is resent.
+            let again = try await upload(t, "/v1/spaces/\(space)/imports", fixed, token: owner)
+            #expect(outcomes(again) == ["already_invited", "already_invited", "missing_email", "invalid_email"])
+            #expect(try await t.emails(to: "ada@example.com", kind: "invitation").count == 1)
+
+            // A swap of external IDs.
+            let swap = try await upload(t, "/v1/spaces/\(space)/imports", "email,external_id\nada@example.com,S2\nbob@example.com,S1\n", token: owner)
+            #expect(outcomes(swap) == ["already_invited", "already_invited"])
+            #expect((swap.json["rows"] as? [[String: Any]])?.first?["previous_external_id"] as? String == "S1")
+
+            // Export, then import the export: nothing changes.
+            let export = try await t.send(.GET, "/v1/spaces/\(space)/members.csv", token: owner)
+            #expect(export.status == .ok)
+            #expect(export.text.hasPrefix("email,name,role,external_id,timeline,status\r\n"))
+            #expect(export.text.contains("ada@example.com,\"Lovelace, Ada\",editor,S2,fomo,pending"))
+            let roundTrip = try await upload(t, "/v1/spaces/\(space)/imports", export.text, token: owner)
+            let roundSummary = try #require(roundTrip.json["summary"] as? [String: Int])
+            #expect(roundSummary["updated"] == 0 && roundSummary["already_invited"] == 2 && roundSummary["failed"] == 0)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func wholeFileProblemsAndPermissions(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, settings: ["add_policy": "direct"])
+            let member = try await t.addMember(owner: owner, org: org, email: "m@example.com")
+            #expect(try await upload(t, "/v1/orgs/\(org)/imports", "email\na@example.com\n", token: member.token).code == "forbidden")
+            for (csv, needle) in [("name\nAda\n", "missing_email_column"), ("email\n", "no_data_rows"), ("email,email\na@x.io,b@x.io\n", "duplicate_column"),
+                                  ("email\n\"a@example.com\n", "malformed_quoting")] {
+                let response = try await upload(t, "/v1/orgs/\(org)/imports", csv, token: owner)
+                #expect(response.code == "invalid_file", "\(needle)")
+                #expect(response.text.contains(needle))
+            }
+            let utf16 = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: "email\na@example.com\n".data(using: .utf16)!,
+                                         headers: ["Content-Type": "text/csv"])
+            #expect(utf16.text.contains("not_utf8"))
+            // Direct policy: verified accounts are added, others invited.
+            try await t.verifiedPerson("known@example.com")
+            let report = try await upload(t, "/v1/orgs/\(org)/imports", "email,role\nknown@example.com,\nnew@example.com,\nx@example.com,owner\n", token: owner)
+            #expect(outcomes(report) == ["added", "invited", "invited"])
+            let admin = try await t.addMember(owner: owner, org: org, email: "admin@example.com", role: "admin")
+            let limited = try await upload(t, "/v1/orgs/\(org)/imports", "email,role\ny@example.com,admin\n", token: admin.token)
+            #expect(outcomes(limited) == ["role_not_allowed"])
+        }
+    }
+
+    @Test(.enabled(if: TestBackend.available.contains(.postgres)))
+    func theSameImportRunTwiceAtOnceLeavesOneConsistentRoster() async throws {
+        try await TestApp.with(.postgres) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            let csv = "email,external_id\n" + (0..<200).map { "p\($0)@example.com,E\($0)" }.joined(separator: "\n")
+            async let a = upload(t, "/v1/orgs/\(org)/imports", csv, token: owner)
+            async let b = upload(t, "/v1/orgs/\(org)/imports", csv, token: owner)
+            let (first, second) = try await (a, b)
+            #expect(first.status == .ok && second.status == .ok)
+            let invited = [first, second].map { ($0.json["summary"] as? [String: Int])?["invited"] ?? -1 }.sorted()
+            #expect(invited == [0, 200])
+            let list = try await t.send(.GET, "/v1/orgs/\(org)/members?limit=200&status=pending", token: owner)
+            #expect((list.json["items"] as? [Any])?.count == 200)
+        }
+    }
+}
