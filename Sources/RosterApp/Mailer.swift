@@ -1,4 +1,5 @@
 import Vapor
+import NIOConcurrencyHelpers
 import RosterCore
 
 /// Hands finished emails to a transport.
@@ -20,7 +21,7 @@ public struct FileMailer: Mailer {
 
     public func send(_ message: EmailMessage) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let stamp = Int64(Date().timeIntervalSince1970 * 1000)
         let path = (directory as NSString).appendingPathComponent("\(stamp)-\(UUID().uuidString.lowercased()).eml")
         try Data(MIMEMessage.render(message, from: "Roster <roster@localhost>").utf8).write(to: URL(fileURLWithPath: path))
         logger.info("email written", metadata: ["to": .string(message.to), "subject": .string(message.subject), "path": .string(path)])
@@ -29,16 +30,23 @@ public struct FileMailer: Mailer {
 
 /// RFC 5322 / MIME rendering of an `EmailMessage` as multipart/alternative (text and HTML, UTF-8).
 enum MIMEMessage {
-    static func render(_ message: EmailMessage, from: String, date: Date = Date()) -> String {
-        let boundary = "roster-\(UUID().uuidString.lowercased())"
+    /// RFC 5322 dates; one formatter, used under a lock (creating one per message is slow).
+    private static let dateFormatter: NIOLockedValueBox<DateFormatter> = {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return NIOLockedValueBox(formatter)
+    }()
+
+    static func render(_ message: EmailMessage, from: String, date: Date = Date()) -> String {
+        let boundary = "roster-\(UUID().uuidString.lowercased())"
+        let formattedDate = dateFormatter.withLockedValue { $0.string(from: date) }
         let lines = [
             "From: \(from)",
             "To: \(message.to)",
             "Subject: \(encodeHeader(message.subject))",
-            "Date: \(formatter.string(from: date))",
+            "Date: \(formattedDate)",
             "Message-ID: <\(UUID().uuidString.lowercased())@roster>",
             "MIME-Version: 1.0",
             "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",

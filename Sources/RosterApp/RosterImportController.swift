@@ -41,8 +41,11 @@ struct RosterImportController: RouteCollection {
             let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
             let known = Set(snapshot.map(\.email))
             let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
-            let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
-            let verified = directAdd ? try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) }) : [:]
+            var verified: [String: UUID] = [:]
+            if directAdd {
+                let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
+                verified = try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) })
+            }
             let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
                                          directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
             let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)

@@ -44,6 +44,26 @@ public enum EmailTemplates {
         return EmailMessage(to: email, subject: "Verify your email address for Roster", text: text, html: html)
     }
 
+    /// `2026-11-29 05:45 UTC`, computed directly (Foundation's date formatters cost milliseconds each on Linux,
+    /// which matters when an import writes 100,000 invitations).
+    public static func utcTimestamp(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day)) \(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)) UTC"
+    }
+
     /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attributes.
     public static func escapeHTML(_ s: String) -> String {
         var out = ""
@@ -69,7 +89,7 @@ extension EmailTemplates {
         link: String, token: String, expiresAt: Date
     ) -> EmailMessage {
         let place = space.map { "\($0) in \(organization)" } ?? organization
-        let expiry = ISO8601DateFormatter().string(from: expiresAt)
+        let expiry = utcTimestamp(expiresAt)
         let text = """
         \(inviterName) has invited you to join \(place) as \(roleName).
 

@@ -32,7 +32,15 @@ public struct EmailAddress: Sendable, Hashable, Codable, CustomStringConvertible
 
     /// Trim, NFC-normalize, lowercase.
     public static func canonicalize(_ raw: String) -> String {
-        raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Fast path for ASCII (almost every address): trim and lowercase the bytes.
+        var utf8 = Array(raw.utf8)
+        if utf8.allSatisfy({ $0 < 0x80 }) {
+            while let last = utf8.last, last == 0x20 || (0x09...0x0D).contains(last) { utf8.removeLast() }
+            var start = 0
+            while start < utf8.count, utf8[start] == 0x20 || (0x09...0x0D).contains(utf8[start]) { start += 1 }
+            return String(decoding: utf8[start...].map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+        }
+        return raw.trimmingCharacters(in: .whitespacesAndNewlines)
             .precomposedStringWithCanonicalMapping
             .lowercased()
     }
@@ -45,7 +53,7 @@ public struct EmailAddress: Sendable, Hashable, Codable, CustomStringConvertible
         guard parts.count == 2 else { return false }
         let local = parts[0], domain = parts[1]
         guard !local.isEmpty, local.utf8.count <= 64, !domain.isEmpty else { return false }
-        if s.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+        if s.unicodeScalars.contains(where: { $0.value < 0x80 ? ($0.value <= 0x20 || $0.value == 0x7F) : ($0.properties.isWhitespace || $0.properties.generalCategory == .control) }) {
             return false
         }
         if s.contains(where: { "<>(),;:\\\"[]".contains($0) }) { return false }

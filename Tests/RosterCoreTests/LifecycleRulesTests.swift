@@ -111,3 +111,19 @@ import Testing
         #expect(ids[0].uuidString.dropFirst(14).first == "7")
     }
 }
+
+@Suite struct EmailTemplateTests {
+    @Test(arguments: [(0.0, "1970-01-01 00:00 UTC"), (951_782_400, "2000-02-29 00:00 UTC"), (1_795_326_637, "2026-11-22 05:50 UTC")])
+    func utcTimestamps(seconds: Double, expected: String) {
+        #expect(EmailTemplates.utcTimestamp(Date(timeIntervalSince1970: seconds)) == expected)
+    }
+
+    @Test func invitationWording() {
+        let message = EmailTemplates.invitation(to: "a@example.com", inviterName: "Ada <x>", organization: "Acme", space: "Lab", roleName: "Editor",
+                                                link: "http://r.test/i/T", token: "T", expiresAt: Date(timeIntervalSince1970: 0))
+        #expect(message.subject == "Ada <x> has invited you to join Lab in Acme")
+        #expect(message.text.contains("has invited you to join") && !message.text.contains("you were added"))
+        #expect(message.html.contains("Ada &lt;x&gt;"))
+        #expect(message.text.contains("1970-01-01 00:00 UTC"))
+    }
+}

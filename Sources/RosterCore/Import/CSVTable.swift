@@ -49,7 +49,7 @@ public struct CSVTable: Sendable, Equatable {
         var pending: Unicode.Scalar? = nil
 
         func endCell() {
-            cells.append(quotedCell ? cell : cell.trimmingCharacters(in: .whitespaces))
+            cells.append(quotedCell ? cell : trimmed(cell))
             if !cell.isEmpty || quotedCell { recordHasContent = true }
             cell = ""
             quotedCell = false
@@ -57,7 +57,7 @@ public struct CSVTable: Sendable, Equatable {
         func endRecord() {
             endCell()
             if recordHasContent || cells.count > 1 {
-                records.append((recordLine, cells.map { $0.trimmingCharacters(in: .whitespaces) }))
+                records.append((recordLine, cells.map(trimmed)))
             }
             cells = []
             recordHasContent = false
@@ -85,7 +85,7 @@ public struct CSVTable: Sendable, Equatable {
             case "\n":
                 endRecord(); line += 1; recordLine = line
             case "\"":
-                if cell.trimmingCharacters(in: .whitespaces).isEmpty && !quotedCell {
+                if !quotedCell && cell.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" }) {
                     inQuotes = true
                     quotedCell = true
                     cell = ""
@@ -114,6 +114,14 @@ public struct CSVTable: Sendable, Equatable {
         }
         return CSVTable(header: first.cells, records: Array(records.dropFirst()))
     }
+}
+
+/// `s` without leading and trailing spaces and tabs (cells are trimmed; quoted cells keep inner spacing).
+func trimmed(_ s: String) -> String {
+    let scalars = s.unicodeScalars
+    guard let first = scalars.first, let last = scalars.last,
+          first == " " || first == "\t" || last == " " || last == "\t" else { return s }
+    return s.trimmingCharacters(in: .whitespaces)
 }
 
 /// The whole-upload refusal: every problem found, nothing written.
