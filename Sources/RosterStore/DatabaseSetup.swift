@@ -14,10 +14,10 @@ public enum DatabaseSetup {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            return .sqlite(.file(path), sqlLogLevel: .debug)
+            return .sqlite(.file(path), sqlLogLevel: nil)
         case .postgres(let url):
             let config = try SQLPostgresConfiguration(url: url)
-            return .postgres(configuration: config, maxConnectionsPerEventLoop: 8, sqlLogLevel: .debug)
+            return .postgres(configuration: config, maxConnectionsPerEventLoop: 8, sqlLogLevel: .trace)
         }
     }
 
