@@ -4,6 +4,12 @@ import Foundation
 import RosterCore
 import SQLKit
 
+/// A bind for a present value, SQL NULL for an absent one. Binding an `Optional` directly sends it through the
+/// generic `Encodable` path (slow for dates, which then pass through a JSON encoder).
+func bindOrNull<T: Encodable & Sendable>(_ value: T?) -> any SQLExpression {
+    value.map { SQLBind($0) } ?? SQLLiteral.null
+}
+
 /// Reads the snapshot an import is planned against, and applies the plan with batched SQL.
 public struct ImportWriter: Sendable {
     public let db: any Database
@@ -76,16 +82,16 @@ public struct ImportWriter: Sendable {
                 let status = r.active ? MembershipStatus.active : .pending
                 let source = r.active ? MembershipSource.direct : .invitation
                 insert = insert.values(
-                    SQLBind(new.id), SQLBind(scope.orgID), SQLBind(scope.spaceID), SQLBind(scope.scopeID), SQLBind(new.accountID), SQLBind(r.email),
-                    SQLBind(r.name), SQLBind(r.roleKey), SQLBind(status.rawValue), SQLBind(source.rawValue), SQLBind(r.externalID),
-                    SQLBind(json(r.attributes)), SQLBind(invitedBy), SQLBind(new.tokenHash), SQLBind(new.expiresAt),
-                    SQLBind(r.active ? nil : "queued"), SQLBind(now), SQLBind(now))
+                    SQLBind(new.id), SQLBind(scope.orgID), bindOrNull(scope.spaceID), SQLBind(scope.scopeID), bindOrNull(new.accountID), SQLBind(r.email),
+                    bindOrNull(r.name), SQLBind(r.roleKey), SQLBind(status.rawValue), SQLBind(source.rawValue), bindOrNull(r.externalID),
+                    SQLBind(json(r.attributes)), bindOrNull(invitedBy), bindOrNull(new.tokenHash), bindOrNull(new.expiresAt),
+                    bindOrNull(r.active ? nil : "queued"), SQLBind(now), SQLBind(now))
                 var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                 if let externalID = r.externalID { after["external_id"] = externalID }
                 audit = audit.values(
-                    SQLBind(TimeOrderedID.make(now: now)), SQLBind(now), SQLBind(actor.type), SQLBind(actor.id),
-                    SQLBind((r.active ? MembershipEvent.added : .invited).rawValue), SQLBind(scope.orgID), SQLBind(scope.spaceID), SQLBind(new.id),
-                    SQLBind(new.accountID), SQLBind(r.email), SQLBind(AuditLog.json(after)), SQLBind(requestID))
+                    SQLBind(TimeOrderedID.make(now: now)), SQLBind(now), SQLBind(actor.type), bindOrNull(actor.id),
+                    SQLBind((r.active ? MembershipEvent.added : .invited).rawValue), SQLBind(scope.orgID), bindOrNull(scope.spaceID), SQLBind(new.id),
+                    bindOrNull(new.accountID), SQLBind(r.email), SQLBind(AuditLog.json(after)), bindOrNull(requestID))
                 if let email = new.email {
                     emails += 1
                     outbox = outbox.values(
