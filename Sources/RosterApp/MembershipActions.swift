@@ -361,36 +361,29 @@ struct MembershipActions: Sendable {
     }
 }
 
-/// Validation of the per-member fields shared by invitations, updates and imports.
+/// Validation of the per-member fields shared by invitations and updates.
 enum MemberFields {
     static func name(_ raw: String?) throws(RosterError) -> String? {
-        guard let raw else { return nil }
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.count > AccountRules.maximumNameLength {
-            throw RosterError.validation([FieldIssue(field: "name", message: "must be at most \(AccountRules.maximumNameLength) characters")])
-        }
-        return trimmed.isEmpty ? nil : trimmed
+        try text(raw, field: "name", maximum: AccountRules.maximumNameLength)
     }
 
     static func externalID(_ raw: String?) throws(RosterError) -> String? {
-        guard let raw else { return nil }
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.count > 200 {
-            throw RosterError.validation([FieldIssue(field: "external_id", message: "must be at most 200 characters")])
-        }
-        return trimmed.isEmpty ? nil : trimmed
-    }
-
-    /// Attribute values as stored: a JSON object with sorted keys.
-    static func json(_ values: [String: String]) -> String {
-        values.isEmpty ? "{}" : String(decoding: (try? JSONEncoder.roster.encode(values)) ?? Data("{}".utf8), as: UTF8.self)
+        try text(raw, field: "external_id", maximum: 200)
     }
 
     static func message(_ raw: String?) throws(RosterError) -> String? {
+        try text(raw, field: "message", maximum: 2000)
+    }
+
+    /// Attribute values as stored.
+    static func json(_ values: [String: String]) -> String { MembershipRow.encodeAttributes(values) }
+
+    /// Trimmed text, nil when empty, refused when longer than `maximum` characters.
+    private static func text(_ raw: String?, field: String, maximum: Int) throws(RosterError) -> String? {
         guard let raw else { return nil }
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.count > 2000 {
-            throw RosterError.validation([FieldIssue(field: "message", message: "must be at most 2000 characters")])
+        if trimmed.count > maximum {
+            throw RosterError.validation([FieldIssue(field: field, message: "must be at most \(maximum) characters")])
         }
         return trimmed.isEmpty ? nil : trimmed
     }

@@ -65,9 +65,7 @@ public struct ImportWriter: Sendable {
         newRows: [NewMembership], changes: [ImportPlan.Change], scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
         requestID: String?, now: Date
     ) async throws {
-        func json(_ values: [String: String]) -> String {
-            values.isEmpty ? "{}" : String(decoding: (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
-        }
+        let json = MembershipRow.encodeAttributes
         for chunk in stride(from: 0, to: newRows.count, by: 500).map({ newRows[$0..<min($0 + 500, newRows.count)] }) {
             var insert = db.sql.insert(into: MembershipModel.schema).columns(
                 "id", "org_id", "space_id", "scope_id", "account_id", "email", "name", "role_key", "status", "source", "external_id",

@@ -150,6 +150,11 @@ extension MembershipRow {
         attributes == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(attributes.utf8))) ?? [:]
     }
 
+    /// Attribute values as stored: a JSON object with sorted keys (`{}` when empty).
+    public static func encodeAttributes(_ values: [String: String]) -> String {
+        values.isEmpty ? "{}" : String(decoding: (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
     /// The same row as a Fluent model's fields.
     public init(_ m: MembershipModel) {
         self.init(id: m.id ?? UUID(), orgID: m.orgID, spaceID: m.spaceID, accountID: m.accountID, email: m.email, name: m.name,
