@@ -34,8 +34,15 @@ struct RosterImportController: RouteCollection {
         let data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
         let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
 
+        return try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db,
+                                  baseURL: req.application.roster.configuration.baseURL, requestID: req.id)
+    }
+
+    /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
+    /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
+    static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
+                    on database: any Database, baseURL: String, requestID: String?) async throws -> ImportReport {
         let now = Date()
-        let unlocked = context, baseURL = req.application.roster.configuration.baseURL, requestID = req.id
         let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
             let writer = ImportWriter(db)
             let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
@@ -68,9 +75,9 @@ struct RosterImportController: RouteCollection {
             return ImportReport(dryRun: dryRun, summary: ImportSummary(reports), rows: reports)
         }
         if dryRun {
-            return try await run(req.db, context)
+            return try await run(database, unlocked)
         }
-        return try await req.db.writeTransaction { db in
+        return try await database.writeTransaction { db in
             let context = try await unlocked.locked(on: db)
             try context.authority.require(.importsRun)
             try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)

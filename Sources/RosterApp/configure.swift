@@ -64,6 +64,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.asyncCommands.use(AccountsCommand(), as: "accounts")
     app.asyncCommands.use(KeysCommand(), as: "keys")
     app.asyncCommands.use(SeedCommand(), as: "seed")
+    app.asyncCommands.use(ImportCommand(), as: "import")
 }
 
 /// The Leaf templates shipped with the app, independent of the working directory.

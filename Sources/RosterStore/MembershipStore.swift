@@ -13,6 +13,8 @@ public struct AuditActor: Sendable, Equatable {
     public static func apiKey(_ id: UUID) -> AuditActor { AuditActor(type: "api_key", id: id) }
     /// Changes made by Roster itself (expiry sweeps).
     public static let system = AuditActor(type: "system", id: nil)
+    /// Changes made by an operator through the `roster` command line.
+    public static let commandLine = AuditActor(type: "cli", id: nil)
 }
 
 /// A roster: an organization's own, or one of its spaces'.

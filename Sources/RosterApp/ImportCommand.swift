@@ -1,0 +1,83 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// `roster import --org SLUG [--space SLUG] FILE.csv [--dry-run] [--as EMAIL]`: the API's import engine against
+/// the configured database. Prints the summary and writes the full report as JSON next to the file.
+struct ImportCommand: AsyncCommand {
+    struct Signature: CommandSignature {
+        @Option(name: "org", help: "The organization's slug or id.") var org: String?
+        @Option(name: "space", help: "The space's slug within the organization (omit for the organization's roster).") var space: String?
+        @Option(name: "as", help: "Import as this account (its role limits what it may grant); default: platform administration.") var actor: String?
+        @Flag(name: "dry-run", help: "Plan and report without writing anything.") var dryRun: Bool
+        @Argument(name: "file", help: "The CSV file (UTF-8, header row).") var file: String
+    }
+
+    var help: String { "Imports a roster CSV into an organization or one of its spaces (the same engine as POST …/imports)." }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        guard let orgRef = signature.org else { throw CommandLineError("--org is required") }
+        let app = context.application
+        try await migrate(app)
+        guard let data = FileManager.default.contents(atPath: signature.file) else {
+            throw CommandLineError("cannot read \(signature.file)")
+        }
+        let scope = try await Self.scope(orgRef: orgRef, spaceSlug: signature.space, actorEmail: signature.actor, on: app.db)
+        let (table, columns): (CSVTable, ImportColumns)
+        do {
+            (table, columns) = try RosterImportController.read(data, definitions: scope.attributeDefinitions)
+        } catch let error as RosterError {
+            for issue in error.issues { context.console.error("\(issue.field): \(issue.message)") }
+            throw CommandLineError("the file cannot be imported; nothing was written")
+        }
+        let indicator = context.console.loadingBar(title: "Importing \(table.records.count) rows")
+        indicator.start()
+        let report: RosterImportController.ImportReport
+        do {
+            report = try await RosterImportController.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
+                                                         on: app.db, baseURL: app.roster.configuration.baseURL, requestID: nil)
+            indicator.succeed()
+        } catch {
+            indicator.fail()
+            throw error
+        }
+        let reportPath = (signature.file as NSString).deletingPathExtension + ".report.json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: reportPath))
+        let s = report.summary
+        context.console.print("\(signature.dryRun ? "Dry run: " : "")\(s.rows) rows: \(s.invited) invited, \(s.added) added, "
+            + "\(s.alreadyInvited) already invited, \(s.alreadyMember) already members (\(s.updated) updated), \(s.failed) failed, \(s.failedToSend) failed to send.")
+        context.console.print("Report: \(reportPath)")
+    }
+
+    /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.
+    static func scope(orgRef: String, spaceSlug: String?, actorEmail: String?, on db: any Database) async throws -> ScopeContext {
+        var orgQuery = OrganizationModel.query(on: db).filter(\.$deletedAt == nil)
+        orgQuery = UUID(uuidString: orgRef).map { orgQuery.filter(\.$id == $0) } ?? orgQuery.filter(\.$slug == orgRef.lowercased())
+        guard let org = try await orgQuery.first(), let orgID = org.id else { throw CommandLineError("no organization '\(orgRef)'") }
+        var space: SpaceModel?
+        if let spaceSlug {
+            space = try await SpaceModel.query(on: db).filter(\.$orgID == orgID).filter(\.$slug == spaceSlug.lowercased()).filter(\.$deletedAt == nil).first()
+            guard space != nil else { throw CommandLineError("no space '\(spaceSlug)' in \(org.slug)") }
+        }
+        var account: AccountModel?
+        if let actorEmail {
+            guard let email = EmailAddress(actorEmail), let found = try await AccountStore(db).account(email: email) else {
+                throw CommandLineError("no account '\(actorEmail)'")
+            }
+            account = found
+        }
+        let ladder = try await MembershipStore(db).ladder(orgID: orgID, space == nil ? .org : .space)
+        let actor = try account.map { AuditActor.account(try $0.requireID()) } ?? .commandLine
+        var context = ScopeContext(org: org, scope: ScopeRef(orgID: orgID, spaceID: space?.id), ladder: ladder, authority: .platform,
+                                   actor: actor, account: account, actorName: account?.name ?? org.name,
+                                   settings: space?.settings(in: org) ?? org.settings, spaceName: space?.name)
+        context.attributeDefinitions = space?.attributeDefinitions ?? []
+        // The importer's authority, as the API would compute it.
+        context = try await context.locked(on: db)
+        try context.authority.require(.importsRun)
+        return context
+    }
+}
