@@ -47,18 +47,9 @@ struct MembershipActions: Sendable {
             }
 
             try await Self.requireSeat(store, context: context)
-            let row = MembershipModel()
-            row.orgID = context.scope.orgID
-            row.spaceID = context.scope.spaceID
-            row.scopeID = context.scope.scopeID
-            row.email = email.value
-            row.name = name
-            row.roleKey = role.key
-            row.externalID = externalID
-            row.attributes = attributes
+            let row = MembershipModel(scope: context.scope, email: email.value, name: name, roleKey: role.key, status: .pending,
+                                      source: .invitation, externalID: externalID, attributes: attributes, now: now)
             row.invitedBy = context.actor.id
-            row.createdAt = now
-            row.updatedAt = now
             if direct, let account {
                 row.accountID = account.id
                 row.name = name ?? account.name
@@ -70,8 +61,6 @@ struct MembershipActions: Sendable {
             }
             try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
             let token = Secret.generate()
-            row.status = MembershipStatus.pending.rawValue
-            row.source = MembershipSource.invitation.rawValue
             row.tokenHash = Secret.hash(token)
             row.expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
             row.deliveryStatus = "queued"
@@ -280,20 +269,9 @@ struct MembershipActions: Sendable {
             }
             try await Self.requireSeat(store, context: context)
             let role = try context.ladder.roleOrDefault(nil)
-            let row = MembershipModel()
-            row.orgID = context.scope.orgID
-            row.spaceID = context.scope.spaceID
-            row.scopeID = context.scope.scopeID
-            row.accountID = accountID
-            row.email = account.email
-            row.name = account.name
-            row.roleKey = role.key
-            row.status = MembershipStatus.pending.rawValue
-            row.source = MembershipSource.joinRequest.rawValue
-            row.attributes = "{}"
+            let row = MembershipModel(scope: context.scope, email: account.email, name: account.name, roleKey: role.key,
+                                      status: .pending, source: .joinRequest, accountID: accountID, now: now)
             row.message = message
-            row.createdAt = now
-            row.updatedAt = now
             try await row.create(on: db)
             try await AuditLog(db).record(.requested, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
             let reviewerRoles = context.ladder.roles.filter { $0.permissions.contains(.requestsReview) }.map(\.key)

@@ -33,18 +33,8 @@ enum OrganizationLifecycle {
                     try await RoleModel(orgID: orgID, ladder: ladder, role: role).create(on: db)
                 }
             }
-            let owner = MembershipModel()
-            owner.orgID = orgID
-            owner.scopeID = orgID
-            owner.accountID = creatorID
-            owner.email = creator.email
-            owner.name = creator.name
-            owner.roleKey = DefaultRoles.ownerKey
-            owner.status = MembershipStatus.active.rawValue
-            owner.source = MembershipSource.creator.rawValue
-            owner.attributes = "{}"
-            owner.createdAt = now
-            owner.updatedAt = now
+            let owner = MembershipModel(scope: ScopeRef(orgID: orgID), email: creator.email, name: creator.name, roleKey: DefaultRoles.ownerKey,
+                                        status: .active, source: .creator, accountID: creatorID, now: now)
             try await owner.create(on: db)
             try await AuditLog(db).record(action: "organization.created", actor: .account(creatorID), orgID: orgID,
                                           before: nil, after: ["name": name, "slug": slug], requestID: requestID, at: now)

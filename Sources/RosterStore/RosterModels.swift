@@ -1,5 +1,6 @@
 import Fluent
 import Foundation
+import RosterCore
 
 /// An organization; soft-deleted through `deleted_at`.
 public final class OrganizationModel: Model, @unchecked Sendable {
@@ -63,6 +64,27 @@ public final class MembershipModel: Model, @unchecked Sendable {
     @OptionalField(key: "ended_at") public var endedAt: Date?
 
     public init() {}
+
+    /// A new row of `scope`, created at `now`.
+    public convenience init(
+        scope: ScopeRef, email: String, name: String?, roleKey: String, status: MembershipStatus, source: MembershipSource,
+        accountID: UUID? = nil, externalID: String? = nil, attributes: String = "{}", now: Date
+    ) {
+        self.init()
+        orgID = scope.orgID
+        spaceID = scope.spaceID
+        scopeID = scope.scopeID
+        self.email = email
+        self.name = name
+        self.roleKey = roleKey
+        self.status = status.rawValue
+        self.source = source.rawValue
+        self.accountID = accountID
+        self.externalID = externalID
+        self.attributes = attributes
+        createdAt = now
+        updatedAt = now
+    }
 }
 
 /// An append-only audit event.
