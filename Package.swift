@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/leaf.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/leaf-kit.git", from: "1.14.3"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(name: "RosterCore", swiftSettings: strict),
@@ -50,7 +51,8 @@ let package = Package(
             path: "Tests/RosterTesting",
             swiftSettings: strict
         ),
-        .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore"], swiftSettings: strict),
+        .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", .product(name: "PropertyBased", package: "swift-property-based")],
+                    swiftSettings: strict),
         .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterTesting"], swiftSettings: strict),
         .testTarget(name: "RosterAppTests", dependencies: ["RosterApp", "RosterTesting"], swiftSettings: strict),
     ]

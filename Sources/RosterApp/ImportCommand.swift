@@ -4,7 +4,8 @@ import RosterCore
 import RosterStore
 
 /// `roster import --org SLUG [--space SLUG] FILE.csv [--dry-run] [--as EMAIL]`: the API's import engine against
-/// the configured database. Prints the summary and writes the full report as JSON next to the file.
+/// the configured database. Prints the summary and writes the full report as JSON next to the file (and the failed
+/// rows as CSV, when there are any).
 struct ImportCommand: AsyncCommand {
     struct Signature: CommandSignature {
         @Option(name: "org", help: "The organization's slug or id.") var org: String?
@@ -33,7 +34,7 @@ struct ImportCommand: AsyncCommand {
         }
         let indicator = context.console.loadingBar(title: "Importing \(table.records.count) rows")
         indicator.start()
-        let report: RosterImportController.ImportReport
+        let report: ImportReport
         do {
             report = try await RosterImportController.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
                                                          on: app.db, baseURL: app.roster.configuration.baseURL, requestID: nil)
@@ -42,14 +43,18 @@ struct ImportCommand: AsyncCommand {
             indicator.fail()
             throw error
         }
-        let reportPath = (signature.file as NSString).deletingPathExtension + ".report.json"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: reportPath))
+        let base = (signature.file as NSString).deletingPathExtension
+        let reportPath = base + ".report.json"
+        try Data(report.json()).write(to: URL(fileURLWithPath: reportPath))
         let s = report.summary
         context.console.print("\(signature.dryRun ? "Dry run: " : "")\(s.rows) rows: \(s.invited) invited, \(s.added) added, "
             + "\(s.alreadyInvited) already invited, \(s.alreadyMember) already members (\(s.updated) updated), \(s.failed) failed, \(s.failedToSend) failed to send.")
         context.console.print("Report: \(reportPath)")
+        if s.failed + s.failedToSend > 0 {
+            let failuresPath = base + ".failures.csv"
+            try Data(report.failuresCSV.utf8).write(to: URL(fileURLWithPath: failuresPath))
+            context.console.print("Failed rows (line, email, reason), to fix and import again: \(failuresPath)")
+        }
     }
 
     /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.

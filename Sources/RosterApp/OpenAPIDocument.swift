@@ -100,6 +100,8 @@ enum OpenAPIDocument {
         Operation(method: "post", path: "/v1/orgs/{org}/imports", summary: "Import a CSV roster (dry_run=true previews, writing nothing)", tag: "imports",
                   authenticated: true, requestSchema: "CSVFile", requestContentType: "text/csv",
                   responses: [(200, "The report", "ImportReport")], errors: [401, 403, 404, 413, 422], query: ["dry_run"]),
+        Operation(method: "get", path: "/v1/orgs/{org}/imports/{import}/failures.csv", summary: "The failed rows of an import (line, email, reason)",
+                  tag: "imports", authenticated: true, responses: [(200, "CSV file", nil)], errors: [401, 403, 404]),
         Operation(method: "get", path: "/v1/orgs/{org}/members.csv", summary: "The roster as CSV the importer reads back", tag: "imports",
                   authenticated: true, responses: [(200, "CSV file", nil)], errors: [401, 403, 404]),
         Operation(method: "post", path: "/v1/orgs/{org}/spaces", summary: "Create a space with its own roster", tag: "spaces", authenticated: true,
@@ -239,6 +241,7 @@ enum OpenAPIDocument {
                                 "attributes": ["type": "array", "items": ref("AttributeDefinition")]], required: []),
         "CSVFile": ["type": "string", "description": "UTF-8 CSV with a header row: email, name, role, external_id, attribute columns"],
         "ImportReport": object([
+            "id": uuid,
             "dry_run": ["type": "boolean"],
             "summary": object(["rows": ["type": "integer"], "invited": ["type": "integer"], "added": ["type": "integer"],
                                "already_invited": ["type": "integer"], "already_member": ["type": "integer"], "updated": ["type": "integer"],
@@ -249,7 +252,7 @@ enum OpenAPIDocument {
                 "outcome": ["type": "string", "enum": ["invited", "added", "already_invited", "already_member", "failed", "failed_to_send"]],
                 "updated": ["type": "boolean"], "previous_external_id": nullableString, "reason": nullableString,
             ], required: ["line", "email", "outcome", "updated"])],
-        ], required: ["dry_run", "summary", "rows"]),
+        ], required: ["id", "dry_run", "summary", "rows"]),
         "AuthorizeRequest": object(["account_id": uuid, "org": string, "space": string,
                                     "permission": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
                                    required: ["account_id", "permission"]),
@@ -297,10 +300,11 @@ enum OpenAPIDocument {
             ]
             if op.authenticated { operation["security"] = [["bearer": [String]()]] } else { operation["security"] = [[String: [String]]]() }
             if let schema = op.requestSchema {
-                operation["requestBody"] = [
-                    "required": op.requestContentType == "application/json",
-                    "content": [op.requestContentType: ["schema": ["$ref": "#/components/schemas/\(schema)"]]],
-                ]
+                var content: [String: Any] = [op.requestContentType: ["schema": ["$ref": "#/components/schemas/\(schema)"]]]
+                if op.requestContentType == "text/csv" {
+                    content["multipart/form-data"] = ["schema": object(["file": ["type": "string", "contentMediaType": "text/csv"]], required: ["file"])]
+                }
+                operation["requestBody"] = ["required": op.requestContentType == "application/json", "content": content]
             }
             var parameters: [[String: Any]] = op.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
                 ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": ["type": "string"]] as [String: Any]

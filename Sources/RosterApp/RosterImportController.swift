@@ -14,28 +14,50 @@ struct RosterImportController: RouteCollection {
 
     func boot(routes: any RoutesBuilder) throws {
         routes.on(.POST, "imports", body: .collect(maxSize: ByteCount(value: Self.maximumBytes)), use: importCSV)
+        routes.get("imports", ":import", "failures.csv", use: failures)
         routes.get("members.csv", use: export)
     }
 
     struct ImportQuery: Content { var dry_run: Bool? }
 
-    /// `ImportReport` of DESIGN §8.
-    struct ImportReport: Content {
-        var dryRun: Bool
-        var summary: ImportSummary
-        var rows: [ImportRowReport]
-        enum CodingKeys: String, CodingKey { case dryRun = "dry_run", summary, rows }
-    }
+    /// A `multipart/form-data` upload: the CSV is the part named `file`.
+    struct FileUpload: Content { var file: File }
 
-    @Sendable func importCSV(req: Request) async throws -> ImportReport {
+    @Sendable func importCSV(req: Request) async throws -> Response {
         let context = try await scope(req)
         try context.authority.require(.importsRun)
         let dryRun = (try? req.query.decode(ImportQuery.self))?.dry_run ?? false
-        let data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
+        let data: Data
+        if req.headers.contentType?.type == "multipart", req.headers.contentType?.subType == "form-data" {
+            guard let upload = try? req.content.decode(FileUpload.self) else {
+                throw RosterError(.invalidFile, "The form has no file; send the CSV as the part named \"file\".",
+                                  issues: [FieldIssue(field: "file", message: "missing_file: the form has no part named file.")])
+            }
+            data = Data(upload.file.data.readableBytesView)
+        } else {
+            data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
+        }
         let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
+        let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db,
+                                        baseURL: req.application.roster.configuration.baseURL, requestID: req.id)
+        var headers = HTTPHeaders()
+        headers.contentType = .json
+        if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
+        return Response(status: .ok, headers: headers, body: .init(data: Data(report.json())))
+    }
 
-        return try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db,
-                                  baseURL: req.application.roster.configuration.baseURL, requestID: req.id)
+    /// `GET {scope}/imports/{id}/failures.csv`: the failed rows of a stored report (`line,email,reason`).
+    @Sendable func failures(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        try context.authority.require(.importsRun)
+        let id = try req.uuidParameter("import")
+        guard let csv = try await ImportWriter(req.db).failuresCSV(importID: id, scopeID: context.scope.scopeID) else {
+            throw RosterError.notFound
+        }
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
+        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"import-\(id)-failures.csv\"")
+        return Response(status: .ok, headers: headers, body: .init(string: csv))
     }
 
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
@@ -72,7 +94,9 @@ struct RosterImportController: RouteCollection {
                 try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
             }
-            return ImportReport(dryRun: dryRun, summary: ImportSummary(reports), rows: reports)
+            var report = ImportReport(dryRun: dryRun, rows: reports)
+            report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now)
+            return report
         }
         if dryRun {
             return try await run(database, unlocked)
@@ -114,17 +138,11 @@ struct RosterImportController: RouteCollection {
         var lines = [(["email", "name", "role", "external_id"] + keys + ["status"]).joined(separator: ",")]
         for row in rows {
             let cells = [row.email, row.name ?? "", row.roleKey, row.externalID ?? ""] + keys.map { row.attributes[$0] ?? "" } + [row.status.rawValue]
-            lines.append(cells.map(Self.csvCell).joined(separator: ","))
+            lines.append(cells.map(CSVTable.cell).joined(separator: ","))
         }
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
         headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"members.csv\"")
         return Response(status: .ok, headers: headers, body: .init(string: lines.joined(separator: "\r\n") + "\r\n"))
-    }
-
-    /// RFC 4180 quoting when a cell needs it.
-    static func csvCell(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || value != value.trimmingCharacters(in: .whitespaces) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

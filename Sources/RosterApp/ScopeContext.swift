@@ -24,6 +24,11 @@ struct ScopeContext: Sendable {
 }
 
 extension ScopeContext {
+    /// The API path of this roster (`/v1/orgs/{id}` or `/v1/spaces/{id}`).
+    var path: String {
+        scope.spaceID.map { "/v1/spaces/\($0)" } ?? "/v1/orgs/\(scope.orgID)"
+    }
+
     /// Takes the organization's write lock and re-reads the caller's authority under it, so a decision never rests
     /// on a role that a concurrent, already committed change took away (e.g. two owners removing each other).
     func locked(on db: any Database) async throws -> ScopeContext {

@@ -6,15 +6,21 @@ enum Secret {
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8]()
-        bytes.reserveCapacity(32)
+        bytes.reserveCapacity(33)
         for _ in 0..<4 {
             let word = generator.next()
             for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
         }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        // base64url (RFC 4648 §5) without padding: 32 bytes → 43 characters.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        bytes.append(0)
+        var out = [UInt8]()
+        out.reserveCapacity(44)
+        for i in stride(from: 0, to: 33, by: 3) {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            for shift in [18, 12, 6, 0] { out.append(alphabet[Int(n >> UInt32(shift) & 0x3F)]) }
+        }
+        return String(decoding: out.prefix(43), as: UTF8.self)
     }
 
     /// The stored form of a secret: lowercase hex SHA-256.

@@ -40,6 +40,27 @@ public struct ImportWriter: Sendable {
         return found
     }
 
+    /// Stores a report (its summary and its failed rows as CSV) and returns its id.
+    public func store(_ report: ImportReport, scope: ScopeRef, actor: AuditActor, at now: Date) async throws -> UUID {
+        let id = TimeOrderedID.make(now: now)
+        let summary = String(decoding: try JSONEncoder().encode(report.summary), as: UTF8.self)
+        try await db.sql.insert(into: "imports")
+            .columns("id", "org_id", "space_id", "scope_id", "actor_type", "actor_id", "dry_run", "created_at", "summary", "failures_csv")
+            .values(SQLBind(id), SQLBind(scope.orgID), bindOrNull(scope.spaceID), SQLBind(scope.scopeID), SQLBind(actor.type),
+                    bindOrNull(actor.id), SQLBind(report.dryRun), SQLBind(now), SQLBind(summary), SQLBind(report.failuresCSV))
+            .run()
+        return id
+    }
+
+    /// The failures CSV of a stored report of this scope, or nil.
+    public func failuresCSV(importID: UUID, scopeID: UUID) async throws -> String? {
+        try await db.sql.select().column("failures_csv").from("imports")
+            .where("id", .equal, importID).where("scope_id", .equal, scopeID)
+            .first(decoding: FailuresRow.self)?.failures_csv
+    }
+
+    private struct FailuresRow: Decodable { var failures_csv: String }
+
     /// One new membership row, fully decided.
     public struct NewMembership: Sendable {
         public var id: UUID

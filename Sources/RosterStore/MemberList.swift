@@ -152,7 +152,7 @@ extension MembershipRow {
 
     /// Attribute values as stored: a JSON object with sorted keys (`{}` when empty).
     public static func encodeAttributes(_ values: [String: String]) -> String {
-        values.isEmpty ? "{}" : String(decoding: (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        JSONText.object(values)
     }
 
     /// The same row as a Fluent model's fields.

@@ -224,7 +224,7 @@ public struct AuditLog: Sendable {
     }
 
     static func json(_ state: [String: String]) -> String {
-        (try? String(decoding: JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]), as: UTF8.self)) ?? "{}"
+        JSONText.object(state)
     }
 }
 

@@ -17,6 +17,7 @@ public enum RosterMigrations {
         IndexAuditEventsByID(),
         CreateMembershipSearchIndex(),
         CreateSpaces(),
+        CreateImports(),
     ]
 }
 

@@ -235,3 +235,29 @@ struct CreateSpaces: AsyncMigration {
         try await database.schema(SpaceModel.schema).delete()
     }
 }
+
+/// Stored import reports: the summary and the failed rows as CSV (`GET {scope}/imports/{id}/failures.csv`).
+struct CreateImports: AsyncMigration {
+    var name: String { "2026-11-30-014-create-imports" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema("imports")
+            .id()
+            .field("org_id", .uuid, .required)
+            .field("space_id", .uuid)
+            .field("scope_id", .uuid, .required)
+            .field("actor_type", .string, .required)
+            .field("actor_id", .uuid)
+            .field("dry_run", .bool, .required)
+            .field("created_at", .datetime, .required)
+            .field("summary", .string, .required)
+            .field("failures_csv", .string, .required)
+            .create()
+        let statements = ["CREATE INDEX imports_scope_created_idx ON imports (scope_id, created_at)"]
+        try await run(database, sqlite: statements, postgres: statements)
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("imports").delete()
+    }
+}

@@ -31,7 +31,13 @@ import RosterTesting
             #expect(unknownColumn.code == "invalid_file")
             #expect(unknownColumn.text.contains("Student Number"))
 
-            let preview = try await upload(t, "/v1/spaces/\(space)/imports", fixed, token: owner, dryRun: true)
+            // The preview comes as a browser form would send it: multipart/form-data with the file in `file`.
+            let boundary = "roster-test-boundary"
+            let form = "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"course.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+                + fixed + "\r\n--\(boundary)--\r\n"
+            var formHeaders = HTTPHeaders()
+            formHeaders.contentType = HTTPMediaType(type: "multipart", subType: "form-data", parameters: ["boundary": boundary])
+            let preview = try await t.send(.POST, "/v1/spaces/\(space)/imports?dry_run=true", token: owner, body: Data(form.utf8), headers: formHeaders)
             #expect(preview.status == .ok)
             #expect(preview.json["dry_run"] as? Bool == true)
             #expect(outcomes(preview) == ["invited", "invited", "missing_email", "invalid_email"])
@@ -42,6 +48,11 @@ import RosterTesting
             let summary = try #require(applied.json["summary"] as? [String: Int])
             #expect(summary["invited"] == 2 && summary["failed"] == 2 && summary["rows"] == 4)
             #expect(try await t.emails(to: "ada@example.com", kind: "invitation").count == 1)
+            // The failed rows, as CSV to fix and upload again.
+            let importID = try #require(applied.string("id"))
+            let failures = try await t.send(.GET, "/v1/spaces/\(space)/imports/\(importID)/failures.csv", token: owner)
+            #expect(failures.text == "line,email,reason\r\n4,,missing_email\r\n5,bad,invalid_email\r\n")
+            #expect(try await t.send(.GET, "/v1/orgs/\(org)/imports/\(importID)/failures.csv", token: owner).status == .notFound)
             let members = try await t.send(.GET, "/v1/spaces/\(space)/members", token: owner)
             let ada = try #require((members.json["items"] as? [[String: Any]])?.first { $0["email"] as? String == "ada@example.com" })
             #expect(ada["role"] as? String == "editor" && ada["external_id"] as? String == "S1" && ada["name"] as? String == "Lovelace, Ada")

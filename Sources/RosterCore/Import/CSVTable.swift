@@ -27,79 +27,84 @@ public struct CSVTable: Sendable, Equatable {
 
     /// Parses RFC 4180 CSV: UTF-8 (a BOM is stripped), comma-separated, `"` quoting with `""` escapes, quoted
     /// commas and newlines, CRLF or LF. Physical lines that are empty are skipped. Cells are trimmed.
+    ///
+    /// Works on bytes: every delimiter is ASCII, so UTF-8 sequences pass through untouched.
     public static func parse(_ data: Data) throws(ImportFileError) -> CSVTable {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) || (bytes.count >= 2 && bytes.prefix(200).filter({ $0 == 0 }).count * 4 >= min(bytes.count, 200)) {
             throw ImportFileError([ImportFileIssue(line: nil, code: "not_utf8", message: "The file is UTF-16; save it as UTF-8 (CSV UTF-8) and upload it again.")])
         }
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             throw ImportFileError([ImportFileIssue(line: nil, code: "not_utf8", message: "The file is not valid UTF-8; save it as UTF-8 (CSV UTF-8) and upload it again.")])
         }
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
         var records: [(line: Int, cells: [String])] = []
         var issues: [ImportFileIssue] = []
         var cells: [String] = []
-        var cell = ""
+        var cell: [UInt8] = []
+        cell.reserveCapacity(256)
         var inQuotes = false
         var quotedCell = false
         var line = 1
         var recordLine = 1
         var recordHasContent = false
-        var chars = text.unicodeScalars.makeIterator()
-        var pending: Unicode.Scalar? = nil
 
         func endCell() {
-            cells.append(quotedCell ? cell : trimmed(cell))
             if !cell.isEmpty || quotedCell { recordHasContent = true }
-            cell = ""
+            var start = 0, end = cell.count
+            while start < end, cell[start] == space || cell[start] == tab { start += 1 }
+            while end > start, cell[end - 1] == space || cell[end - 1] == tab { end -= 1 }
+            cells.append(String(decoding: cell[start..<end], as: UTF8.self))
+            cell.removeAll(keepingCapacity: true)
             quotedCell = false
         }
         func endRecord() {
             endCell()
-            if recordHasContent || cells.count > 1 {
-                records.append((recordLine, cells.map(trimmed)))
-            }
+            if recordHasContent || cells.count > 1 { records.append((recordLine, cells)) }
             cells = []
             recordHasContent = false
         }
 
-        while let c = pending ?? chars.next() {
-            pending = nil
+        var i = 0
+        let count = bytes.count
+        while i < count {
+            let c = bytes[i]
+            i += 1
             if inQuotes {
-                if c == "\"" {
-                    let next = chars.next()
-                    if next == "\"" { cell.unicodeScalars.append("\"") } else { inQuotes = false; pending = next }
+                if c == quote {
+                    if i < count, bytes[i] == quote { cell.append(quote); i += 1 } else { inQuotes = false }
                 } else {
-                    if c == "\n" { line += 1 }
-                    cell.unicodeScalars.append(c)
+                    if c == lf { line += 1 }
+                    cell.append(c)
                 }
                 continue
             }
             switch c {
-            case ",":
+            case comma:
                 endCell()
-            case "\r":
-                let next = chars.next()
-                if next != "\n" { pending = next }
+            case cr:
+                if i < count, bytes[i] == lf { i += 1 }
                 endRecord(); line += 1; recordLine = line
-            case "\n":
+            case lf:
                 endRecord(); line += 1; recordLine = line
-            case "\"":
-                if !quotedCell && cell.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" }) {
+            case quote:
+                if !quotedCell && cell.allSatisfy({ $0 == space || $0 == tab }) {
                     inQuotes = true
                     quotedCell = true
-                    cell = ""
+                    cell.removeAll(keepingCapacity: true)
                 } else {
                     issues.append(ImportFileIssue(line: line, code: "malformed_quoting", message: "A quote appears inside an unquoted cell; quote the whole cell and double inner quotes (\"\")."))
-                    cell.unicodeScalars.append(c)
+                    cell.append(c)
                 }
             default:
                 if quotedCell {
-                    if !c.properties.isWhitespace {
+                    if c != space && c != tab {
                         issues.append(ImportFileIssue(line: line, code: "malformed_quoting", message: "Text follows a closing quote; double inner quotes (\"\")."))
                     }
                 } else {
-                    cell.unicodeScalars.append(c)
+                    cell.append(c)
                 }
             }
         }
@@ -116,12 +121,13 @@ public struct CSVTable: Sendable, Equatable {
     }
 }
 
-/// `s` without leading and trailing spaces and tabs (cells are trimmed; quoted cells keep inner spacing).
-func trimmed(_ s: String) -> String {
-    let scalars = s.unicodeScalars
-    guard let first = scalars.first, let last = scalars.last,
-          first == " " || first == "\t" || last == " " || last == "\t" else { return s }
-    return s.trimmingCharacters(in: .whitespaces)
+extension CSVTable {
+    /// One cell as RFC 4180 CSV: quoted when it holds a comma, quote or line break, or starts or ends with a space.
+    public static func cell(_ value: String) -> String {
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+            || value.first == " " || value.last == " " || value.first == "\t" || value.last == "\t" else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
 }
 
 /// The whole-upload refusal: every problem found, nothing written.

@@ -1,0 +1,96 @@
+import Foundation
+
+/// The `ImportReport` of DESIGN §8: what an import did (or, for a dry run, would do) to each line of the file.
+public struct ImportReport: Sendable, Equatable, Codable {
+    /// The stored report's id (its failures can be downloaded as CSV); nil before it is stored.
+    public var id: UUID?
+    public var dryRun: Bool
+    public var summary: ImportSummary
+    public var rows: [ImportRowReport]
+
+    enum CodingKeys: String, CodingKey { case id, dryRun = "dry_run", summary, rows }
+
+    public init(id: UUID? = nil, dryRun: Bool, rows: [ImportRowReport]) {
+        self.id = id
+        self.dryRun = dryRun
+        self.summary = ImportSummary(rows)
+        self.rows = rows
+    }
+
+    /// The failed rows (`failed` and `failed_to_send`) as CSV with the header `line,email,reason`, for fixing and
+    /// uploading again.
+    public var failuresCSV: String {
+        var out = "line,email,reason\r\n"
+        for row in rows where row.outcome == .failed || row.outcome == .failedToSend {
+            out += "\(row.line),\(CSVTable.cell(row.email)),\(row.reason ?? row.outcome.rawValue)\r\n"
+        }
+        return out
+    }
+
+    /// The report as JSON, written directly: the same document `JSONEncoder` produces from the `Codable`
+    /// conformance, in a fraction of the time for 100,000 rows.
+    public func json() -> [UInt8] {
+        var out = JSONText()
+        out.reserve(128 + rows.count * 200)
+        out.raw("{")
+        if let id { out.raw("\"id\":"); out.string(id.uuidString); out.raw(",") }
+        out.raw("\"dry_run\":\(dryRun),\"summary\":{")
+        out.raw("\"rows\":\(summary.rows),\"invited\":\(summary.invited),\"added\":\(summary.added),")
+        out.raw("\"already_invited\":\(summary.alreadyInvited),\"already_member\":\(summary.alreadyMember),")
+        out.raw("\"updated\":\(summary.updated),\"failed\":\(summary.failed),\"failed_to_send\":\(summary.failedToSend)},\"rows\":[")
+        for (index, row) in rows.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw("{\"line\":\(row.line),\"email\":"); out.string(row.email)
+            if let name = row.name { out.raw(",\"name\":"); out.string(name) }
+            if let role = row.role { out.raw(",\"role\":"); out.string(role) }
+            if let externalID = row.externalID { out.raw(",\"external_id\":"); out.string(externalID) }
+            out.raw(",\"attributes\":"); out.raw(JSONText.object(row.attributes))
+            out.raw(",\"outcome\":\"\(row.outcome.rawValue)\",\"updated\":\(row.updated)")
+            if let previous = row.previousExternalID { out.raw(",\"previous_external_id\":"); out.string(previous) }
+            if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason) }
+            out.raw("}")
+        }
+        out.raw("]}")
+        return out.bytes
+    }
+}
+
+/// A JSON text being written: raw fragments and escaped strings (RFC 8259).
+public struct JSONText {
+    /// A flat object of strings with sorted keys, e.g. `{"role":"editor","status":"active"}` (stored attribute
+    /// values and audit states); written directly because `JSONSerialization` costs microseconds per call on Linux.
+    public static func object(_ values: [String: String]) -> String {
+        var out = JSONText()
+        out.raw("{")
+        for (n, key) in values.keys.sorted().enumerated() {
+            if n > 0 { out.raw(",") }
+            out.string(key); out.raw(":"); out.string(values[key]!)
+        }
+        out.raw("}")
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    var bytes: [UInt8] = []
+
+    mutating func reserve(_ n: Int) { bytes.reserveCapacity(n) }
+
+    mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+    mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
