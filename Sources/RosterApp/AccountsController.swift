@@ -28,11 +28,10 @@ struct AccountsController: RouteCollection {
         let (email, name) = try body.validated()
         let passwordHash = try await req.password.async.hash(body.password)
         let token = Secret.generate()
-        let link = "\(req.application.roster.configuration.baseURL)/verify-email?token=\(token)"
         let account = try await AccountStore(req.db).createAccount(
             email: email, name: name, passwordHash: passwordHash, verified: false, platformAdmin: false,
             verificationTokenHash: Secret.hash(token), verificationExpiresAt: Date().addingTimeInterval(Self.verificationLifetime),
-            verificationEmail: { EmailTemplates.verification(to: $0.email, name: $0.name, link: link, token: token) })
+            verificationEmail: { EmailTemplates.verification(to: $0.email, name: $0.name, token: token) })
         return try jsonResponse(AccountResponse(account), status: .created)
     }
 

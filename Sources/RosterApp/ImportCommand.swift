@@ -37,7 +37,7 @@ struct ImportCommand: AsyncCommand {
         let report: ImportReport
         do {
             report = try await RosterImportController.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
-                                                         on: app.db, baseURL: app.roster.configuration.baseURL, requestID: nil)
+                                                         on: app.db, requestID: nil)
             indicator.succeed()
         } catch {
             indicator.fail()

@@ -9,7 +9,6 @@ struct MembershipActions: Sendable {
     let context: ScopeContext
 
     private var now: Date { Date() }
-    private var baseURL: String { req.application.roster.configuration.baseURL }
 
     // MARK: Invite / add
 
@@ -21,7 +20,7 @@ struct MembershipActions: Sendable {
         let name = try MemberFields.name(body.name)
         let externalID = try MemberFields.externalID(body.externalID)
         let attributes = MemberFields.json(try AttributeDefinition.resolve(body.attributes ?? [:], definitions: context.attributeDefinitions))
-        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
@@ -42,7 +41,7 @@ struct MembershipActions: Sendable {
                                               before: existing.auditState, after: activated.auditState, requestID: requestID, at: now)
                 try await Outbox(db).enqueue(
                     EmailTemplates.joinRequestDecided(to: activated.email, approved: true, organization: context.org.name, space: context.spaceName, roleName: role.name),
-                    kind: "join_request_approved", orgID: context.scope.orgID, membershipID: id, now: now)
+                    orgID: context.scope.orgID, membershipID: id, now: now)
                 return activated
             }
 
@@ -67,7 +66,7 @@ struct MembershipActions: Sendable {
             try await row.create(on: db)
             try await AuditLog(db).record(.invited, actor: context.actor, membership: row, before: nil, after: row.auditState, requestID: requestID, at: now)
             try await Self.queueInvitation(db, context: context, to: email.value, role: role, token: token, expiresAt: row.expiresAt ?? now,
-                                           membershipID: row.id, baseURL: baseURL, now: now)
+                                           membershipID: row.id, now: now)
             return row
         }
     }
@@ -90,18 +89,18 @@ struct MembershipActions: Sendable {
     /// Queues the invitation email with its one-time link.
     private static func queueInvitation(
         _ db: any Database, context: ScopeContext, to email: String, role: RoleDefinition, token: String, expiresAt: Date,
-        membershipID: UUID?, baseURL: String, now: Date
+        membershipID: UUID?, now: Date
     ) async throws {
         try await Outbox(db).enqueue(
             EmailTemplates.invitation(to: email, inviterName: context.actorName, organization: context.org.name, space: context.spaceName,
-                                      roleName: role.name, link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt),
-            kind: "invitation", orgID: context.scope.orgID, membershipID: membershipID, now: now)
+                                      roleName: role.name, token: token, expiresAt: expiresAt),
+            orgID: context.scope.orgID, membershipID: membershipID, now: now)
     }
 
     // MARK: Admin-side changes of one row
 
     func resend(id: UUID) async throws -> MembershipModel {
-        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
@@ -123,7 +122,7 @@ struct MembershipActions: Sendable {
             else { throw RosterError(.conflict, "The invitation changed meanwhile; try again.") }
             try await AuditLog(db).record(.resent, actor: context.actor, membership: resent, before: row.auditState, after: resent.auditState, requestID: requestID, at: now)
             try await Self.queueInvitation(db, context: context, to: resent.email, role: role, token: token, expiresAt: expiresAt,
-                                           membershipID: id, baseURL: baseURL, now: now)
+                                           membershipID: id, now: now)
             return resent
         }
     }
@@ -247,7 +246,7 @@ struct MembershipActions: Sendable {
             throw RosterError(.forbidden, "Only a signed-in person can ask to join; API keys cannot request on someone's behalf.")
         }
         let message = try MemberFields.message(body.message)
-        let unlocked = self.context, requestID = req.id, now = self.now, baseURL = self.baseURL
+        let unlocked = self.context, requestID = req.id, now = self.now
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
             let store = MembershipStore(db)
@@ -287,12 +286,12 @@ struct MembershipActions: Sendable {
                 }
                 .limit(limits.reviewerEmails)
                 .all()
-            let link = "\(baseURL)/orgs/\(context.org.slug)/join-requests"
+            let reviewPath = "/orgs/\(context.org.slug)\(context.scope.spaceID.map { "/spaces/\($0)" } ?? "")/join-requests"
             for reviewer in Set(reviewers.map(\.email)).sorted() {
                 try await Outbox(db).enqueue(
                     EmailTemplates.joinRequest(to: reviewer, requesterName: account.name, requesterEmail: account.email, organization: context.org.name,
-                                               space: context.spaceName, message: message, link: link),
-                    kind: "join_request", orgID: context.scope.orgID, membershipID: row.id, now: now)
+                                               space: context.spaceName, message: message, reviewPath: reviewPath),
+                    orgID: context.scope.orgID, membershipID: row.id, now: now)
             }
             return row
         }
@@ -318,7 +317,7 @@ struct MembershipActions: Sendable {
             try await Outbox(db).enqueue(
                 EmailTemplates.joinRequestDecided(to: decided.email, approved: approve, organization: context.org.name, space: context.spaceName,
                                                   roleName: approve ? role.name : nil),
-                kind: approve ? "join_request_approved" : "join_request_rejected", orgID: context.scope.orgID, membershipID: id, now: now)
+                orgID: context.scope.orgID, membershipID: id, now: now)
             return decided
         }
     }

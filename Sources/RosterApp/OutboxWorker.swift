@@ -8,6 +8,7 @@ import RosterStore
 struct OutboxWorker: Sendable {
     let db: any Database
     let mailer: any Mailer
+    let renderer: EmailRenderer
     let logger: Logger
     var maximumAttempts = 8
 
@@ -16,12 +17,14 @@ struct OutboxWorker: Sendable {
     func deliverDue(batch: Int = 50) async throws -> Int {
         let delivery = OutboxDelivery(db)
         var delivered = 0
-        while true {
+        while !Task.isCancelled {
             let claimed = try await delivery.claim(limit: batch, now: Date())
             if claimed.isEmpty { return delivered }
             for message in claimed {
+                // Stopping (shutdown) leaves the rest of the batch in `sending`; it is requeued on the next start.
+                if Task.isCancelled { return delivered }
                 do {
-                    try await mailer.send(EmailMessage(to: message.recipient, subject: message.subject, text: message.textBody, html: message.htmlBody))
+                    try await mailer.send(renderer.message(for: message))
                     try await delivery.markSent(message, now: Date())
                     delivered += 1
                 } catch {
@@ -33,6 +36,7 @@ struct OutboxWorker: Sendable {
                 }
             }
         }
+        return delivered
     }
 }
 
@@ -42,7 +46,7 @@ final class OutboxWorkerLifecycle: LifecycleHandler, Sendable {
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     func didBootAsync(_ application: Application) async throws {
-        let worker = OutboxWorker(db: application.db, mailer: application.roster.mailer, logger: application.logger)
+        let worker = OutboxWorker(db: application.db, mailer: application.roster.mailer, renderer: EmailRenderer(application), logger: application.logger)
         let db = application.db
         task.withLockedValue {
             $0 = Task {

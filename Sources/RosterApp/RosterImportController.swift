@@ -38,12 +38,12 @@ struct RosterImportController: RouteCollection {
             data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
         }
         let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
-        let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db,
-                                        baseURL: req.application.roster.configuration.baseURL, requestID: req.id)
+        let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
         var headers = HTTPHeaders()
         headers.contentType = .json
         if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
-        return Response(status: .ok, headers: headers, body: .init(data: Data(report.json())))
+        let body = Data(report.json())
+        return Response(status: .ok, headers: headers, body: .init(data: body))
     }
 
     /// `GET {scope}/imports/{id}/failures.csv`: the failed rows of a stored report (`line,email,reason`).
@@ -63,7 +63,7 @@ struct RosterImportController: RouteCollection {
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
-                    on database: any Database, baseURL: String, requestID: String?) async throws -> ImportReport {
+                    on database: any Database, requestID: String?) async throws -> ImportReport {
         let now = Date()
         let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
             let writer = ImportWriter(db)
@@ -88,7 +88,7 @@ struct RosterImportController: RouteCollection {
                     let token = Secret.generate()
                     let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
                                                           space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
-                                                          link: "\(baseURL)/i/\(token)", token: token, expiresAt: expiresAt)
+                                                          token: token, expiresAt: expiresAt)
                     return .init(id: UUID(), row: row, accountID: nil, tokenHash: Secret.hash(token), expiresAt: expiresAt, email: email)
                 }
                 try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,

@@ -19,29 +19,76 @@ public struct EmailMessage: Sendable, Equatable, Codable {
     }
 }
 
-/// The wording of the emails Roster sends.
+/// The emails Roster sends; each has a template with an HTML and a text part.
+public enum EmailKind: String, Sendable, CaseIterable, Codable {
+    case verification, invitation
+    case joinRequest = "join_request"
+    case joinRequestApproved = "join_request_approved"
+    case joinRequestRejected = "join_request_rejected"
+}
+
+/// An email as the outbox stores it: recipient, kind, subject and the template's fields. The body is rendered
+/// when the message is delivered, so an import queues 100,000 invitations quickly, links follow the current
+/// `ROSTER_BASE_URL`, and a one-time token leaves the outbox once the message is settled.
+public struct QueuedEmail: Sendable, Equatable {
+    public var to: String
+    public var kind: EmailKind
+    public var subject: String
+    /// The template's inputs (all strings; absent optional values are left out).
+    public var fields: [String: String]
+
+    public init(to: String, kind: EmailKind, subject: String, fields: [String: String]) {
+        self.to = to
+        self.kind = kind
+        self.subject = subject
+        self.fields = fields
+    }
+
+    /// The fields as the stored JSON object.
+    public var payload: String { JSONText.object(fields) }
+}
+
+/// The emails Roster queues: who gets which template with which fields, and the subject line.
 public enum EmailTemplates {
     /// The email-verification message sent after sign-up.
-    public static func verification(to email: String, name: String, link: String, token: String) -> EmailMessage {
-        let text = """
-        Hello \(name),
+    public static func verification(to email: String, name: String, token: String) -> QueuedEmail {
+        QueuedEmail(to: email, kind: .verification, subject: "Verify your email address for Roster",
+                    fields: ["name": name, "email": email, "token": token])
+    }
 
-        Please confirm that \(email) is your address by opening this link:
+    /// The invitation to join an organization (or one of its spaces). Wording: "has invited you to join".
+    public static func invitation(
+        to email: String, inviterName: String, organization: String, space: String?, roleName: String, token: String, expiresAt: Date
+    ) -> QueuedEmail {
+        var fields = ["inviter": inviterName, "organization": organization, "role": roleName, "token": token,
+                      "expires_at": utcTimestamp(expiresAt)]
+        fields["space"] = space
+        return QueuedEmail(to: email, kind: .invitation, subject: "\(inviterName) has invited you to join \(place(organization, space))", fields: fields)
+    }
 
-        \(link)
+    /// Tells a reviewer that someone asked to join; `reviewPath` is the page where requests are reviewed.
+    public static func joinRequest(
+        to email: String, requesterName: String, requesterEmail: String, organization: String, space: String?, message: String?, reviewPath: String
+    ) -> QueuedEmail {
+        var fields = ["requester": requesterName, "requester_email": requesterEmail, "organization": organization, "review_path": reviewPath]
+        fields["space"] = space
+        fields["message"] = message
+        return QueuedEmail(to: email, kind: .joinRequest, subject: "\(requesterName) asked to join \(place(organization, space))", fields: fields)
+    }
 
-        Or send this token to POST /v1/accounts/verify: \(token)
+    /// Tells a requester the outcome of their join request.
+    public static func joinRequestDecided(to email: String, approved: Bool, organization: String, space: String?, roleName: String?) -> QueuedEmail {
+        var fields = ["organization": organization]
+        fields["space"] = space
+        fields["role"] = roleName
+        let where_ = place(organization, space)
+        return QueuedEmail(to: email, kind: approved ? .joinRequestApproved : .joinRequestRejected,
+                           subject: approved ? "Welcome to \(where_)" : "Your request to join \(where_)", fields: fields)
+    }
 
-        If you did not create a Roster account, ignore this message.
-        """
-        let html = """
-        <p>Hello \(escapeHTML(name)),</p>
-        <p>Please confirm that <strong>\(escapeHTML(email))</strong> is your address:</p>
-        <p><a href="\(escapeHTML(link))">Verify my email address</a></p>
-        <p>Or send this token to <code>POST /v1/accounts/verify</code>: <code>\(escapeHTML(token))</code></p>
-        <p>If you did not create a Roster account, ignore this message.</p>
-        """
-        return EmailMessage(to: email, subject: "Verify your email address for Roster", text: text, html: html)
+    /// "Lab in Acme" for a space, "Acme" for an organization.
+    public static func place(_ organization: String, _ space: String?) -> String {
+        space.map { "\($0) in \(organization)" } ?? organization
     }
 
     /// `2026-11-29 05:45 UTC`, computed directly (Foundation's date formatters cost milliseconds each on Linux,
@@ -79,53 +126,5 @@ public enum EmailTemplates {
             }
         }
         return out
-    }
-}
-
-extension EmailTemplates {
-    /// The invitation to join an organization (or one of its spaces). Wording: "has invited you to join".
-    public static func invitation(
-        to email: String, inviterName: String, organization: String, space: String?, roleName: String,
-        link: String, token: String, expiresAt: Date
-    ) -> EmailMessage {
-        let place = space.map { "\($0) in \(organization)" } ?? organization
-        let expiry = utcTimestamp(expiresAt)
-        let text = """
-        \(inviterName) has invited you to join \(place) as \(roleName).
-
-        Open this link to accept or decline:
-
-        \(link)
-
-        The invitation expires at \(expiry). Nothing changes until you accept.
-        (API: POST /v1/invitation-tokens/\(token)/accept)
-        """
-        let html = """
-        <p><strong>\(escapeHTML(inviterName))</strong> has invited you to join <strong>\(escapeHTML(place))</strong> as \(escapeHTML(roleName)).</p>
-        <p><a href="\(escapeHTML(link))">Review the invitation</a></p>
-        <p>The invitation expires at \(escapeHTML(expiry)). Nothing changes until you accept.</p>
-        """
-        return EmailMessage(to: email, subject: "\(inviterName) has invited you to join \(place)", text: text, html: html)
-    }
-
-    /// Tells a reviewer that someone asked to join.
-    public static func joinRequest(to email: String, requesterName: String, requesterEmail: String, organization: String, space: String?, message: String?, link: String) -> EmailMessage {
-        let place = space.map { "\($0) in \(organization)" } ?? organization
-        let note = message.map { "\n\nTheir message: \($0)" } ?? ""
-        let text = "\(requesterName) (\(requesterEmail)) asked to join \(place).\(note)\n\nReview the request: \(link)\n"
-        let html = "<p><strong>\(escapeHTML(requesterName))</strong> (\(escapeHTML(requesterEmail))) asked to join <strong>\(escapeHTML(place))</strong>.</p>"
-            + (message.map { "<blockquote>\(escapeHTML($0))</blockquote>" } ?? "")
-            + "<p><a href=\"\(escapeHTML(link))\">Review the request</a></p>"
-        return EmailMessage(to: email, subject: "\(requesterName) asked to join \(place)", text: text, html: html)
-    }
-
-    /// Tells a requester the outcome of their join request.
-    public static func joinRequestDecided(to email: String, approved: Bool, organization: String, space: String?, roleName: String?) -> EmailMessage {
-        let place = space.map { "\($0) in \(organization)" } ?? organization
-        let text = approved
-            ? "Your request to join \(place) was approved. You are now a member\(roleName.map { " (\($0))" } ?? "").\n"
-            : "Your request to join \(place) was not approved.\n"
-        let html = "<p>\(escapeHTML(text.trimmingCharacters(in: .newlines)))</p>"
-        return EmailMessage(to: email, subject: approved ? "Welcome to \(place)" : "Your request to join \(place)", text: text, html: html)
     }
 }

@@ -32,6 +32,13 @@ public struct RosterConfiguration: Sendable, Equatable {
     public var baseURL: String
     /// `ROSTER_MAX_PENDING_JOIN_REQUESTS`, default 1: pending join requests one account may have across all organizations.
     public var maxPendingJoinRequests: Int = 1
+    /// How email leaves (`ROSTER_MAIL_*`, `ROSTER_SMTP_*`).
+    public var mail = MailConfiguration()
+    /// `ROSTER_OUTBOX_WORKER`, `on` (default) or `off`: whether `roster serve` delivers the outbox itself (off when
+    /// separate `roster worker` processes do).
+    public var runsOutboxWorker = true
+    /// `ROSTER_OUTBOX_MAX_ATTEMPTS`, default 8: delivery attempts before a message is `failed_transient`.
+    public var outboxMaxAttempts = 8
 
     public init(dataDirectory: String, database: DatabaseLocation, host: String, port: Int, baseURL: String) {
         self.dataDirectory = dataDirectory
@@ -85,6 +92,93 @@ public struct RosterConfiguration: Sendable, Equatable {
             }
             configuration.maxPendingJoinRequests = parsed
         }
+        if let raw = value("ROSTER_OUTBOX_WORKER") {
+            guard ["on", "off"].contains(raw) else {
+                throw ConfigurationError(variable: "ROSTER_OUTBOX_WORKER", message: "must be on or off, got '\(raw)'")
+            }
+            configuration.runsOutboxWorker = raw == "on"
+        }
+        if let raw = value("ROSTER_OUTBOX_MAX_ATTEMPTS") {
+            guard let parsed = Int(raw), (1...100).contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_OUTBOX_MAX_ATTEMPTS", message: "must be a number from 1 to 100, got '\(raw)'")
+            }
+            configuration.outboxMaxAttempts = parsed
+        }
+        configuration.mail = try MailConfiguration.fromEnvironment(value)
         return configuration
+    }
+}
+
+/// The email transport and sender.
+public struct MailConfiguration: Sendable, Equatable {
+    /// How messages leave the outbox.
+    public enum Transport: Sendable, Equatable {
+        /// `.eml` files in `<data dir>/outbox` (the default; nothing leaves the machine).
+        case file
+        /// An SMTP submission server.
+        case smtp(SMTPSettings)
+    }
+
+    /// `ROSTER_SMTP_*`.
+    public struct SMTPSettings: Sendable, Equatable {
+        public enum Security: String, Sendable, Equatable { case starttls, tls, none }
+        public var host: String
+        public var port: Int
+        public var security: Security
+        public var username: String?
+        public var password: String?
+        /// A PEM file of extra trusted certificates (a private CA or a self-signed server).
+        public var caFile: String?
+    }
+
+    /// `ROSTER_MAIL_TRANSPORT`: `file` (default) or `smtp`.
+    public var transport: Transport = .file
+    /// `ROSTER_MAIL_FROM`, the sender address, default `roster@localhost`.
+    public var fromAddress = "roster@localhost"
+    /// `ROSTER_MAIL_FROM_NAME`, the sender's display name, default `Roster`.
+    public var fromName = "Roster"
+
+    public init() {}
+
+    static func fromEnvironment(_ value: (String) -> String?) throws(ConfigurationError) -> MailConfiguration {
+        var mail = MailConfiguration()
+        if let from = value("ROSTER_MAIL_FROM") {
+            guard EmailAddress(from) != nil else {
+                throw ConfigurationError(variable: "ROSTER_MAIL_FROM", message: "must be an email address like roster@example.com, got '\(from)'")
+            }
+            mail.fromAddress = from
+        }
+        if let name = value("ROSTER_MAIL_FROM_NAME") { mail.fromName = name }
+        switch value("ROSTER_MAIL_TRANSPORT") ?? "file" {
+        case "file":
+            mail.transport = .file
+        case "smtp":
+            guard let host = value("ROSTER_SMTP_HOST") else {
+                throw ConfigurationError(variable: "ROSTER_SMTP_HOST", message: "is required when ROSTER_MAIL_TRANSPORT=smtp")
+            }
+            let rawSecurity = value("ROSTER_SMTP_SECURITY") ?? "starttls"
+            guard let security = SMTPSettings.Security(rawValue: rawSecurity) else {
+                throw ConfigurationError(variable: "ROSTER_SMTP_SECURITY", message: "must be starttls, tls or none, got '\(rawSecurity)'")
+            }
+            var port = security == .tls ? 465 : security == .starttls ? 587 : 25
+            if let raw = value("ROSTER_SMTP_PORT") {
+                guard let parsed = Int(raw), (1...65535).contains(parsed) else {
+                    throw ConfigurationError(variable: "ROSTER_SMTP_PORT", message: "must be a port number from 1 to 65535, got '\(raw)'")
+                }
+                port = parsed
+            }
+            let username = value("ROSTER_SMTP_USERNAME"), password = value("ROSTER_SMTP_PASSWORD")
+            if username != nil, password == nil {
+                throw ConfigurationError(variable: "ROSTER_SMTP_PASSWORD", message: "is required when ROSTER_SMTP_USERNAME is set")
+            }
+            let caFile = value("ROSTER_SMTP_CA_FILE")
+            if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                throw ConfigurationError(variable: "ROSTER_SMTP_CA_FILE", message: "cannot read '\(caFile)'")
+            }
+            mail.transport = .smtp(SMTPSettings(host: host, port: port, security: security, username: username, password: password, caFile: caFile))
+        case let other:
+            throw ConfigurationError(variable: "ROSTER_MAIL_TRANSPORT", message: "must be file or smtp, got '\(other)'")
+        }
+        return mail
     }
 }

@@ -13,7 +13,7 @@ public struct AccountStore: Sendable {
     /// Refuses an email that is taken with `email_taken`.
     public func createAccount(
         email: EmailAddress, name: String, passwordHash: String, verified: Bool, platformAdmin: Bool,
-        verificationTokenHash: String?, verificationExpiresAt: Date, verificationEmail: (@Sendable (AccountModel) -> EmailMessage)? = nil
+        verificationTokenHash: String?, verificationExpiresAt: Date, verificationEmail: (@Sendable (AccountModel) -> QueuedEmail)? = nil
     ) async throws -> AccountModel {
         try await db.writeTransaction { db in
             let account = AccountModel(
@@ -27,7 +27,7 @@ public struct AccountStore: Sendable {
                 ).create(on: db)
             }
             if let verificationEmail {
-                try await Outbox(db).enqueue(verificationEmail(account), kind: "verification", orgID: nil, membershipID: nil, now: Date())
+                try await Outbox(db).enqueue(verificationEmail(account), orgID: nil, membershipID: nil, now: Date())
             }
             return account
         }

@@ -68,9 +68,9 @@ public struct ImportWriter: Sendable {
         public var accountID: UUID?
         public var tokenHash: String?
         public var expiresAt: Date?
-        public var email: EmailMessage?
+        public var email: QueuedEmail?
 
-        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, expiresAt: Date?, email: EmailMessage?) {
+        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, expiresAt: Date?, email: QueuedEmail?) {
             self.id = id
             self.row = row
             self.accountID = accountID
@@ -94,7 +94,7 @@ public struct ImportWriter: Sendable {
             var audit = db.sql.insert(into: AuditEventModel.schema).columns(
                 "id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id", "target_email", "after", "request_id")
             var outbox = db.sql.insert(into: OutboxMessageModel.schema).columns(
-                "id", "kind", "org_id", "membership_id", "recipient", "subject", "text_body", "html_body", "status", "attempts", "next_attempt_at", "created_at")
+                "id", "kind", "org_id", "membership_id", "recipient", "subject", "text_body", "html_body", "payload", "status", "attempts", "next_attempt_at", "created_at")
             var emails = 0
             for new in chunk {
                 let r = new.row
@@ -114,8 +114,8 @@ public struct ImportWriter: Sendable {
                 if let email = new.email {
                     emails += 1
                     outbox = outbox.values(
-                        SQLBind(UUID()), SQLBind("invitation"), SQLBind(scope.orgID), SQLBind(new.id), SQLBind(email.to), SQLBind(email.subject),
-                        SQLBind(email.text), SQLBind(email.html), SQLBind("queued"), SQLBind(0), SQLBind(now), SQLBind(now))
+                        SQLBind(UUID()), SQLBind(email.kind.rawValue), SQLBind(scope.orgID), SQLBind(new.id), SQLBind(email.to), SQLBind(email.subject),
+                        SQLBind(""), SQLBind(""), SQLBind(email.payload), SQLBind("queued"), SQLBind(0), SQLBind(now), SQLBind(now))
                 }
             }
             try await insert.run()

@@ -234,16 +234,18 @@ public struct Outbox: Sendable {
 
     public init(_ db: any Database) { self.db = db }
 
-    /// Queues `message`; `orgID` and `membershipID` tie it to what caused it (rate limits, delivery status).
-    public func enqueue(_ message: EmailMessage, kind: String, orgID: UUID?, membershipID: UUID?, now: Date) async throws {
+    /// Queues `message` (rendered when delivered); `orgID` and `membershipID` tie it to what caused it (rate
+    /// limits, delivery status).
+    public func enqueue(_ message: QueuedEmail, orgID: UUID?, membershipID: UUID?, now: Date) async throws {
         let row = OutboxMessageModel()
-        row.kind = kind
+        row.kind = message.kind.rawValue
         row.orgID = orgID
         row.membershipID = membershipID
         row.recipient = message.to
         row.subject = message.subject
-        row.textBody = message.text
-        row.htmlBody = message.html
+        row.textBody = ""
+        row.htmlBody = ""
+        row.payload = message.payload
         row.status = "queued"
         row.attempts = 0
         row.nextAttemptAt = now

@@ -18,6 +18,7 @@ public enum RosterMigrations {
         CreateMembershipSearchIndex(),
         CreateSpaces(),
         CreateImports(),
+        AddOutboxPayload(),
     ]
 }
 

@@ -261,3 +261,16 @@ struct CreateImports: AsyncMigration {
         try await database.schema("imports").delete()
     }
 }
+
+/// Outbox messages carry their template's fields and are rendered when delivered.
+struct AddOutboxPayload: AsyncMigration {
+    var name: String { "2026-11-30-015-add-outbox-payload" }
+
+    func prepare(on database: any Database) async throws {
+        try await database.schema(OutboxMessageModel.schema).field("payload", .string).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(OutboxMessageModel.schema).deleteField("payload").update()
+    }
+}

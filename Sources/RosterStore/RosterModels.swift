@@ -120,6 +120,9 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
     @Field(key: "subject") public var subject: String
     @Field(key: "text_body") public var textBody: String
     @Field(key: "html_body") public var htmlBody: String
+    /// The template's fields as JSON (`QueuedEmail.payload`); the body is rendered from them at delivery. Empty
+    /// bodies and a payload mark such a message; the payload is cleared once the message is sent.
+    @OptionalField(key: "payload") public var payload: String?
     @Field(key: "status") public var status: String
     @Field(key: "attempts") public var attempts: Int
     @Field(key: "next_attempt_at") public var nextAttemptAt: Date

@@ -42,6 +42,10 @@ extension Database {
                     try await withConnection { conn in
                         // Waits for other processes (CLI, worker) by sleeping rather than spinning.
                         try await conn.sql.raw("PRAGMA busy_timeout = 10000").run()
+                        // Large transactions (imports) must not spill the page cache to disk halfway; statement
+                        // journals stay in memory.
+                        try await conn.sql.raw("PRAGMA cache_size = -65536").run()
+                        try await conn.sql.raw("PRAGMA temp_store = MEMORY").run()
                         try await conn.sql.raw("BEGIN IMMEDIATE").run()
                         do {
                             let result = try await body(conn)

@@ -135,7 +135,10 @@ public struct TestApp: Sendable {
     public func emails(to email: String, kind: String? = nil) async throws -> [EmailMessage] {
         var query = OutboxMessageModel.query(on: app.db).filter(\.$recipient == EmailAddress.canonicalize(email))
         if let kind { query = query.filter(\.$kind == kind) }
-        return try await query.sort(\.$createdAt).all().map { EmailMessage(to: $0.recipient, subject: $0.subject, text: $0.textBody, html: $0.htmlBody) }
+        let renderer = EmailRenderer(app)
+        var messages: [EmailMessage] = []
+        for row in try await query.sort(\.$createdAt).all() { messages.append(try await renderer.message(for: row)) }
+        return messages
     }
 
     /// The token in the latest verification email to `email`.
