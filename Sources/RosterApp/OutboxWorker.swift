@@ -4,40 +4,104 @@ import NIOConcurrencyHelpers
 import RosterCore
 import RosterStore
 
-/// Delivers outbox messages through the configured `Mailer`, retrying failures with backoff.
+/// Delivers outbox messages through the configured `Mailer` (DESIGN §5):
+/// - transient failures retry with exponential backoff and jitter, then settle as `failed_transient`;
+/// - a recipient refused for good settles as `failed_permanent`, and so does the invitation's delivery;
+/// - a sender-side failure (our credentials or TLS) gives the batch back untouched and pauses delivery for
+///   `pauseAfterSenderFailure`, logging one error per pause, until the configuration is fixed.
 struct OutboxWorker: Sendable {
     let db: any Database
     let mailer: any Mailer
     let renderer: EmailRenderer
     let logger: Logger
     var maximumAttempts = 8
+    /// The first retry's delay in seconds; it doubles with each attempt (±20 %), up to an hour.
+    var backoffBase: Double = 30
+    var pauseAfterSenderFailure: TimeInterval = 60
+    /// Messages claimed at once.
+    var batch = 20
+    /// Until when delivery is paused (shared by the copies of one worker).
+    let pausedUntil = NIOLockedValueBox<Date?>(nil)
 
-    /// Delivers every due message once; returns how many were delivered.
+    init(db: any Database, mailer: any Mailer, renderer: EmailRenderer, logger: Logger, maximumAttempts: Int = 8) {
+        self.db = db
+        self.mailer = mailer
+        self.renderer = renderer
+        self.logger = logger
+        self.maximumAttempts = maximumAttempts
+    }
+
+    /// The worker of `app`, with its configured transport and attempt limit.
+    init(_ app: Application) {
+        self.init(db: app.db, mailer: app.roster.mailer, renderer: EmailRenderer(app), logger: app.logger,
+                  maximumAttempts: app.roster.configuration.outboxMaxAttempts)
+    }
+
+    /// Delivers every due message (unless paused); returns how many were delivered.
     @discardableResult
-    func deliverDue(batch: Int = 50) async throws -> Int {
+    func deliverDue(now: @Sendable () -> Date = Date.init) async throws -> Int {
+        if let until = pausedUntil.withLockedValue({ $0 }), until > now() { return 0 }
         let delivery = OutboxDelivery(db)
         var delivered = 0
         while !Task.isCancelled {
-            let claimed = try await delivery.claim(limit: batch, now: Date())
+            let claimed = try await delivery.claim(limit: batch, now: now())
             if claimed.isEmpty { return delivered }
-            for message in claimed {
-                // Stopping (shutdown) leaves the rest of the batch in `sending`; it is requeued on the next start.
-                if Task.isCancelled { return delivered }
+            for (index, message) in claimed.enumerated() {
+                // Stopping (shutdown) gives the rest of the batch back.
+                if Task.isCancelled {
+                    try await delivery.release(Array(claimed[index...]))
+                    return delivered
+                }
                 do {
                     try await mailer.send(renderer.message(for: message))
-                    try await delivery.markSent(message, now: Date())
+                    try await delivery.markSent(message, now: now())
                     delivered += 1
+                } catch let failure as DeliveryFailure where failure.kind == .senderSide {
+                    try await delivery.release(Array(claimed[index...]))
+                    pausedUntil.withLockedValue { $0 = now().addingTimeInterval(pauseAfterSenderFailure) }
+                    logger.error("email delivery paused for \(Int(pauseAfterSenderFailure)) s: the mail server refused our side (no recipient is marked): \(failure.message)")
+                    return delivered
+                } catch let failure as DeliveryFailure where failure.kind == .recipientRefused {
+                    logger.warning("email recipient refused", metadata: ["to": .string(message.recipient), "error": .string(failure.message)])
+                    try await delivery.markFailed(message, error: failure.message, permanent: true, retryAt: nil, now: now())
                 } catch {
                     let exhausted = message.attempts >= maximumAttempts
-                    let backoff = min(3600, pow(2, Double(message.attempts)) * 5) * Double.random(in: 0.8...1.2)
-                    logger.warning("email delivery failed", metadata: ["to": .string(message.recipient), "attempt": .stringConvertible(message.attempts), "error": .string(String(describing: error))])
-                    try await delivery.markFailed(message, error: String(describing: error), permanent: false,
-                                                  retryAt: exhausted ? nil : Date().addingTimeInterval(backoff), now: Date())
+                    let backoff = min(3600, pow(2, Double(message.attempts - 1)) * backoffBase) * Double.random(in: 0.8...1.2)
+                    let reason = (error as? DeliveryFailure)?.message ?? String(describing: error)
+                    logger.warning("email delivery failed", metadata: ["to": .string(message.recipient), "attempt": .stringConvertible(message.attempts),
+                                                                       "error": .string(reason), "retry": .string(exhausted ? "no" : "in \(Int(backoff)) s")])
+                    try await delivery.markFailed(message, error: reason, permanent: false,
+                                                  retryAt: exhausted ? nil : now().addingTimeInterval(backoff), now: now())
                 }
             }
         }
         return delivered
     }
+
+    /// Runs until cancelled: delivers every second, requeues messages of stopped workers and expires due
+    /// invitations every minute.
+    func run() async {
+        var tick = 0
+        while !Task.isCancelled {
+            if tick % 60 == 0 {
+                do {
+                    try await OutboxDelivery(db).requeueStale(claimedBefore: Date().addingTimeInterval(-Self.claimLease))
+                    try await MembershipStore(db).expireAllDue(now: Date())
+                } catch {
+                    logger.error("outbox maintenance: \(String(describing: error))")
+                }
+            }
+            do { try await deliverDue() } catch {
+                logger.error("outbox worker: \(String(describing: error))")
+            }
+            tick += 1
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// How long a claim lasts before another worker may take the message over (a batch's worst case with
+    /// 30-second step timeouts is well below).
+    static let claimLease: TimeInterval = 600
 }
 
 /// Runs the background work of `roster serve` until shutdown: the outbox worker (every second) and the
@@ -46,26 +110,8 @@ final class OutboxWorkerLifecycle: LifecycleHandler, Sendable {
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     func didBootAsync(_ application: Application) async throws {
-        let worker = OutboxWorker(db: application.db, mailer: application.roster.mailer, renderer: EmailRenderer(application), logger: application.logger)
-        let db = application.db
-        task.withLockedValue {
-            $0 = Task {
-                try? await OutboxDelivery(db).requeueStale(olderThan: Date().addingTimeInterval(-300))
-                var tick = 0
-                while !Task.isCancelled {
-                    do { try await worker.deliverDue() } catch {
-                        worker.logger.error("outbox worker: \(String(describing: error))")
-                    }
-                    if tick % 60 == 0 {
-                        do { try await MembershipStore(db).expireAllDue(now: Date()) } catch {
-                            worker.logger.error("expiry sweep: \(String(describing: error))")
-                        }
-                    }
-                    tick += 1
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
+        let worker = OutboxWorker(application)
+        task.withLockedValue { $0 = Task { await worker.run() } }
     }
 
     func shutdownAsync(_ application: Application) async {

@@ -45,7 +45,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
 
     app.roster = RosterServices(
         configuration: configuration,
-        mailer: options.mailer ?? FileMailer(directory: (configuration.dataDirectory as NSString).appendingPathComponent("outbox"), logger: app.logger),
+        mailer: options.mailer ?? defaultMailer(app, configuration),
         signInThrottle: options.signInThrottle,
         limits: options.limits,
         access: AccessCache(),
@@ -65,6 +65,18 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.asyncCommands.use(KeysCommand(), as: "keys")
     app.asyncCommands.use(SeedCommand(), as: "seed")
     app.asyncCommands.use(ImportCommand(), as: "import")
+    app.asyncCommands.use(WorkerCommand(), as: "worker")
+    app.asyncCommands.use(OutboxCommand(), as: "outbox")
+}
+
+/// The transport the configuration names: `.eml` files in `<data dir>/outbox`, or SMTP.
+func defaultMailer(_ app: Application, _ configuration: RosterConfiguration) -> any Mailer {
+    switch configuration.mail.transport {
+    case .file:
+        FileMailer(directory: (configuration.dataDirectory as NSString).appendingPathComponent("outbox"), mail: configuration.mail, logger: app.logger)
+    case .smtp(let settings):
+        SMTPMailer(settings: settings, mail: configuration.mail, eventLoopGroup: app.eventLoopGroup)
+    }
 }
 
 /// The Leaf templates shipped with the app, independent of the working directory.

@@ -18,7 +18,7 @@ public enum RosterMigrations {
         CreateMembershipSearchIndex(),
         CreateSpaces(),
         CreateImports(),
-        AddOutboxPayload(),
+        AddOutboxPayloadAndClaim(),
     ]
 }
 

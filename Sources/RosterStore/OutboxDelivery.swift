@@ -5,17 +5,21 @@ import RosterCore
 import SQLKit
 
 /// Claiming and settling outbox messages for delivery.
+///
+/// Statuses: `queued` (waiting, possibly for a retry time), `sending` (claimed by a worker), `sent`,
+/// `failed_transient` (retries exhausted), `failed_permanent` (the recipient was refused).
 public struct OutboxDelivery: Sendable {
     public let db: any Database
 
     public init(_ db: any Database) { self.db = db }
 
     /// Claims up to `limit` due messages (status `queued`, time come) by moving them to `sending`.
-    /// On PostgreSQL concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`).
+    /// On PostgreSQL concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the write
+    /// lock serializes claims.
     public func claim(limit: Int, now: Date) async throws -> [OutboxMessageModel] {
         let lock = SQLBackend(db) == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         let query: SQLQueryString = """
-        UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1 \
+        UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(bind: now) \
         WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(bind: now) \
         ORDER BY next_attempt_at LIMIT \(literal: limit)\(unsafeRaw: lock)) RETURNING *
         """
@@ -28,12 +32,14 @@ public struct OutboxDelivery: Sendable {
         }
     }
 
-    /// Records a delivered message (and the invitation's delivery status).
+    /// Records a delivered message (and the invitation's delivery status); its template fields, which may hold a
+    /// one-time token, are dropped.
     public func markSent(_ message: OutboxMessageModel, now: Date) async throws {
         try await settle(message, status: "sent", error: nil, nextAttempt: nil, now: now)
     }
 
-    /// Records a failed attempt: retried at `retryAt`, or settled as `failed_transient`/`failed_permanent`.
+    /// Records a failed attempt: retried at `retryAt`, or settled as `failed_transient` (no `retryAt`) or
+    /// `failed_permanent`.
     public func markFailed(_ message: OutboxMessageModel, error: String, permanent: Bool, retryAt: Date?, now: Date) async throws {
         if let retryAt, !permanent {
             try await settle(message, status: "queued", error: error, nextAttempt: retryAt, now: now)
@@ -42,31 +48,70 @@ public struct OutboxDelivery: Sendable {
         }
     }
 
+    /// Gives claimed messages back unchanged (their attempt not counted): delivery is paused by a sender-side
+    /// failure, which is no fault of theirs.
+    public func release(_ messages: [OutboxMessageModel]) async throws {
+        let ids = messages.compactMap(\.id)
+        if ids.isEmpty { return }
+        try await db.writeTransaction { db in
+            try await db.sql.update(OutboxMessageModel.schema)
+                .set("status", to: "queued").set("attempts", to: SQLRaw("attempts - 1")).set("claimed_at", to: SQLLiteral.null)
+                .where("status", .equal, "sending").where("id", .in, ids)
+                .run()
+        }
+    }
+
     private func settle(_ message: OutboxMessageModel, status: String, error: String?, nextAttempt: Date?, now: Date) async throws {
         guard let id = message.id else { return }
         try await db.writeTransaction { db in
             var update = db.sql.update(OutboxMessageModel.schema).set("status", to: status).set("last_error", to: error)
+                .set("claimed_at", to: SQLLiteral.null)
             if status == "sent" { update = update.set("sent_at", to: now) }
+            if status == "sent" || status == "failed_permanent" { update = update.set("payload", to: SQLLiteral.null) }
             if let nextAttempt { update = update.set("next_attempt_at", to: nextAttempt) }
             try await update.where("id", .equal, id).run()
-            if let membershipID = message.membershipID, message.kind == "invitation" {
-                let delivery = status == "queued" ? "queued" : status
+            if let membershipID = message.membershipID, message.kind == EmailKind.invitation.rawValue {
                 try await db.sql.update(MembershipModel.schema)
-                    .set("delivery_status", to: delivery).set("delivery_error", to: status == "sent" ? nil : error)
+                    .set("delivery_status", to: status).set("delivery_error", to: status == "sent" ? nil : error)
                     .where("id", .equal, membershipID)
                     .run()
             }
         }
     }
 
-    /// Puts messages left in `sending` by a stopped worker back in the queue.
-    public func requeueStale(olderThan cutoff: Date) async throws {
+    /// Puts messages claimed before `cutoff` and never settled (their worker stopped) back in the queue.
+    public func requeueStale(claimedBefore cutoff: Date) async throws {
         let stale = try await db.sql.select().column("id").from(OutboxMessageModel.schema)
-            .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).limit(1).all()
+            .where("status", .equal, "sending").where("claimed_at", .lessThan, cutoff).limit(1).all()
         if stale.isEmpty { return }
         try await db.writeTransaction { db in
-            try await db.sql.update(OutboxMessageModel.schema).set("status", to: "queued")
-                .where("status", .equal, "sending").where("next_attempt_at", .lessThan, cutoff).run()
+            try await db.sql.update(OutboxMessageModel.schema).set("status", to: "queued").set("claimed_at", to: SQLLiteral.null)
+                .where("status", .equal, "sending").where("claimed_at", .lessThan, cutoff).run()
         }
+    }
+
+    /// Queues `failed_transient` messages (one, or all) for another round of attempts; returns how many.
+    public func retry(id: UUID?, now: Date) async throws -> Int {
+        try await db.writeTransaction { db in
+            var update = db.sql.update(OutboxMessageModel.schema)
+                .set("status", to: "queued").set("attempts", to: 0).set("next_attempt_at", to: now).set("last_error", to: SQLLiteral.null)
+                .where("status", .equal, "failed_transient")
+            if let id { update = update.where("id", .equal, id) }
+            let rows = try await update.returning("id", "membership_id", "kind").all()
+            let invitations = try rows.filter { try $0.decode(column: "kind", as: String.self) == EmailKind.invitation.rawValue }
+                .compactMap { try $0.decodeNil(column: "membership_id") ? nil : $0.decode(column: "membership_id", as: UUID.self) }
+            if !invitations.isEmpty {
+                try await db.sql.update(MembershipModel.schema).set("delivery_status", to: "queued").set("delivery_error", to: SQLLiteral.null)
+                    .where("id", .in, invitations).run()
+            }
+            return rows.count
+        }
+    }
+
+    /// Messages for `roster outbox list`, newest first: all, or only the failed ones.
+    public func list(failedOnly: Bool, limit: Int) async throws -> [OutboxMessageModel] {
+        var query = OutboxMessageModel.query(on: db).sort(\.$createdAt, .descending).limit(limit)
+        if failedOnly { query = query.filter(\.$status ~~ ["failed_transient", "failed_permanent"]) }
+        return try await query.all()
     }
 }

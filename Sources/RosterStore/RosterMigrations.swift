@@ -262,15 +262,17 @@ struct CreateImports: AsyncMigration {
     }
 }
 
-/// Outbox messages carry their template's fields and are rendered when delivered.
-struct AddOutboxPayload: AsyncMigration {
-    var name: String { "2026-11-30-015-add-outbox-payload" }
+/// Outbox messages carry their template's fields (rendered when delivered) and the time a worker claimed them
+/// (a claim older than the lease is given back to the queue).
+struct AddOutboxPayloadAndClaim: AsyncMigration {
+    var name: String { "2026-11-30-015-add-outbox-payload-and-claim" }
 
     func prepare(on database: any Database) async throws {
         try await database.schema(OutboxMessageModel.schema).field("payload", .string).update()
+        try await database.schema(OutboxMessageModel.schema).field("claimed_at", .datetime).update()
     }
 
     func revert(on database: any Database) async throws {
-        try await database.schema(OutboxMessageModel.schema).deleteField("payload").update()
+        try await database.schema(OutboxMessageModel.schema).deleteField("payload").deleteField("claimed_at").update()
     }
 }

@@ -123,6 +123,8 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
     /// The template's fields as JSON (`QueuedEmail.payload`); the body is rendered from them at delivery. Empty
     /// bodies and a payload mark such a message; the payload is cleared once the message is sent.
     @OptionalField(key: "payload") public var payload: String?
+    /// When a worker claimed the message (status `sending`).
+    @OptionalField(key: "claimed_at") public var claimedAt: Date?
     @Field(key: "status") public var status: String
     @Field(key: "attempts") public var attempts: Int
     @Field(key: "next_attempt_at") public var nextAttemptAt: Date
