@@ -107,9 +107,23 @@ struct RosterController: RouteCollection {
         return .noContent
     }
 
-    @Sendable func resend(req: Request) async throws -> MembershipResponse {
+    /// `POST …/members/{id}/resend`, optionally with `{"email": …}`: a corrected address gets a new invitation
+    /// (201) and the old one is revoked; otherwise the same address gets a new link (200).
+    @Sendable func resend(req: Request) async throws -> Response {
         let context = try await scope(req)
-        return MembershipResponse(try await MembershipActions(req: req, context: context).resend(id: try req.uuidParameter("id")))
+        let body = try req.decodeBody(ResendRequest.self)
+        let id = try req.uuidParameter("id")
+        let actions = MembershipActions(req: req, context: context)
+        if let raw = body.email {
+            guard let email = EmailAddress(raw) else {
+                throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
+            }
+            let current = try await MembershipStore(req.db).row(id: id, scopeID: context.scope.scopeID)
+            if current?.email != email.value {
+                return try jsonResponse(MembershipResponse(try await actions.resend(id: id, to: email)), status: .created)
+            }
+        }
+        return try jsonResponse(MembershipResponse(try await actions.resend(id: id)), status: .ok)
     }
 
     @Sendable func requestToJoin(req: Request) async throws -> Response {

@@ -149,6 +149,12 @@ struct ApproveRequestBody: RequestBody {
 }
 
 /// A body that must be empty or `{}`.
+/// `POST …/members/{id}/resend` body: optionally a corrected address.
+struct ResendRequest: RequestBody {
+    var email: String?
+    static let fields: Set<String> = ["email"]
+}
+
 struct EmptyBody: RequestBody {
     static let fields: Set<String> = []
 }

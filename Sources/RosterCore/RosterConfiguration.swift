@@ -129,6 +129,15 @@ public struct MailConfiguration: Sendable, Equatable {
         public var password: String?
         /// A PEM file of extra trusted certificates (a private CA or a self-signed server).
         public var caFile: String?
+
+        public init(host: String, port: Int, security: Security, username: String? = nil, password: String? = nil, caFile: String? = nil) {
+            self.host = host
+            self.port = port
+            self.security = security
+            self.username = username
+            self.password = password
+            self.caFile = caFile
+        }
     }
 
     /// `ROSTER_MAIL_TRANSPORT`: `file` (default) or `smtp`.

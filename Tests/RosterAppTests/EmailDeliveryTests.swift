@@ -1,0 +1,223 @@
+import Foundation
+import Testing
+import Vapor
+import Fluent
+@testable import RosterApp
+import RosterCore
+import RosterStore
+import RosterTesting
+
+/// The SMTP sink `.ci/run` starts (`.ci/smtp_sink.py`, aiosmtpd): a plain server, one requiring AUTH
+/// (roster/secret), and one requiring STARTTLS and AUTH with a self-signed certificate. Recipients named
+/// `refuse-…` get 550 at RCPT, `busy-…` get 421 twice; every other message is saved as `DIR/<recipient>/<n>.eml`.
+struct SMTPSink {
+    let port: Int, authPort: Int, tlsPort: Int
+    let directory: String, caFile: String
+
+    static let current: SMTPSink? = {
+        let env = ProcessInfo.processInfo.environment
+        guard let port = env["ROSTER_TEST_SMTP_PORT"].flatMap(Int.init), let directory = env["ROSTER_TEST_SMTP_DIR"] else { return nil }
+        return SMTPSink(port: port, authPort: port + 1, tlsPort: port + 2, directory: directory, caFile: directory + "/cert.pem")
+    }()
+
+    /// The messages the sink saved for `recipient`, oldest first.
+    func messages(to recipient: String) throws -> [String] {
+        let folder = directory + "/" + recipient
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".eml") }
+            .sorted { Int($0.dropLast(4)) ?? 0 < Int($1.dropLast(4)) ?? 0 }
+        return try names.map { try String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
+    }
+
+    func mailer(port: Int? = nil, security: MailConfiguration.SMTPSettings.Security = .none, password: String? = nil, on app: Application) -> SMTPMailer {
+        var mail = MailConfiguration()
+        mail.fromAddress = "roster@roster.test"
+        mail.fromName = "Roster Tëst"
+        let settings = MailConfiguration.SMTPSettings(host: "127.0.0.1", port: port ?? self.port, security: security,
+                                                      username: password == nil ? nil : "roster", password: password,
+                                                      caFile: security == .none ? nil : caFile)
+        return SMTPMailer(settings: settings, mail: mail, eventLoopGroup: app.eventLoopGroup)
+    }
+}
+
+/// Counts deliveries per recipient (for exactly-once checks).
+actor CountingMailer: Mailer {
+    private(set) var deliveries: [String: Int] = [:]
+    func send(_ message: EmailMessage) async throws { deliveries[message.to, default: 0] += 1 }
+}
+
+@Suite struct EmailDeliveryTests {
+    func worker(_ t: TestApp, _ mailer: any Mailer) -> OutboxWorker {
+        var worker = OutboxWorker(db: t.app.db, mailer: mailer, renderer: EmailRenderer(t.app), logger: t.app.logger, maximumAttempts: 5)
+        worker.backoffBase = 0  // retries fall due at once
+        return worker
+    }
+
+    func delivery(_ t: TestApp, org: String, email: String, token: String) async throws -> [String: String] {
+        let members = try await t.send(.GET, "/v1/orgs/\(org)/members?status=pending", token: token)
+        let row = (members.json["items"] as? [[String: Any]])?.first { $0["email"] as? String == email }
+        return (row?["delivery"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+    }
+
+    /// Settles what set-up queued (the owner's verification email), so a test counts only its own messages.
+    func drain(_ t: TestApp) async throws {
+        try await worker(t, CountingMailer()).deliverDue()
+    }
+
+    func unique(_ prefix: String) -> String { "\(prefix)\(UUID().uuidString.prefix(8).lowercased())@example.com" }
+
+    @Test(.enabled(if: SMTPSink.current != nil, "needs the SMTP sink of .ci/run (ROSTER_TEST_SMTP_PORT, ROSTER_TEST_SMTP_DIR)"),
+          arguments: TestBackend.available)
+    func deliveredInvitationHasBothPartsHeadersAndAWorkingLink(backend: TestBackend) async throws {
+        let sink = try #require(SMTPSink.current)
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com", name: "Zoë Owner")
+            let org = try await t.createOrg(owner, name: "Café Ünïon")
+            try await drain(t)
+            let email = unique("ada-")
+            #expect(try await t.invite(owner, org: org, email: email).status == .created)
+            #expect(try await worker(t, sink.mailer(on: t.app)).deliverDue() == 1)
+
+            let raw = try #require(try sink.messages(to: email).first)
+            let (headers, body) = try #require(raw.range(of: "\r\n\r\n").map { (String(raw[..<$0.lowerBound]), String(raw[$0.upperBound...])) })
+            #expect(headers.contains("From: =?UTF-8?B?"), "a non-ASCII sender name is RFC 2047-encoded")
+            #expect(headers.contains("To: \(email)"))
+            #expect(headers.contains("Subject: =?UTF-8?B?"))
+            #expect(headers.range(of: #"Message-ID: <[0-9a-f-]+@roster\.test>"#, options: .regularExpression) != nil)
+            #expect(headers.contains("Content-Type: multipart/alternative"))
+            #expect(body.contains("Content-Type: text/plain; charset=utf-8") && body.contains("Content-Type: text/html; charset=utf-8"))
+            #expect(body.contains("Zoë Owner has invited you to join Café Ünïon as Member."))
+            #expect(body.contains("<strong>Zoë Owner</strong> has invited you to join"))
+            #expect(!body.contains("you were added"))
+
+            // The link in the email is the one that works.
+            let token = try #require(body.range(of: #"http://roster\.test/i/[A-Za-z0-9_-]{43}"#, options: .regularExpression).map { String(body[$0].suffix(43)) })
+            #expect(try await delivery(t, org: org, email: email, token: owner)["status"] == "sent")
+            let invitee = try await t.verifiedPerson(email)
+            #expect(try await t.send(.POST, "/v1/invitation-tokens/\(token)/accept", token: invitee).status == .ok)
+            // A delivered message keeps no template fields (they held the one-time token).
+            #expect(try await OutboxMessageModel.query(on: t.app.db).filter(\.$recipient == email).first()?.payload == nil)
+        }
+    }
+
+    @Test(.enabled(if: SMTPSink.current != nil, "needs the SMTP sink of .ci/run"), arguments: TestBackend.available)
+    func refusedRecipientIsFailedPermanentRetriedOnlyAfterCorrection(backend: TestBackend) async throws {
+        let sink = try #require(SMTPSink.current)
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let wrong = unique("refuse-")
+            let invited = try await t.invite(owner, org: org, email: wrong, externalID: "S-77")
+            let worker = worker(t, sink.mailer(on: t.app))
+            #expect(try await worker.deliverDue() == 0)
+
+            let status = try await delivery(t, org: org, email: wrong, token: owner)
+            #expect(status["status"] == "failed_permanent")
+            #expect(status["last_error"]?.contains("550") == true)
+            #expect(try await worker.deliverDue() == 0, "a permanent failure is not retried")
+
+            // A re-import reports the row as failed to send.
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+            let report = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data("email\n\(wrong)\n".utf8), headers: headers)
+            #expect((report.json["rows"] as? [[String: Any]])?.first?["outcome"] as? String == "failed_to_send")
+
+            // Resend to the corrected address: a new invitation there, the old one revoked.
+            let corrected = unique("ada-")
+            let id = try #require(invited.string("id"))
+            let resent = try await t.send(.POST, "/v1/orgs/\(org)/members/\(id)/resend", json: ["email": corrected], token: owner)
+            #expect(resent.status == .created)
+            #expect(resent.string("email") == corrected && resent.string("external_id") == "S-77")
+            #expect(try await worker.deliverDue() == 1)
+            #expect(try sink.messages(to: corrected).count == 1)
+            let old = try await t.send(.GET, "/v1/orgs/\(org)/members/\(id)", token: owner)
+            #expect(old.string("status") == "revoked")
+        }
+    }
+
+    @Test(.enabled(if: SMTPSink.current != nil, "needs the SMTP sink of .ci/run"))
+    func temporaryRefusalIsRetriedThenDelivered() async throws {
+        let sink = try #require(SMTPSink.current)
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let email = unique("busy-")
+            _ = try await t.invite(owner, org: org, email: email)
+            // 421 twice, then accepted: three attempts in one pass, since retries here fall due at once.
+            #expect(try await worker(t, sink.mailer(on: t.app)).deliverDue() == 1)
+            #expect(try sink.messages(to: email).count == 1)
+            let row = try #require(try await OutboxMessageModel.query(on: t.app.db).filter(\.$recipient == email).first())
+            #expect(row.status == "sent" && row.attempts == 3)
+        }
+    }
+
+    @Test(.enabled(if: SMTPSink.current != nil, "needs the SMTP sink of .ci/run"))
+    func refusedAuthenticationMarksNoRecipientAndPauses() async throws {
+        let sink = try #require(SMTPSink.current)
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let email = unique("ada-")
+            _ = try await t.invite(owner, org: org, email: email)
+
+            let misconfigured = worker(t, sink.mailer(port: sink.authPort, password: "wrong", on: t.app))
+            #expect(try await misconfigured.deliverDue() == 0)
+            let row = try #require(try await OutboxMessageModel.query(on: t.app.db).filter(\.$recipient == email).first())
+            #expect(row.status == "queued" && row.attempts == 0, "the message is given back untouched")
+            #expect(try await delivery(t, org: org, email: email, token: owner)["status"] == "queued")
+            #expect(misconfigured.pausedUntil.withLockedValue { $0 } != nil)
+
+            // Fixed configuration (STARTTLS, trusted certificate, right password): delivered.
+            let fixed = worker(t, sink.mailer(port: sink.tlsPort, security: .starttls, password: "secret", on: t.app))
+            #expect(try await fixed.deliverDue() == 1)
+            #expect(try sink.messages(to: email).count == 1)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aRolledBackChangeQueuesNothing(backend: TestBackend) async throws {
+        struct Abort: Error {}
+        try await TestApp.with(backend) { t in
+            await #expect(throws: Abort.self) {
+                try await t.app.db.writeTransaction { db in
+                    try await Outbox(db).enqueue(EmailTemplates.verification(to: "x@example.com", name: "X", token: "T"), orgID: nil, membershipID: nil, now: Date())
+                    throw Abort()
+                }
+            }
+            let queued = try await OutboxMessageModel.query(on: t.app.db).count()
+            #expect(queued == 0)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aWorkerStoppedMidBatchLosesNothingAndNothingIsSentTwice(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let emails = (0..<40).map { "person\($0)@example.com" }
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+            let csv = "email\n" + emails.joined(separator: "\n") + "\n"
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers).status == .ok)
+
+            // A worker claims a batch and is killed before settling it.
+            let abandoned = try await OutboxDelivery(t.app.db).claim(limit: 10, now: Date())
+            #expect(abandoned.count == 10)
+
+            // Two workers deliver the rest concurrently; the abandoned claim is not theirs until its lease ends.
+            let mailer = CountingMailer()
+            async let a = worker(t, mailer).deliverDue()
+            async let b = worker(t, mailer).deliverDue()
+            let (first, second) = try await (a, b)
+            #expect(first + second == 30)
+            try await OutboxDelivery(t.app.db).requeueStale(claimedBefore: Date().addingTimeInterval(OutboxWorker.claimLease + 1))
+            #expect(try await worker(t, mailer).deliverDue() == 10)
+
+            let deliveries = await mailer.deliveries
+            #expect(deliveries.count == 40 && deliveries.values.allSatisfy { $0 == 1 }, "each message exactly once")
+        }
+    }
+}
