@@ -4,7 +4,8 @@ import NIOConcurrencyHelpers
 import RosterCore
 import RosterStore
 
-/// Delivers outbox messages through the configured `Mailer` (DESIGN §5):
+/// Delivers outbox messages through the configured `Mailer` (DESIGN §5), at least once: a worker killed between
+/// a server's acceptance and the settlement of its batch sends that batch again after the claim lease.
 /// - transient failures retry with exponential backoff and jitter, then settle as `failed_transient`;
 /// - a recipient refused for good settles as `failed_permanent`, and so does the invitation's delivery;
 /// - a sender-side failure (our credentials or TLS) gives the batch back untouched and pauses delivery for
@@ -19,7 +20,9 @@ struct OutboxWorker: Sendable {
     var backoffBase: Double = 30
     var pauseAfterSenderFailure: TimeInterval = 60
     /// Messages claimed at once.
-    var batch = 20
+    var batch = 50
+    /// Messages sent at the same time.
+    var concurrency = 8
     /// Until when delivery is paused (shared by the copies of one worker).
     let pausedUntil = NIOLockedValueBox<Date?>(nil)
 
@@ -37,7 +40,8 @@ struct OutboxWorker: Sendable {
                   maximumAttempts: app.roster.configuration.outboxMaxAttempts)
     }
 
-    /// Delivers every due message (unless paused); returns how many were delivered.
+    /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
+    /// `concurrency` messages at a time and settled in one transaction.
     @discardableResult
     func deliverDue(now: @Sendable () -> Date = Date.init) async throws -> Int {
         if let until = pausedUntil.withLockedValue({ $0 }), until > now() { return 0 }
@@ -46,36 +50,72 @@ struct OutboxWorker: Sendable {
         while !Task.isCancelled {
             let claimed = try await delivery.claim(limit: batch, now: now())
             if claimed.isEmpty { return delivered }
-            for (index, message) in claimed.enumerated() {
-                // Stopping (shutdown) gives the rest of the batch back.
-                if Task.isCancelled {
-                    try await delivery.release(Array(claimed[index...]))
-                    return delivered
-                }
-                do {
-                    try await mailer.send(renderer.message(for: message))
-                    try await delivery.markSent(message, now: now())
+            let outcomes = await send(claimed)
+            var settlements: [OutboxDelivery.Settlement] = []
+            var giveBack: [OutboxMessageModel] = []
+            var senderFailure: String?
+            for (message, outcome) in zip(claimed, outcomes) {
+                switch outcome {
+                case nil:
+                    giveBack.append(message)
+                case .success:
+                    settlements.append(.init(message, .sent))
                     delivered += 1
-                } catch let failure as DeliveryFailure where failure.kind == .senderSide {
-                    try await delivery.release(Array(claimed[index...]))
-                    pausedUntil.withLockedValue { $0 = now().addingTimeInterval(pauseAfterSenderFailure) }
-                    logger.error("email delivery paused for \(Int(pauseAfterSenderFailure)) s: the mail server refused our side (no recipient is marked): \(failure.message)")
-                    return delivered
-                } catch let failure as DeliveryFailure where failure.kind == .recipientRefused {
+                case .failure(let failure) where failure.kind == .senderSide:
+                    giveBack.append(message)
+                    senderFailure = failure.message
+                case .failure(let failure) where failure.kind == .recipientRefused:
                     logger.warning("email recipient refused", metadata: ["to": .string(message.recipient), "error": .string(failure.message)])
-                    try await delivery.markFailed(message, error: failure.message, permanent: true, retryAt: nil, now: now())
-                } catch {
+                    settlements.append(.init(message, .refused(error: failure.message)))
+                case .failure(let failure):
                     let exhausted = message.attempts >= maximumAttempts
                     let backoff = min(3600, pow(2, Double(message.attempts - 1)) * backoffBase) * Double.random(in: 0.8...1.2)
-                    let reason = (error as? DeliveryFailure)?.message ?? String(describing: error)
                     logger.warning("email delivery failed", metadata: ["to": .string(message.recipient), "attempt": .stringConvertible(message.attempts),
-                                                                       "error": .string(reason), "retry": .string(exhausted ? "no" : "in \(Int(backoff)) s")])
-                    try await delivery.markFailed(message, error: reason, permanent: false,
-                                                  retryAt: exhausted ? nil : now().addingTimeInterval(backoff), now: now())
+                                                                       "error": .string(failure.message), "retry": .string(exhausted ? "no" : "in \(Int(backoff)) s")])
+                    settlements.append(.init(message, exhausted ? .exhausted(error: failure.message) : .retry(error: failure.message, at: now().addingTimeInterval(backoff))))
                 }
             }
+            try await delivery.settle(settlements, now: now())
+            try await delivery.release(giveBack)
+            if let senderFailure {
+                pausedUntil.withLockedValue { $0 = now().addingTimeInterval(pauseAfterSenderFailure) }
+                logger.error("email delivery paused for \(Int(pauseAfterSenderFailure)) s: the mail server refused our side (no recipient is marked): \(senderFailure)")
+                return delivered
+            }
+            if !giveBack.isEmpty { return delivered }  // stopping
         }
         return delivered
+    }
+
+    /// Sends `messages`, `concurrency` at a time. An outcome is nil for a message not attempted: after a
+    /// sender-side failure (it would fail the same way) or once the worker is stopping.
+    private func send(_ messages: [OutboxMessageModel]) async -> [Result<Void, DeliveryFailure>?] {
+        await withTaskGroup(of: (Int, Result<Void, DeliveryFailure>).self) { group in
+            var outcomes = [Result<Void, DeliveryFailure>?](repeating: nil, count: messages.count)
+            var next = 0
+            var stop = false
+            func start() {
+                let index = next, message = messages[index]
+                next += 1
+                group.addTask {
+                    do {
+                        try await mailer.send(renderer.message(for: message))
+                        return (index, .success(()))
+                    } catch let failure as DeliveryFailure {
+                        return (index, .failure(failure))
+                    } catch {
+                        return (index, .failure(DeliveryFailure(.transient, String(describing: error))))
+                    }
+                }
+            }
+            while next < min(concurrency, messages.count) { start() }
+            for await (index, outcome) in group {
+                outcomes[index] = outcome
+                if case .failure(let failure) = outcome, failure.kind == .senderSide { stop = true }
+                if !stop, !Task.isCancelled, next < messages.count { start() }
+            }
+            return outcomes
+        }
     }
 
     /// Runs until cancelled: delivers every second, requeues messages of stopped workers and expires due

@@ -32,24 +32,62 @@ public struct OutboxDelivery: Sendable {
         }
     }
 
-    /// Records a delivered message (and the invitation's delivery status); its template fields, which may hold a
-    /// one-time token, are dropped.
-    public func markSent(_ message: OutboxMessageModel, now: Date) async throws {
-        try await settle(message, status: "sent", error: nil, nextAttempt: nil, now: now)
+    /// What became of one claimed message.
+    public struct Settlement: Sendable {
+        public enum Result: Sendable {
+            /// Delivered; its template fields, which may hold a one-time token, are dropped.
+            case sent
+            /// Failed for now; tried again at this time.
+            case retry(error: String, at: Date)
+            /// Retries ran out (`failed_transient`).
+            case exhausted(error: String)
+            /// The recipient was refused for good (`failed_permanent`); the fields are dropped.
+            case refused(error: String)
+        }
+
+        public var message: OutboxMessageModel
+        public var result: Result
+
+        public init(_ message: OutboxMessageModel, _ result: Result) {
+            self.message = message
+            self.result = result
+        }
     }
 
-    /// Records a failed attempt: retried at `retryAt`, or settled as `failed_transient` (no `retryAt`) or
-    /// `failed_permanent`.
-    public func markFailed(_ message: OutboxMessageModel, error: String, permanent: Bool, retryAt: Date?, now: Date) async throws {
-        if let retryAt, !permanent {
-            try await settle(message, status: "queued", error: error, nextAttempt: retryAt, now: now)
-        } else {
-            try await settle(message, status: permanent ? "failed_permanent" : "failed_transient", error: error, nextAttempt: nil, now: now)
+    /// Records what became of a batch (and each invitation's delivery status) in one transaction.
+    public func settle(_ settlements: [Settlement], now: Date) async throws {
+        if settlements.isEmpty { return }
+        try await db.writeTransaction { db in
+            for settlement in settlements {
+                guard let id = settlement.message.id else { continue }
+                let status: String, error: String?
+                var update = db.sql.update(OutboxMessageModel.schema).set("claimed_at", to: SQLLiteral.null)
+                switch settlement.result {
+                case .sent:
+                    (status, error) = ("sent", nil)
+                    update = update.set("sent_at", to: now).set("payload", to: SQLLiteral.null)
+                case .retry(let message, let at):
+                    (status, error) = ("queued", message)
+                    update = update.set("next_attempt_at", to: at)
+                case .exhausted(let message):
+                    (status, error) = ("failed_transient", message)
+                case .refused(let message):
+                    (status, error) = ("failed_permanent", message)
+                    update = update.set("payload", to: SQLLiteral.null)
+                }
+                try await update.set("status", to: status).set("last_error", to: error).where("id", .equal, id).run()
+                if let membershipID = settlement.message.membershipID, settlement.message.kind == EmailKind.invitation.rawValue {
+                    try await db.sql.update(MembershipModel.schema)
+                        .set("delivery_status", to: status).set("delivery_error", to: error)
+                        .where("id", .equal, membershipID)
+                        .run()
+                }
+            }
         }
     }
 
     /// Gives claimed messages back unchanged (their attempt not counted): delivery is paused by a sender-side
-    /// failure, which is no fault of theirs.
+    /// failure, which is no fault of theirs, or the worker is stopping.
     public func release(_ messages: [OutboxMessageModel]) async throws {
         let ids = messages.compactMap(\.id)
         if ids.isEmpty { return }
@@ -58,24 +96,6 @@ public struct OutboxDelivery: Sendable {
                 .set("status", to: "queued").set("attempts", to: SQLRaw("attempts - 1")).set("claimed_at", to: SQLLiteral.null)
                 .where("status", .equal, "sending").where("id", .in, ids)
                 .run()
-        }
-    }
-
-    private func settle(_ message: OutboxMessageModel, status: String, error: String?, nextAttempt: Date?, now: Date) async throws {
-        guard let id = message.id else { return }
-        try await db.writeTransaction { db in
-            var update = db.sql.update(OutboxMessageModel.schema).set("status", to: status).set("last_error", to: error)
-                .set("claimed_at", to: SQLLiteral.null)
-            if status == "sent" { update = update.set("sent_at", to: now) }
-            if status == "sent" || status == "failed_permanent" { update = update.set("payload", to: SQLLiteral.null) }
-            if let nextAttempt { update = update.set("next_attempt_at", to: nextAttempt) }
-            try await update.where("id", .equal, id).run()
-            if let membershipID = message.membershipID, message.kind == EmailKind.invitation.rawValue {
-                try await db.sql.update(MembershipModel.schema)
-                    .set("delivery_status", to: status).set("delivery_error", to: status == "sent" ? nil : error)
-                    .where("id", .equal, membershipID)
-                    .run()
-            }
         }
     }
 
