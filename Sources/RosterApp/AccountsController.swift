@@ -24,15 +24,19 @@ struct AccountsController: RouteCollection {
     }
 
     @Sendable func signUp(req: Request) async throws -> Response {
-        let body = try req.decodeBody(CreateAccountRequest.self)
+        let account = try await Self.signUp(req.decodeBody(CreateAccountRequest.self), on: req)
+        return try jsonResponse(AccountResponse(account), status: .created)
+    }
+
+    /// Creates an unverified account and queues its verification email (the API and the sign-up page).
+    static func signUp(_ body: CreateAccountRequest, on req: Request) async throws -> AccountModel {
         let (email, name) = try body.validated()
         let passwordHash = try await req.password.async.hash(body.password)
         let token = Secret.generate()
-        let account = try await AccountStore(req.db).createAccount(
+        return try await AccountStore(req.db).createAccount(
             email: email, name: name, passwordHash: passwordHash, verified: false, platformAdmin: false,
             verificationTokenHash: Secret.hash(token), verificationExpiresAt: Date().addingTimeInterval(Self.verificationLifetime),
             verificationEmail: { EmailTemplates.verification(to: $0.email, name: $0.name, token: token) })
-        return try jsonResponse(AccountResponse(account), status: .created)
     }
 
     @Sendable func verify(req: Request) async throws -> AccountResponse {
@@ -44,7 +48,12 @@ struct AccountsController: RouteCollection {
     }
 
     @Sendable func signIn(req: Request) async throws -> Response {
-        let body = try req.decodeBody(CreateSessionRequest.self)
+        let (token, session, account) = try await Self.signIn(req.decodeBody(CreateSessionRequest.self), on: req)
+        return try jsonResponse(SessionResponse(token: token, expiresAt: session.expiresAt, account: AccountResponse(account)), status: .created)
+    }
+
+    /// Checks the password (throttled per email) and opens a session (the API and the sign-in page).
+    static func signIn(_ body: CreateSessionRequest, on req: Request) async throws -> (token: String, session: SessionModel, account: AccountModel) {
         guard let email = EmailAddress(body.email) else {
             throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
         }
@@ -67,7 +76,7 @@ struct AccountsController: RouteCollection {
         let token = Secret.generate()
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
         try await req.db.writeTransaction { try await session.create(on: $0) }
-        return try jsonResponse(SessionResponse(token: token, expiresAt: session.expiresAt, account: AccountResponse(account)), status: .created)
+        return (token, session, account)
     }
 
     @Sendable func signOut(req: Request) async throws -> HTTPStatus {

@@ -35,7 +35,7 @@ struct OrganizationsController: RouteCollection {
         }
         let description = (body.description ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if description.count > 2000 { issues.append(FieldIssue(field: "description", message: "must be at most 2000 characters")) }
-        let settings = (body.settings ?? SettingsPatch.none).applied(to: ScopeSettings())
+        let settings = (body.settings ?? SettingsPatch()).applied(to: ScopeSettings())
         issues += settings.issues()
         guard issues.isEmpty else { throw RosterError.validation(issues) }
         let org = try await OrganizationLifecycle.create(name: name, slug: slug, description: description, settings: settings,
@@ -80,8 +80,13 @@ struct OrganizationsController: RouteCollection {
 
     @Sendable func update(req: Request) async throws -> OrganizationResponse {
         let context = try await req.orgScope()
+        let org = try await Self.update(req.decodeBody(UpdateOrganizationRequest.self), context: context, on: req)
+        return OrganizationResponse(org, role: context.authority.roleKey)
+    }
+
+    /// Renames, re-slugs or changes the settings of the context's organization (the API and the settings page).
+    static func update(_ body: UpdateOrganizationRequest, context: ScopeContext, on req: Request) async throws -> OrganizationModel {
         try context.authority.require(.scopeManage)
-        let body = try req.decodeBody(UpdateOrganizationRequest.self)
         let org = context.org
         var issues: [FieldIssue] = []
         let before = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
@@ -112,7 +117,7 @@ struct OrganizationsController: RouteCollection {
             try await AuditLog(db).record(action: "organization.updated", actor: context.actor, orgID: context.scope.orgID,
                                           before: before, after: after, requestID: req.id, at: Date())
         }
-        return OrganizationResponse(org, role: context.authority.roleKey)
+        return org
     }
 
     @Sendable func delete(req: Request) async throws -> HTTPStatus {
@@ -224,9 +229,4 @@ struct OrganizationsController: RouteCollection {
         try await MembershipActions(req: req, context: context).leave()
         return .noContent
     }
-}
-
-extension SettingsPatch {
-    /// No changes.
-    static var none: SettingsPatch { try! JSONDecoder().decode(SettingsPatch.self, from: Data("{}".utf8)) }
 }

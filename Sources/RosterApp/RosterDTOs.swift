@@ -123,6 +123,11 @@ struct UpdateMemberRequest: RequestBody {
     var role: String?
     var externalID: String??
     var attributes: [String: String]?
+
+    /// A role change only (the members page's role form).
+    init(role: String) {
+        self.role = role
+    }
     enum CodingKeys: String, CodingKey {
         case role, attributes
         case externalID = "external_id"
@@ -189,6 +194,9 @@ struct SettingsPatch: Codable, Sendable {
     var addPolicy: AddPolicy?
     var invitationTTLDays: Int?
     var seatLimit: Int??
+
+    /// A patch that changes nothing (fields are then set one by one).
+    init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case joinPolicy = "join_policy"
         case addPolicy = "add_policy"

@@ -60,12 +60,16 @@ struct SpacesController: RouteCollection {
     }
 
     @Sendable func create(req: Request) async throws -> Response {
-        let context = try await req.orgScope()
+        let space = try await Self.create(req.decodeBody(SpaceRequest.self), context: req.orgScope(), on: req)
+        return try jsonResponse(SpaceResponse(space), status: .created)
+    }
+
+    /// Creates a space in the context's organization (the API and the spaces page).
+    static func create(_ body: SpaceRequest, context: ScopeContext, on req: Request) async throws -> SpaceModel {
         try context.authority.require(.spacesCreate)
-        let body = try req.decodeBody(SpaceRequest.self)
         let space = SpaceModel()
         space.orgID = context.scope.orgID
-        try apply(body, to: space, creating: true)
+        try SpacesController().apply(body, to: space, creating: true)
         try await req.db.writeTransaction { db in
             try await context.locked(on: db).authority.require(.spacesCreate)
             if body.slug == nil {
@@ -81,7 +85,7 @@ struct SpacesController: RouteCollection {
             try await AuditLog(db).record(action: "space.created", actor: context.actor, orgID: context.scope.orgID, spaceID: space.id,
                                           before: nil, after: ["name": space.name, "slug": space.slug, "kind": space.kind], requestID: req.id, at: Date())
         }
-        return try jsonResponse(SpaceResponse(space), status: .created)
+        return space
     }
 
     struct ListQuery: Content { var cursor: String?; var limit: Int? }

@@ -59,6 +59,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     try app.register(collection: InvitationsController())
     try app.register(collection: MyRosterController())
     try app.register(collection: AuthorizeController())
+    try app.register(collection: WebPages())
 
     app.asyncCommands.use(MigrateCommand(), as: "migrate")
     app.asyncCommands.use(AccountsCommand(), as: "accounts")

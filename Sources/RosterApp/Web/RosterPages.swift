@@ -1,0 +1,260 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// The pages of one roster (an organization's or a space's): members with search, filters and paging, the
+/// invite form and per-row actions, join-request review, and the CSV import with its report.
+struct RosterPages: Sendable {
+    let scope: @Sendable (Request) async throws -> ScopeContext
+    /// The roster's web path (`/orgs/SLUG` or `/spaces/ID`).
+    let base: @Sendable (ScopeContext) -> String
+
+    func register(on routes: any RoutesBuilder) {
+        routes.get(use: members)
+        routes.post("members", use: invite)
+        routes.post("members", ":id", ":action", use: memberAction)
+        routes.get("join-requests", use: joinRequests)
+        routes.post("join-requests", ":id", ":action", use: review)
+        routes.get("import", use: importPage)
+        routes.on(.POST, "import", body: .collect(maxSize: ByteCount(value: RosterImportController.maximumBytes)), use: runImport)
+        routes.get("import", "template.csv", use: template)
+        routes.get("imports", ":import", "failures.csv", use: failures)
+    }
+
+    // MARK: Members
+
+    struct Heading: Encodable {
+        var name: String; var org: String; var orgSlug: String; var isSpace: Bool; var base: String
+        var canInvite: Bool; var canReview: Bool; var canImport: Bool; var canAudit: Bool
+    }
+
+    func heading(_ context: ScopeContext) -> Heading {
+        let p = context.authority.permissions
+        return Heading(name: context.spaceName ?? context.org.name, org: context.org.name, orgSlug: context.org.slug,
+                       isSpace: context.scope.spaceID != nil, base: base(context), canInvite: p.contains(.membersInvite),
+                       canReview: p.contains(.requestsReview), canImport: p.contains(.importsRun), canAudit: p.contains(.auditRead))
+    }
+
+    struct Role: Encodable { var key: String; var name: String }
+    struct Member: Encodable {
+        var id: String; var email: String; var name: String; var role: String; var status: String; var source: String
+        var externalID: String; var delivery: String; var deliveryFailed: Bool; var deliveryError: String
+        var canResend: Bool; var endLabel: String
+    }
+    struct MembersPage: Encodable {
+        var frame: WebPages.Frame; var roster: Heading; var roles: [Role]; var members: [Member]; var q: String; var status: String
+        var next: String?; var statuses: [String]
+    }
+
+    struct Filter: Content { var q: String?; var status: String?; var cursor: String? }
+
+    @Sendable func members(req: Request) async throws -> View {
+        let context = try await scope(req)
+        let filter = (try? req.query.decode(Filter.self)) ?? Filter()
+        let page = try await RosterController(scope: scope).list(req: req)
+        let roles = context.ladder.roles.sorted { $0.rank < $1.rank }
+        let names = Dictionary(uniqueKeysWithValues: roles.map { ($0.key, $0.name) })
+        let members = page.items.map { m in
+            let failed = m.delivery?.status == "failed_permanent" || m.delivery?.status == "failed_transient"
+            return Member(id: m.id.uuidString.lowercased(), email: m.email, name: m.name ?? "", role: names[m.role] ?? m.role, status: m.status,
+                          source: m.source.replacingOccurrences(of: "_", with: " "), externalID: m.externalID ?? "",
+                          delivery: m.delivery.map { $0.status.replacingOccurrences(of: "_", with: " ") } ?? "", deliveryFailed: failed,
+                          deliveryError: m.delivery?.lastError ?? "", canResend: m.status == "pending" && m.source == "invitation",
+                          endLabel: m.status == "pending" ? "Revoke" : "Remove")
+        }
+        return try await req.view.render("web/members", MembersPage(
+            frame: WebPages.frame(req, context.spaceName ?? context.org.name), roster: heading(context),
+            roles: roles.filter { context.authority.outranks($0) }.map { Role(key: $0.key, name: $0.name) }, members: members,
+            q: filter.q ?? "", status: filter.status ?? "", next: page.nextCursor,
+            statuses: ["", "active", "pending", "declined", "revoked", "expired", "removed", "left"]))
+    }
+
+    struct InviteForm: Content { var email: String?; var role: String?; var name: String?; var external_id: String? }
+
+    @Sendable func invite(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        let form = try req.content.decode(InviteForm.self)
+        return try await WebPages.perform(req, back: base(context)) {
+            let body = InviteMemberRequest(email: form.email ?? "", role: form.role.flatMap { $0.isEmpty ? nil : $0 },
+                                           name: form.name.flatMap { $0.isEmpty ? nil : $0 }, externalID: form.external_id.flatMap { $0.isEmpty ? nil : $0 })
+            let row = try await MembershipActions(req: req, context: context).invite(body)
+            return (nil, row.status == MembershipStatus.active.rawValue ? "Added \(row.email)." : "Invited \(row.email). They join once they accept.")
+        }
+    }
+
+    struct RoleForm: Content { var role: String? }
+
+    @Sendable func memberAction(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        let id = try req.uuidParameter("id")
+        let actions = MembershipActions(req: req, context: context)
+        return try await WebPages.perform(req, back: base(context)) {
+            switch req.parameters.get("action") {
+            case "role":
+                let role = (try? req.content.decode(RoleForm.self))?.role ?? ""
+                let row = try await actions.update(id: id, UpdateMemberRequest(role: role))
+                return (nil, "\(row.email) is now \(context.ladder.role(row.roleKey)?.name ?? row.roleKey).")
+            case "remove":
+                try await actions.remove(id: id)
+                return (nil, "Done: the row is no longer live.")
+            case "resend":
+                let row = try await actions.resend(id: id)
+                return (nil, "Sent a new invitation link to \(row.email).")
+            default:
+                throw RosterError.notFound
+            }
+        }
+    }
+
+    // MARK: Join requests
+
+    struct RequestItem: Encodable { var id: String; var email: String; var name: String; var message: String; var requested: String }
+    struct RequestsPage: Encodable { var frame: WebPages.Frame; var roster: Heading; var roles: [Role]; var requests: [RequestItem]; var noRequests: Bool }
+
+    @Sendable func joinRequests(req: Request) async throws -> View {
+        let context = try await scope(req)
+        let page = try await RosterController(scope: scope).listRequests(req: req)
+        let roles = context.ladder.roles.sorted { $0.rank < $1.rank }.filter { context.authority.outranks($0) }
+        return try await req.view.render("web/join-requests", RequestsPage(
+            frame: WebPages.frame(req, "Join requests · \(context.spaceName ?? context.org.name)"), roster: heading(context),
+            roles: roles.map { Role(key: $0.key, name: $0.name) },
+            requests: page.items.map { RequestItem(id: $0.id.uuidString.lowercased(), email: $0.email, name: $0.name ?? "", message: $0.message ?? "",
+                                                   requested: EmailTemplates.utcTimestamp($0.createdAt)) },
+            noRequests: page.items.isEmpty))
+    }
+
+    @Sendable func review(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        let id = try req.uuidParameter("id")
+        let approve = req.parameters.get("action") == "approve"
+        return try await WebPages.perform(req, back: base(context) + "/join-requests") {
+            let role = (try? req.content.decode(RoleForm.self))?.role.flatMap { $0.isEmpty ? nil : $0 }
+            let row = try await MembershipActions(req: req, context: context).review(id: id, approve: approve, roleKey: role)
+            return (nil, approve ? "\(row.email) is now a member." : "Request from \(row.email) rejected.")
+        }
+    }
+
+    // MARK: Import
+
+    struct ImportPage: Encodable {
+        var frame: WebPages.Frame; var roster: Heading; var columns: String
+        var report: ReportView?
+    }
+
+    @Sendable func importPage(req: Request) async throws -> View {
+        let context = try await scope(req)
+        try context.authority.require(.importsRun)
+        return try await req.view.render("web/import", ImportPage(
+            frame: WebPages.frame(req, "Import · \(context.spaceName ?? context.org.name)"), roster: heading(context),
+            columns: templateHeader(context).joined(separator: ", "), report: nil))
+    }
+
+    struct ImportForm: Content { var file: File?; var mode: String? }
+
+    @Sendable func runImport(req: Request) async throws -> Response {
+        try req.requireCSRF()
+        let context = try await scope(req)
+        try context.authority.require(.importsRun)
+        let form = try req.content.decode(ImportForm.self)
+        guard let file = form.file, file.data.readableBytes > 0 else {
+            return req.redirect(to: base(context) + "/import", error: "Choose a CSV file first.")
+        }
+        let dryRun = form.mode != "apply"
+        let report: ImportReport
+        do {
+            let (table, columns) = try RosterImportController.read(Data(file.data.readableBytesView), definitions: context.attributeDefinitions)
+            report = try await RosterImportController.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
+        } catch let error as RosterError where error.code == .invalidFile {
+            return req.redirect(to: base(context) + "/import", error: "The file cannot be imported: " + error.detail)
+        }
+        let view = try await req.view.render("web/import", ImportPage(
+            frame: WebPages.frame(req, (dryRun ? "Preview · " : "Import · ") + (context.spaceName ?? context.org.name)), roster: heading(context),
+            columns: templateHeader(context).joined(separator: ", "),
+            report: ReportView(report, definitions: context.attributeDefinitions, ladder: context.ladder, failuresPath: base(context) + "/imports/\(report.id?.uuidString.lowercased() ?? "")/failures.csv")))
+        return try await view.encodeResponse(for: req)
+    }
+
+    func templateHeader(_ context: ScopeContext) -> [String] {
+        ["email", "name", "role", "external_id"] + context.attributeDefinitions.map(\.key)
+    }
+
+    @Sendable func template(req: Request) async throws -> Response {
+        let context = try await scope(req)
+        try context.authority.require(.importsRun)
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
+        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"roster-template.csv\"")
+        let example = ["ada@example.com", "Ada Lovelace", context.ladder.lowest?.key ?? "", "S-0001"]
+            + context.attributeDefinitions.map { $0.default ?? $0.values?.first ?? "false" }
+        return Response(status: .ok, headers: headers, body: .init(string: templateHeader(context).joined(separator: ",") + "\r\n"
+            + example.map(CSVTable.cell).joined(separator: ",") + "\r\n"))
+    }
+
+    @Sendable func failures(req: Request) async throws -> Response {
+        try await RosterImportController(scope: scope).failures(req: req)
+    }
+}
+
+/// An import report as the page shows it: sections, updated rows first with their previous values, optional
+/// columns only when some row needs them, and a one-line summary.
+struct ReportView: Encodable {
+    struct Row: Encodable {
+        var line: Int; var email: String; var name: String; var role: String; var externalID: String; var attributes: [String]
+        var reason: String; var updated: Bool; var previously: String; var undeliverable: Bool
+    }
+    struct Section: Encodable { var id: String; var title: String; var rows: [Row]; var caption: String? }
+
+    var dryRun: Bool
+    var summary: String
+    var sections: [Section]
+    var showExternalID: Bool
+    var attributeKeys: [String]
+    var failuresPath: String?
+
+    init(_ report: ImportReport, definitions: [AttributeDefinition], ladder: RoleLadder, failuresPath: String) {
+        dryRun = report.dryRun
+        let s = report.summary
+        let failed = s.failed + s.failedToSend
+        summary = "\(failed) failed. \(s.invited) invited, \(s.added) added, \(s.alreadyInvited + s.alreadyMember) already in the roster."
+            + (s.updated > 0 ? " \(s.updated) updated." : "")
+        showExternalID = report.rows.contains { $0.externalID != nil }
+        attributeKeys = definitions.map(\.key)
+        self.failuresPath = failed > 0 && !report.dryRun ? failuresPath : nil
+        func row(_ r: ImportRowReport) -> Row {
+            Row(line: r.line, email: r.email, name: r.name ?? "", role: r.role.flatMap { ladder.role($0)?.name } ?? r.role ?? "",
+                externalID: r.externalID ?? "", attributes: definitions.map { r.attributes[$0.key] ?? "" },
+                reason: r.outcome == .failedToSend ? Self.words("failed_to_send") : r.reason.map(Self.words) ?? "",
+                updated: r.updated, previously: r.updated ? "Previously: external ID \(r.previousExternalID ?? "none")" : "",
+                undeliverable: r.outcome == .failedToSend)
+        }
+        func section(_ id: String, _ title: String, _ outcomes: Set<ImportOutcome>) -> Section? {
+            let rows = report.rows.filter { outcomes.contains($0.outcome) }.sorted { ($0.updated ? 0 : 1, $0.line) < ($1.updated ? 0 : 1, $1.line) }
+            return rows.isEmpty ? nil : Section(id: id, title: title, rows: rows.map(row), caption: nil)
+        }
+        var failedSection = section("failed", "Failed", [.failed, .failedToSend])
+        if s.failedToSend > 0 {
+            failedSection?.caption = "\(s.failedToSend) invitation\(s.failedToSend == 1 ? "" : "s") could not be delivered (in red): correct the address and resend."
+        }
+        sections = [failedSection, section("invited", "New invitations", [.invited]), section("added", "Added", [.added]),
+                    section("already-invited", "Already invited", [.alreadyInvited]), section("already-members", "Already members", [.alreadyMember])]
+            .compactMap { $0 }
+    }
+
+    /// A reason code in words.
+    static func words(_ code: String) -> String {
+        switch code {
+        case "missing_email": "No email address in this row"
+        case "invalid_email": "Not a valid email address"
+        case "duplicate_email_in_file": "This email address appears on an earlier line"
+        case "duplicate_external_id_in_file": "This external ID appears on an earlier line"
+        case "external_id_taken": "This external ID belongs to someone else in the roster"
+        case "unknown_role": "No such role in this roster"
+        case "role_not_allowed": "You may not grant this role"
+        case "invalid_attribute": "An attribute value is not allowed"
+        case "seat_limit": "No seats left"
+        case "failed_to_send": "The invitation email could not be delivered"
+        default: code.replacingOccurrences(of: "_", with: " ")
+        }
+    }
+}

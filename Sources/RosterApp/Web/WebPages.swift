@@ -1,0 +1,327 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// The server-rendered web interface (Leaf views in `Views/web`), at the same origin as the API and built on the
+/// same actions: sign-up and sign-in, the home page (my invitations, requests and organizations), the invitation
+/// page behind emailed links, and each roster's members, join requests and import pages.
+struct WebPages: RouteCollection {
+    func boot(routes: any RoutesBuilder) throws {
+        let web = routes.grouped(WebSession())
+        web.get(use: home)
+        web.get("signup", use: signUpPage)
+        web.post("signup", use: signUp)
+        web.get("signin", use: signInPage)
+        web.post("signin", use: signIn)
+        web.post("signout", use: signOut)
+        web.post("orgs", use: createOrganization)
+        web.post("invitations", ":id", ":answer", use: answerInvitation)
+        web.post("join-requests", ":org", ":id", "withdraw", use: withdrawRequest)
+        web.get("i", ":token", use: invitationPage)
+        web.post("i", ":token", ":answer", use: answerInvitationLink)
+
+        let org = web.grouped("orgs", ":org")
+        RosterPages(scope: { try await $0.orgScope() }, base: { "/orgs/\($0.org.slug)" }).register(on: org)
+        org.get("spaces", use: spacesPage)
+        org.post("spaces", use: createSpace)
+        org.get("audit", use: auditPage)
+        org.get("settings", use: settingsPage)
+        org.post("settings", use: saveSettings)
+        RosterPages(scope: { try await $0.spaceScope() }, base: { "/spaces/\($0.scope.spaceID?.uuidString.lowercased() ?? "")" })
+            .register(on: web.grouped("spaces", ":space"))
+    }
+
+    // MARK: Frame
+
+    /// What every page shows around its content.
+    struct Frame: Encodable {
+        var title: String
+        var csrf: String
+        var account: String?
+        var notice: String?
+        var error: String?
+    }
+
+    static func frame(_ req: Request, _ title: String) -> Frame {
+        let flash = req.flash
+        return Frame(title: title, csrf: WebSession.csrfToken(req), account: req.webAccount.map { "\($0.name) (\($0.email))" },
+                     notice: flash.notice, error: flash.error)
+    }
+
+    /// A page for an error: the message in words, with the right status (403, 404, …).
+    static func errorPage(_ error: any Error, on req: Request) async throws -> Response {
+        let problem = (error as? RosterError) ?? (error as? any AbortError).map { RosterError(.notFound, $0.reason) }
+        guard let problem else { throw error }
+        if problem.code == .unauthenticated, req.method == .GET {
+            return req.redirect(to: "/signin?next=\(req.url.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")")
+        }
+        struct Context: Encodable { var frame: Frame; var message: String }
+        let view = try await req.view.render("web/error", Context(frame: frame(req, problem.code.title), message: problem.detail))
+        let response = try await view.encodeResponse(for: req)
+        response.status = HTTPResponseStatus(statusCode: problem.code.status)
+        return response
+    }
+
+    /// Runs a form's action: CSRF first; a refusal becomes a message on `back`, success a redirect with `notice`.
+    static func perform(_ req: Request, back: String, _ action: () async throws -> (path: String?, notice: String?)) async throws -> Response {
+        try req.requireCSRF()
+        do {
+            let (path, notice) = try await action()
+            return req.redirect(to: path ?? back, notice: notice)
+        } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
+            let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
+            return req.redirect(to: back, error: detail)
+        }
+    }
+
+    static func requireAccount(_ req: Request) throws -> AccountModel {
+        guard let account = req.webAccount else { throw RosterError(.unauthenticated, "Sign in first.") }
+        return account
+    }
+
+    /// A local path to return to after signing in (never another site).
+    static func safeNext(_ raw: String?) -> String {
+        guard let raw, raw.hasPrefix("/"), !raw.hasPrefix("//"), !raw.contains("\\") else { return "/" }
+        return raw
+    }
+
+    // MARK: Accounts
+
+    struct AccountForm: Content { var name: String?; var email: String?; var password: String?; var next: String? }
+    struct AccountPage: Encodable { var frame: Frame; var next: String; var email: String }
+
+    @Sendable func signUpPage(req: Request) async throws -> View {
+        let query = try? req.query.decode(AccountForm.self)
+        return try await req.view.render("web/signup", AccountPage(frame: Self.frame(req, "Create an account"), next: Self.safeNext(query?.next), email: query?.email ?? ""))
+    }
+
+    @Sendable func signUp(req: Request) async throws -> Response {
+        let form = try req.content.decode(AccountForm.self)
+        let next = Self.safeNext(form.next)
+        return try await Self.perform(req, back: "/signup?next=\(next)") {
+            let body = CreateAccountRequest(email: form.email ?? "", name: form.name ?? "", password: form.password ?? "")
+            let account = try await AccountsController.signUp(body, on: req)
+            let (token, _, _) = try await AccountsController.signIn(CreateSessionRequest(email: body.email, password: body.password), on: req)
+            req.storage[NewSessionKey.self] = token
+            return (next, "Welcome, \(account.name). We sent a link to \(account.email) to confirm the address.")
+        }.withSession(from: req)
+    }
+
+    @Sendable func signInPage(req: Request) async throws -> View {
+        let query = try? req.query.decode(AccountForm.self)
+        return try await req.view.render("web/signin", AccountPage(frame: Self.frame(req, "Sign in"), next: Self.safeNext(query?.next), email: query?.email ?? ""))
+    }
+
+    @Sendable func signIn(req: Request) async throws -> Response {
+        let form = try req.content.decode(AccountForm.self)
+        let next = Self.safeNext(form.next)
+        return try await Self.perform(req, back: "/signin?next=\(next)") {
+            let (token, _, _) = try await AccountsController.signIn(CreateSessionRequest(email: form.email ?? "", password: form.password ?? ""), on: req)
+            req.storage[NewSessionKey.self] = token
+            return (next, nil)
+        }.withSession(from: req)
+    }
+
+    @Sendable func signOut(req: Request) async throws -> Response {
+        try req.requireCSRF()
+        if case .account(_, let sessionID)? = req.principal {
+            try await req.db.writeTransaction { try await SessionModel.query(on: $0).filter(\.$id == sessionID).delete() }
+        }
+        let response = req.redirect(to: "/signin", notice: "Signed out.")
+        response.cookies[WebSession.sessionCookie] = WebSession.expired(on: req)
+        return response
+    }
+
+    // MARK: Home
+
+    struct HomeItem: Encodable {
+        var id: UUID; var organization: String; var slug: String; var space: String?; var role: String; var status: String
+        var expires: String?
+    }
+    struct HomePage: Encodable {
+        var frame: Frame; var verified: Bool
+        var invitations: [HomeItem]; var requests: [HomeItem]; var organizations: [HomeItem]
+        var noInvitations: Bool; var noRequests: Bool; var noOrganizations: Bool
+
+        init(frame: Frame, verified: Bool, invitations: [HomeItem], requests: [HomeItem], organizations: [HomeItem]) {
+            (self.frame, self.verified, self.invitations, self.requests, self.organizations) = (frame, verified, invitations, requests, organizations)
+            (noInvitations, noRequests, noOrganizations) = (invitations.isEmpty, requests.isEmpty, organizations.isEmpty)
+        }
+    }
+
+    @Sendable func home(req: Request) async throws -> View {
+        let account = try Self.requireAccount(req)
+        let my = MyRosterController()
+        func items(_ page: Page<MyRosterController.MyMembership>) -> [HomeItem] {
+            page.items.map {
+                HomeItem(id: $0.membership.id, organization: $0.organization.name, slug: $0.organization.slug, space: nil,
+                         role: $0.membership.role, status: $0.membership.status, expires: $0.membership.expiresAt.map(EmailTemplates.utcTimestamp))
+            }
+        }
+        let organizations = items(try await my.memberships(req: req))
+        return try await req.view.render("web/home", HomePage(
+            frame: Self.frame(req, "Home"), verified: account.emailVerifiedAt != nil,
+            invitations: items(try await my.invitations(req: req)), requests: items(try await my.joinRequests(req: req)),
+            organizations: organizations))
+    }
+
+    struct NameForm: Content { var name: String? }
+
+    @Sendable func createOrganization(req: Request) async throws -> Response {
+        let account = try Self.requireAccount(req)
+        let form = try req.content.decode(NameForm.self)
+        return try await Self.perform(req, back: "/") {
+            let name = (form.name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !name.isEmpty, name.count <= 200 else { throw RosterError.validation([FieldIssue(field: "Name", message: "must be 1–200 characters")]) }
+            let org = try await OrganizationLifecycle.create(name: name, slug: nil, description: "", settings: ScopeSettings(),
+                                                             creator: account, requestID: req.id, on: req.db)
+            return ("/orgs/\(org.slug)", "Created \(org.name). You are its owner.")
+        }
+    }
+
+    @Sendable func answerInvitation(req: Request) async throws -> Response {
+        _ = try Self.requireAccount(req)
+        let id = try req.uuidParameter("id")
+        let accept = req.parameters.get("answer") == "accept"
+        return try await Self.perform(req, back: "/") {
+            _ = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .id(id), accept: accept)
+            return ("/", accept ? "You joined." : "Invitation declined.")
+        }
+    }
+
+    @Sendable func withdrawRequest(req: Request) async throws -> Response {
+        _ = try Self.requireAccount(req)
+        let id = try req.uuidParameter("id")
+        return try await Self.perform(req, back: "/") {
+            let context = try await req.orgScope()
+            try await MembershipActions(req: req, context: context).withdraw(id: id)
+            return ("/", "Request withdrawn.")
+        }
+    }
+
+    // MARK: The invitation link
+
+    struct InvitationPage: Encodable {
+        var frame: Frame; var token: String; var valid: Bool; var organization: String?; var space: String?; var role: String?
+        var inviter: String?; var expires: String?; var email: String?; var signedIn: Bool; var otherAccount: Bool; var next: String
+    }
+
+    @Sendable func invitationPage(req: Request) async throws -> View {
+        let token = req.parameters.get("token") ?? ""
+        let next = "/i/\(token)"
+        var page = InvitationPage(frame: Self.frame(req, "Invitation"), token: token, valid: false, signedIn: req.webAccount != nil,
+                                  otherAccount: false, next: next)
+        if let preview = try? await InvitationsController().preview(req: req) {
+            page.valid = true
+            page.organization = preview.organization.name
+            page.space = preview.space?.name
+            page.role = preview.role.name
+            page.inviter = preview.inviterName
+            page.expires = preview.expiresAt.map(EmailTemplates.utcTimestamp)
+            page.email = preview.email
+            page.otherAccount = req.webAccount.map { $0.email != preview.email } ?? false
+            page.frame.title = "Invitation to \(preview.organization.name)"
+        }
+        return try await req.view.render("web/invitation", page)
+    }
+
+    @Sendable func answerInvitationLink(req: Request) async throws -> Response {
+        let token = req.parameters.get("token") ?? ""
+        guard req.webAccount != nil else { return req.redirect(to: "/signin?next=/i/\(token)") }
+        let accept = req.parameters.get("answer") == "accept"
+        return try await Self.perform(req, back: "/i/\(token)") {
+            let row = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .token(token), accept: accept)
+            let org = try await OrganizationModel.find(row.orgID, on: req.db)
+            return ("/", accept ? "You joined \(org?.name ?? "the organization")." : "Invitation declined.")
+        }
+    }
+
+    // MARK: Organization pages
+
+    struct SpaceItem: Encodable { var id: String; var name: String; var kind: String; var slug: String }
+    struct SpacesPage: Encodable { var frame: Frame; var org: String; var slug: String; var spaces: [SpaceItem]; var noSpaces: Bool; var canCreate: Bool }
+
+    @Sendable func spacesPage(req: Request) async throws -> View {
+        let context = try await req.orgScope()
+        let spaces = try await SpacesController().list(req: req)
+        return try await req.view.render("web/spaces", SpacesPage(
+            frame: Self.frame(req, "Spaces of \(context.org.name)"), org: context.org.name, slug: context.org.slug,
+            spaces: spaces.items.map { SpaceItem(id: $0.id.uuidString.lowercased(), name: $0.name, kind: $0.kind, slug: $0.slug) },
+            noSpaces: spaces.items.isEmpty, canCreate: context.authority.permissions.contains(.spacesCreate)))
+    }
+
+    struct SpaceForm: Content { var name: String?; var kind: String? }
+
+    @Sendable func createSpace(req: Request) async throws -> Response {
+        let context = try await req.orgScope()
+        let form = try req.content.decode(SpaceForm.self)
+        return try await Self.perform(req, back: "/orgs/\(context.org.slug)/spaces") {
+            let space = try await SpacesController.create(SpaceRequest(name: form.name, kind: form.kind), context: context, on: req)
+            return ("/spaces/\(try space.requireID().uuidString.lowercased())", "Created \(space.name).")
+        }
+    }
+
+    struct AuditItem: Encodable { var at: String; var action: String; var actor: String; var target: String }
+    struct AuditPage: Encodable { var frame: Frame; var org: String; var slug: String; var events: [AuditItem]; var next: String? }
+
+    @Sendable func auditPage(req: Request) async throws -> View {
+        let context = try await req.orgScope()
+        let page = try await OrganizationsController().audit(req: req)
+        return try await req.view.render("web/audit", AuditPage(
+            frame: Self.frame(req, "Audit log of \(context.org.name)"), org: context.org.name, slug: context.org.slug,
+            events: page.items.map { AuditItem(at: EmailTemplates.utcTimestamp($0.at), action: $0.action, actor: $0.actor.type,
+                                               target: $0.target.email ?? "") },
+            next: page.nextCursor))
+    }
+
+    struct SettingsPage: Encodable {
+        var frame: Frame; var org: String; var slug: String; var joinPolicy: String; var addPolicy: String; var seatLimit: String
+        var ttl: Int; var roles: [RoleItem]; var canManage: Bool
+    }
+    struct RoleItem: Encodable { var key: String; var name: String; var permissions: String }
+    struct SettingsForm: Content { var join_policy: String?; var add_policy: String?; var seat_limit: String?; var invitation_ttl_days: String? }
+
+    @Sendable func settingsPage(req: Request) async throws -> View {
+        let context = try await req.orgScope()
+        try context.authority.require(.scopeRead)
+        let s = context.settings
+        return try await req.view.render("web/settings", SettingsPage(
+            frame: Self.frame(req, "Settings of \(context.org.name)"), org: context.org.name, slug: context.org.slug,
+            joinPolicy: s.joinPolicy.rawValue, addPolicy: s.addPolicy.rawValue, seatLimit: s.seatLimit.map(String.init) ?? "",
+            ttl: s.invitationTTLDays,
+            roles: context.ladder.roles.sorted { $0.rank > $1.rank }.map {
+                RoleItem(key: $0.key, name: $0.name, permissions: $0.permissions.map(\.rawValue).sorted().joined(separator: ", "))
+            },
+            canManage: context.authority.permissions.contains(.scopeManage)))
+    }
+
+    @Sendable func saveSettings(req: Request) async throws -> Response {
+        let context = try await req.orgScope()
+        let form = try req.content.decode(SettingsForm.self)
+        return try await Self.perform(req, back: "/orgs/\(context.org.slug)/settings") {
+            var patch = SettingsPatch()
+            patch.joinPolicy = form.join_policy.flatMap(JoinPolicy.init(rawValue:))
+            patch.addPolicy = form.add_policy.flatMap(AddPolicy.init(rawValue:))
+            if let raw = form.seat_limit?.trimmingCharacters(in: .whitespaces) {
+                guard raw.isEmpty || Int(raw) != nil else { throw RosterError.validation([FieldIssue(field: "Seat limit", message: "must be a whole number or empty")]) }
+                patch.seatLimit = .some(Int(raw))
+            }
+            patch.invitationTTLDays = form.invitation_ttl_days.flatMap { Int($0) }
+            _ = try await OrganizationsController.update(UpdateOrganizationRequest(settings: patch), context: context, on: req)
+            return (nil, "Settings saved.")
+        }
+    }
+}
+
+private struct NewSessionKey: StorageKey { typealias Value = String }
+
+private extension Response {
+    /// Sets the session cookie when the action signed someone in.
+    func withSession(from req: Request) -> Response {
+        if let token = req.storage[NewSessionKey.self] {
+            cookies[WebSession.sessionCookie] = WebSession.cookie(token, on: req, maxAge: Int(AccountsController.sessionLifetime))
+        }
+        return self
+    }
+}

@@ -1,0 +1,91 @@
+import Vapor
+import RosterCore
+import RosterStore
+
+/// Cookie sessions and CSRF protection for the web pages.
+///
+/// The session cookie holds the same kind of session token as the API's bearer tokens (`HttpOnly`,
+/// `SameSite=Lax`, `Secure` when `ROSTER_BASE_URL` is https). Every form carries a `_csrf` field that must
+/// equal the `roster_csrf` cookie (double submit): another site can make a browser send the cookie but cannot
+/// read it to fill the field.
+struct WebSession: AsyncMiddleware {
+    static let sessionCookie = "roster_session"
+    static let csrfCookie = "roster_csrf"
+    static let flashCookie = "roster_flash"
+
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        if let token = request.cookies[Self.sessionCookie]?.string,
+           let (session, account) = try await AccountStore(request.db).session(tokenHash: Secret.hash(token), now: Date()),
+           let id = session.id {
+            request.principal = .account(account, sessionID: id)
+        }
+        let csrf = request.cookies[Self.csrfCookie]?.string ?? Secret.generate()
+        request.storage[CSRFKey.self] = csrf
+        let response: Response
+        do {
+            response = try await next.respond(to: request)
+        } catch {
+            response = try await WebPages.errorPage(error, on: request)
+        }
+        if request.cookies[Self.csrfCookie] == nil {
+            response.cookies[Self.csrfCookie] = Self.cookie(csrf, on: request, maxAge: nil)
+        }
+        if request.cookies[Self.flashCookie] != nil, response.cookies[Self.flashCookie] == nil {
+            response.cookies[Self.flashCookie] = Self.expired(on: request)
+        }
+        return response
+    }
+
+    /// A cookie with Roster's attributes.
+    static func cookie(_ value: String, on request: Request, maxAge: Int?) -> HTTPCookies.Value {
+        HTTPCookies.Value(string: value, maxAge: maxAge, path: "/", isSecure: request.application.roster.configuration.baseURL.hasPrefix("https:"),
+                          isHTTPOnly: true, sameSite: .lax)
+    }
+
+    static func expired(on request: Request) -> HTTPCookies.Value {
+        var value = cookie("", on: request, maxAge: 0)
+        value.expires = Date(timeIntervalSince1970: 0)
+        return value
+    }
+
+    private struct CSRFKey: StorageKey { typealias Value = String }
+    static func csrfToken(_ request: Request) -> String { request.storage[CSRFKey.self] ?? "" }
+}
+
+extension Request {
+    /// Refuses a form post whose `_csrf` field does not match the cookie (403, nothing done).
+    func requireCSRF() throws {
+        let sent = try? content.get(String.self, at: "_csrf")
+        guard let cookie = cookies[WebSession.csrfCookie]?.string, let sent, !cookie.isEmpty,
+              Array(sent.utf8).count == Array(cookie.utf8).count,
+              zip(sent.utf8, cookie.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+            throw RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
+        }
+    }
+
+    /// The signed-in person, or nil.
+    var webAccount: AccountModel? {
+        if case .account(let account, _)? = principal { return account }
+        return nil
+    }
+
+    /// A redirect after a form post (303), with a one-time message for the next page.
+    func redirect(to path: String, notice: String? = nil, error: String? = nil) -> Response {
+        let response = Response(status: .seeOther)
+        response.headers.replaceOrAdd(name: .location, value: path)
+        if let message = error.map({ "error:" + $0 }) ?? notice.map({ "notice:" + $0 }) {
+            let encoded = Data(message.utf8).base64EncodedString()
+            response.cookies[WebSession.flashCookie] = WebSession.cookie(encoded, on: self, maxAge: 60)
+        }
+        return response
+    }
+
+    /// The one-time message set by the previous redirect.
+    var flash: (notice: String?, error: String?) {
+        guard let raw = cookies[WebSession.flashCookie]?.string, let data = Data(base64Encoded: raw) else { return (nil, nil) }
+        let text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("error:") { return (nil, String(text.dropFirst(6))) }
+        if text.hasPrefix("notice:") { return (String(text.dropFirst(7)), nil) }
+        return (nil, nil)
+    }
+}
