@@ -30,7 +30,6 @@ public struct EmailRenderer: Sendable {
     public func render(_ email: QueuedEmail) async throws -> EmailMessage {
         var context: [String: LeafData] = email.fields.mapValues { .string($0) }
         context["base_url"] = .string(baseURL)
-        context["email"] = context["email"] ?? .string(email.to)
         context["place"] = .string(EmailTemplates.place(email.fields["organization"] ?? "", email.fields["space"]))
         let token = email.fields["token"] ?? ""
         switch email.kind {
