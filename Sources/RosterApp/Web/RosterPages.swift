@@ -44,7 +44,7 @@ struct RosterPages: Sendable {
     }
     struct MembersPage: Encodable {
         var frame: WebPages.Frame; var roster: Heading; var roles: [Role]; var members: [Member]; var q: String; var status: String
-        var next: String?; var statuses: [String]
+        var next: String?; var statuses: [String]; var showExternalID: Bool
     }
 
     struct Filter: Content { var q: String?; var status: String?; var cursor: String? }
@@ -67,7 +67,8 @@ struct RosterPages: Sendable {
             frame: WebPages.frame(req, context.spaceName ?? context.org.name), roster: heading(context),
             roles: roles.filter { context.authority.outranks($0) }.map { Role(key: $0.key, name: $0.name) }, members: members,
             q: filter.q ?? "", status: filter.status ?? "", next: page.nextCursor,
-            statuses: ["", "active", "pending", "declined", "revoked", "expired", "removed", "left"]))
+            statuses: ["", "active", "pending", "declined", "revoked", "expired", "removed", "left"],
+            showExternalID: members.contains { !$0.externalID.isEmpty }))
     }
 
     struct InviteForm: Content { var email: String?; var role: String?; var name: String?; var external_id: String? }
@@ -140,30 +141,40 @@ struct RosterPages: Sendable {
     struct ImportPage: Encodable {
         var frame: WebPages.Frame; var roster: Heading; var columns: String
         var report: ReportView?
+        /// After a preview: the previewed file (base64), so "Import this file" needs no second upload.
+        var previewed: String?
     }
+
+    /// Largest file a preview carries along for applying it without a second upload.
+    static let maximumCarriedBytes = 8 * 1024 * 1024
 
     @Sendable func importPage(req: Request) async throws -> View {
         let context = try await scope(req)
         try context.authority.require(.importsRun)
         return try await req.view.render("web/import", ImportPage(
             frame: WebPages.frame(req, "Import · \(context.spaceName ?? context.org.name)"), roster: heading(context),
-            columns: templateHeader(context).joined(separator: ", "), report: nil))
+            columns: templateHeader(context).joined(separator: ", "), report: nil, previewed: nil))
     }
 
-    struct ImportForm: Content { var file: File?; var mode: String? }
+    struct ImportForm: Content { var file: File?; var previewed: String?; var mode: String? }
 
     @Sendable func runImport(req: Request) async throws -> Response {
         try req.requireCSRF()
         let context = try await scope(req)
         try context.authority.require(.importsRun)
         let form = try req.content.decode(ImportForm.self)
-        guard let file = form.file, file.data.readableBytes > 0 else {
+        let data: Data
+        if let file = form.file, file.data.readableBytes > 0 {
+            data = Data(file.data.readableBytesView)
+        } else if let previewed = form.previewed.flatMap({ Data(base64Encoded: $0) }), !previewed.isEmpty {
+            data = previewed
+        } else {
             return req.redirect(to: base(context) + "/import", error: "Choose a CSV file first.")
         }
         let dryRun = form.mode != "apply"
         let report: ImportReport
         do {
-            let (table, columns) = try RosterImportController.read(Data(file.data.readableBytesView), definitions: context.attributeDefinitions)
+            let (table, columns) = try RosterImportController.read(data, definitions: context.attributeDefinitions)
             report = try await RosterImportController.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
         } catch let error as RosterError where error.code == .invalidFile {
             return req.redirect(to: base(context) + "/import", error: "The file cannot be imported: " + error.detail)
@@ -171,7 +182,8 @@ struct RosterPages: Sendable {
         let view = try await req.view.render("web/import", ImportPage(
             frame: WebPages.frame(req, (dryRun ? "Preview · " : "Import · ") + (context.spaceName ?? context.org.name)), roster: heading(context),
             columns: templateHeader(context).joined(separator: ", "),
-            report: ReportView(report, definitions: context.attributeDefinitions, ladder: context.ladder, failuresPath: base(context) + "/imports/\(report.id?.uuidString.lowercased() ?? "")/failures.csv")))
+            report: ReportView(report, definitions: context.attributeDefinitions, ladder: context.ladder, failuresPath: base(context) + "/imports/\(report.id?.uuidString.lowercased() ?? "")/failures.csv"),
+            previewed: dryRun && data.count <= Self.maximumCarriedBytes ? data.base64EncodedString() : nil))
         return try await view.encodeResponse(for: req)
     }
 

@@ -231,7 +231,7 @@ struct WebPages: RouteCollection {
         guard req.webAccount != nil else { return req.redirect(to: "/signin?next=/i/\(token)") }
         let accept = req.parameters.get("answer") == "accept"
         return try await Self.perform(req, back: "/i/\(token)") {
-            let row = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .token(token), accept: accept)
+            let row = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .token(Secret.hash(token)), accept: accept)
             let org = try await OrganizationModel.find(row.orgID, on: req.db)
             return ("/", accept ? "You joined \(org?.name ?? "the organization")." : "Invitation declined.")
         }
