@@ -38,7 +38,7 @@ struct RosterPages: Sendable {
 
     struct Role: Encodable { var key: String; var name: String }
     struct Member: Encodable {
-        var id: String; var email: String; var name: String; var role: String; var status: String; var source: String
+        var id: String; var email: String; var name: String; var role: String; var roleKey: String; var status: String; var source: String
         var externalID: String; var delivery: String; var deliveryFailed: Bool; var deliveryError: String
         var canResend: Bool; var endLabel: String
     }
@@ -57,7 +57,7 @@ struct RosterPages: Sendable {
         let names = Dictionary(uniqueKeysWithValues: roles.map { ($0.key, $0.name) })
         let members = page.items.map { m in
             let failed = m.delivery?.status == "failed_permanent" || m.delivery?.status == "failed_transient"
-            return Member(id: m.id.uuidString.lowercased(), email: m.email, name: m.name ?? "", role: names[m.role] ?? m.role, status: m.status,
+            return Member(id: m.id.uuidString.lowercased(), email: m.email, name: m.name ?? "", role: names[m.role] ?? m.role, roleKey: m.role, status: m.status,
                           source: m.source.replacingOccurrences(of: "_", with: " "), externalID: m.externalID ?? "",
                           delivery: m.delivery.map { $0.status.replacingOccurrences(of: "_", with: " ") } ?? "", deliveryFailed: failed,
                           deliveryError: m.delivery?.lastError ?? "", canResend: m.status == "pending" && m.source == "invitation",
