@@ -99,7 +99,10 @@ struct MembershipActions: Sendable {
 
     // MARK: Admin-side changes of one row
 
-    func resend(id: UUID) async throws -> MembershipModel {
+    /// Resends a pending or expired invitation with a new link. With a different `email` (a corrected address, e.g.
+    /// after the first one bounced), the old invitation is revoked and a new one with the same role, name, external
+    /// ID and attributes goes to the new address instead.
+    func resend(id: UUID, to newEmail: EmailAddress? = nil) async throws -> MembershipModel {
         let unlocked = self.context, requestID = req.id, now = self.now
         let limits = req.application.roster.limits
         return try await req.db.writeTransaction { db in
@@ -112,51 +115,34 @@ struct MembershipActions: Sendable {
             guard row.source == MembershipSource.invitation.rawValue, [MembershipStatus.pending.rawValue, MembershipStatus.expired.rawValue].contains(row.status) else {
                 throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status).")
             }
-            if row.status == MembershipStatus.expired.rawValue { try await Self.requireSeat(store, context: context) }
-            try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
             let token = Secret.generate()
             let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
-            guard let resent = try await store.transition(
-                id: id, from: [.pending, .expired], source: .invitation, to: .pending, now: now,
-                set: ["token_hash": Secret.hash(token), "expires_at": expiresAt, "delivery_status": "queued", "ended_at": Date?.none])
-            else { throw RosterError(.conflict, "The invitation changed meanwhile; try again.") }
-            try await AuditLog(db).record(.resent, actor: context.actor, membership: resent, before: row.auditState, after: resent.auditState, requestID: requestID, at: now)
-            try await Self.queueInvitation(db, context: context, to: resent.email, role: role, token: token, expiresAt: expiresAt,
-                                           membershipID: id, now: now)
-            return resent
-        }
-    }
-
-    /// Resends an invitation to a corrected address: the old invitation is revoked and a new one, with the same
-    /// role, name, external ID and attributes, goes to `email` (e.g. after the first address bounced).
-    func resend(id: UUID, to email: EmailAddress) async throws -> MembershipModel {
-        let unlocked = self.context, requestID = req.id, now = self.now
-        let limits = req.application.roster.limits
-        return try await req.db.writeTransaction { db in
-            let store = MembershipStore(db)
-            let context = try await unlocked.locked(on: db)
-            try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
-            guard let row = try await store.row(id: id, scopeID: context.scope.scopeID), context.authority.canSee else { throw RosterError.notFound }
-            let role = try context.ladder.require(row.roleKey)
-            try Lifecycle.revoke(authority: context.authority, role: role)
-            guard row.source == MembershipSource.invitation.rawValue, [MembershipStatus.pending.rawValue, MembershipStatus.expired.rawValue].contains(row.status) else {
-                throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status).")
-            }
-            guard let revoked = try await store.transition(id: id, from: [.pending, .expired], source: .invitation, to: .revoked, now: now) else {
-                throw RosterError(.conflict, "The invitation changed meanwhile; try again.")
-            }
-            try await AuditLog(db).record(.revoked, actor: context.actor, membership: revoked, before: row.auditState, after: revoked.auditState, requestID: requestID, at: now)
-            try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
-            let token = Secret.generate()
-            let invitation = MembershipModel(scope: context.scope, email: email.value, name: row.name, roleKey: role.key, status: .pending,
+            let invitation: MembershipModel
+            if let newEmail, newEmail.value != row.email {
+                guard let revoked = try await store.transition(id: id, from: [.pending, .expired], source: .invitation, to: .revoked, now: now) else {
+                    throw RosterError(.conflict, "The invitation changed meanwhile; try again.")
+                }
+                try await AuditLog(db).record(.revoked, actor: context.actor, membership: revoked, before: row.auditState, after: revoked.auditState, requestID: requestID, at: now)
+                try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
+                invitation = MembershipModel(scope: context.scope, email: newEmail.value, name: row.name, roleKey: role.key, status: .pending,
                                              source: .invitation, externalID: row.externalID, attributes: row.attributes, now: now)
-            invitation.invitedBy = context.actor.id
-            invitation.tokenHash = Secret.hash(token)
-            invitation.expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
-            invitation.deliveryStatus = "queued"
-            try await invitation.create(on: db)
-            try await AuditLog(db).record(.invited, actor: context.actor, membership: invitation, before: row.auditState, after: invitation.auditState, requestID: requestID, at: now)
-            try await Self.queueInvitation(db, context: context, to: email.value, role: role, token: token, expiresAt: invitation.expiresAt ?? now,
+                invitation.invitedBy = context.actor.id
+                invitation.tokenHash = Secret.hash(token)
+                invitation.expiresAt = expiresAt
+                invitation.deliveryStatus = "queued"
+                try await invitation.create(on: db)
+                try await AuditLog(db).record(.invited, actor: context.actor, membership: invitation, before: row.auditState, after: invitation.auditState, requestID: requestID, at: now)
+            } else {
+                if row.status == MembershipStatus.expired.rawValue { try await Self.requireSeat(store, context: context) }
+                try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
+                guard let resent = try await store.transition(
+                    id: id, from: [.pending, .expired], source: .invitation, to: .pending, now: now,
+                    set: ["token_hash": Secret.hash(token), "expires_at": expiresAt, "delivery_status": "queued", "ended_at": Date?.none])
+                else { throw RosterError(.conflict, "The invitation changed meanwhile; try again.") }
+                try await AuditLog(db).record(.resent, actor: context.actor, membership: resent, before: row.auditState, after: resent.auditState, requestID: requestID, at: now)
+                invitation = resent
+            }
+            try await Self.queueInvitation(db, context: context, to: invitation.email, role: role, token: token, expiresAt: expiresAt,
                                            membershipID: invitation.id, now: now)
             return invitation
         }

@@ -113,17 +113,14 @@ struct RosterController: RouteCollection {
         let context = try await scope(req)
         let body = try req.decodeBody(ResendRequest.self)
         let id = try req.uuidParameter("id")
-        let actions = MembershipActions(req: req, context: context)
-        if let raw = body.email {
+        let email = try body.email.map { raw throws(RosterError) -> EmailAddress in
             guard let email = EmailAddress(raw) else {
                 throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
             }
-            let current = try await MembershipStore(req.db).row(id: id, scopeID: context.scope.scopeID)
-            if current?.email != email.value {
-                return try jsonResponse(MembershipResponse(try await actions.resend(id: id, to: email)), status: .created)
-            }
+            return email
         }
-        return try jsonResponse(MembershipResponse(try await actions.resend(id: id)), status: .ok)
+        let row = try await MembershipActions(req: req, context: context).resend(id: id, to: email)
+        return try jsonResponse(MembershipResponse(row), status: row.id == id ? .ok : .created)
     }
 
     @Sendable func requestToJoin(req: Request) async throws -> Response {

@@ -2,30 +2,8 @@ import Vapor
 import NIOCore
 import RosterCore
 
-/// Why a delivery failed, which decides what the outbox does next (DESIGN §5).
-public struct DeliveryFailure: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable {
-        /// Connection trouble, timeouts, 4xx replies: retried with backoff.
-        case transient
-        /// The recipient was refused for good (5xx to RCPT or DATA): the invitation is marked undeliverable.
-        case recipientRefused
-        /// Our own configuration or credentials were refused: delivery pauses; recipients are never blamed.
-        case senderSide
-    }
-
-    public var kind: Kind
-    /// The server's reply or the local error, shown as `last_error`.
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
-/// Delivers through an SMTP submission server (`ROSTER_MAIL_TRANSPORT=smtp`), one connection per message.
+/// Delivers through an SMTP submission server (`ROSTER_MAIL_TRANSPORT=smtp`), one connection per message; its
+/// failures are `DeliveryFailure`s, classified by the SMTP client (DESIGN §5).
 struct SMTPMailer: Mailer {
     let client: SMTPClient
     let from: String
@@ -45,15 +23,7 @@ struct SMTPMailer: Mailer {
     }
 
     func send(_ message: EmailMessage) async throws {
-        do {
-            try await client.send(from: from, to: message.to, data: MIMEMessage.render(message, from: fromHeader, domain: domain(of: from)))
-        } catch let error as SMTPError {
-            switch error.kind {
-            case .transient: throw DeliveryFailure(.transient, error.message)
-            case .recipientRefused: throw DeliveryFailure(.recipientRefused, error.message)
-            case .senderSide: throw DeliveryFailure(.senderSide, error.message)
-            }
-        }
+        try await client.send(from: from, to: message.to, data: MIMEMessage.render(message, from: fromHeader, domain: domain(of: from)))
     }
 }
 

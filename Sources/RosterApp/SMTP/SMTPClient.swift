@@ -48,8 +48,10 @@ public struct SMTPConfiguration: Sendable {
     }
 }
 
-/// A failed delivery, classified so callers can decide whether to retry.
-public struct SMTPError: Error, Sendable, CustomStringConvertible {
+/// A failed delivery, classified so the outbox knows what to do (DESIGN §5): retry, mark the recipient
+/// undeliverable, or pause because our own side was refused. Errors that are not `DeliveryFailure`s count as
+/// transient.
+public struct DeliveryFailure: Error, Sendable, CustomStringConvertible {
     /// Who or what is to blame, which decides what to do next.
     public enum Kind: Sendable {
         /// Temporary: network trouble, a timeout or any 4xx reply. Retry later.
@@ -89,18 +91,18 @@ public struct SMTPClient: Sendable {
     }
 
     /// Delivers `data` (a complete RFC 5322 message; any line endings) from `from` to `to`.
-    /// Line endings are normalised to CRLF and dot-stuffing is applied. Throws ``SMTPError``.
+    /// Line endings are normalised to CRLF and dot-stuffing is applied. Throws ``DeliveryFailure``.
     public func send(from: String, to: String, data: String) async throws {
         let config = configuration
-        guard !from.contains(where: \.isNewline) else { throw SMTPError(.senderSide, "invalid sender address") }
-        guard !to.contains(where: \.isNewline) else { throw SMTPError(.recipientRefused, "invalid recipient address") }
+        guard !from.contains(where: \.isNewline) else { throw DeliveryFailure(.senderSide, "invalid sender address") }
+        guard !to.contains(where: \.isNewline) else { throw DeliveryFailure(.recipientRefused, "invalid recipient address") }
         let tls: NIOSSLContext?
         do {
             var tlsConfig = TLSConfiguration.makeClientConfiguration()
             if let file = config.trustRootsFile { tlsConfig.additionalTrustRoots = [.file(file)] }
             tls = config.security == .plain ? nil : try NIOSSLContext(configuration: tlsConfig)
         } catch {
-            throw SMTPError(.senderSide, "TLS configuration error: \(error)")
+            throw DeliveryFailure(.senderSide, "TLS configuration error: \(error)")
         }
         // SNI must not carry an IP address; NIOSSL then verifies the certificate against the peer IP.
         let sni: String? = (try? SocketAddress(ipAddress: config.host, port: 0)) == nil ? config.host : nil
@@ -134,20 +136,20 @@ public struct SMTPClient: Sendable {
         }
     }
 
-    /// Maps any error to an ``SMTPError`` (SMTP errors pass through unchanged).
-    static func classify(_ error: any Error, step: String) -> SMTPError {
+    /// Maps any error to an ``DeliveryFailure`` (SMTP errors pass through unchanged).
+    static func classify(_ error: any Error, step: String) -> DeliveryFailure {
         switch error {
-        case let error as SMTPError:
+        case let error as DeliveryFailure:
             return error
         case NIOSSLError.handshakeFailed(.sslError(let stack))
         where stack.contains(.eofDuringHandshake) || stack.contains(.eofDuringAdditionalCertficiateChainValidation):
-            return SMTPError(.transient, "connection dropped during TLS handshake (\(step))")
+            return DeliveryFailure(.transient, "connection dropped during TLS handshake (\(step))")
         case NIOSSLError.uncleanShutdown, NIOSSLError.handshakeFailed(.syscallError):
-            return SMTPError(.transient, "TLS connection dropped: \(error) (\(step))")
+            return DeliveryFailure(.transient, "TLS connection dropped: \(error) (\(step))")
         case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
-            return SMTPError(.senderSide, "TLS failure: \(error) (\(step))")
+            return DeliveryFailure(.senderSide, "TLS failure: \(error) (\(step))")
         default:
-            return SMTPError(.transient, "network error: \(error) (\(step))")
+            return DeliveryFailure(.transient, "network error: \(error) (\(step))")
         }
     }
 }
@@ -181,10 +183,10 @@ private final class Session {
         try expect(await command(nil, step: "greeting"), 220, step: "greeting", on5xx: .senderSide)
         var caps = try await hello()
         if config.security == .startTLS, let tls {
-            guard caps["STARTTLS"] != nil else { throw SMTPError(.senderSide, "server does not advertise STARTTLS") }
+            guard caps["STARTTLS"] != nil else { throw DeliveryFailure(.senderSide, "server does not advertise STARTTLS") }
             try expect(await command("STARTTLS", step: "STARTTLS"), 220, step: "STARTTLS", on5xx: .senderSide)
             // Bytes pipelined before the handshake would be a plaintext injection.
-            guard buffer.readableBytes == 0 else { throw SMTPError(.senderSide, "data received after STARTTLS reply") }
+            guard buffer.readableBytes == 0 else { throw DeliveryFailure(.senderSide, "data received after STARTTLS reply") }
             try await channel.eventLoop.submit { [channel] in
                 try channel.pipeline.syncOperations.addHandler(
                     NIOSSLClientHandler(context: tls, serverHostname: sni), position: .first)
@@ -233,17 +235,17 @@ private final class Session {
             try expect(await command(b64(password), step: "AUTH LOGIN password"), 235, step: "AUTH LOGIN",
                        on5xx: .senderSide)
         } else {
-            throw SMTPError(.senderSide, "no supported AUTH mechanism advertised (server offers: \(mechanisms))")
+            throw DeliveryFailure(.senderSide, "no supported AUTH mechanism advertised (server offers: \(mechanisms))")
         }
     }
 
     /// Checks a reply: `expected` passes, 4xx is transient, 5xx is `on5xx`, anything else is a protocol error.
-    func expect(_ reply: SMTPReply, _ expected: Int..., step: String, on5xx: SMTPError.Kind) throws {
+    func expect(_ reply: SMTPReply, _ expected: Int..., step: String, on5xx: DeliveryFailure.Kind) throws {
         switch reply.code {
         case _ where expected.contains(reply.code): return
-        case 400..<500: throw SMTPError(.transient, "\(reply.text) (\(step))")
-        case 500..<600: throw SMTPError(on5xx, "\(reply.text) (\(step))")
-        default: throw SMTPError(.senderSide, "unexpected reply \(reply.text) (\(step))")
+        case 400..<500: throw DeliveryFailure(.transient, "\(reply.text) (\(step))")
+        case 500..<600: throw DeliveryFailure(on5xx, "\(reply.text) (\(step))")
+        default: throw DeliveryFailure(.senderSide, "unexpected reply \(reply.text) (\(step))")
         }
     }
 
@@ -261,7 +263,7 @@ private final class Session {
             return try await readReply(step: step)
         } catch {
             if timedOut.isSet {
-                throw SMTPError(.transient, "timed out after \(config.timeout.nanoseconds / 1_000_000) ms (\(step))")
+                throw DeliveryFailure(.transient, "timed out after \(config.timeout.nanoseconds / 1_000_000) ms (\(step))")
             }
             throw SMTPClient.classify(error, step: step)
         }
@@ -275,13 +277,13 @@ private final class Session {
         while true {
             let raw = try await readLine(step: step)
             total += raw.count + 2
-            guard total <= Self.maxReplyBytes else { throw SMTPError(.senderSide, "reply too long (\(step))") }
+            guard total <= Self.maxReplyBytes else { throw DeliveryFailure(.senderSide, "reply too long (\(step))") }
             let bytes = Array(raw)
             guard bytes.count >= 3, bytes[0...2].allSatisfy({ (0x30...0x39).contains($0) }),
                   bytes.count == 3 || bytes[3] == 0x20 || bytes[3] == 0x2D,
                   let lineCode = Int(String(decoding: bytes[0...2], as: UTF8.self)), (200..<600).contains(lineCode),
                   code == nil || code == lineCode
-            else { throw SMTPError(.senderSide, "malformed reply \"\(String(decoding: raw.prefix(80), as: UTF8.self))\" (\(step))") }
+            else { throw DeliveryFailure(.senderSide, "malformed reply \"\(String(decoding: raw.prefix(80), as: UTF8.self))\" (\(step))") }
             code = lineCode
             lines.append(String(decoding: bytes.dropFirst(4), as: UTF8.self))
             if bytes.count == 3 || bytes[3] == 0x20 { return SMTPReply(code: lineCode, lines: lines) }
@@ -298,11 +300,11 @@ private final class Session {
                 if line.last == 0x0D { line = line.dropLast() }
                 return line
             }
-            guard buffer.readableBytes <= Self.maxReplyBytes else { throw SMTPError(.senderSide, "reply too long (\(step))") }
+            guard buffer.readableBytes <= Self.maxReplyBytes else { throw DeliveryFailure(.senderSide, "reply too long (\(step))") }
             guard var chunk = try await inbound.next() else { break }
             buffer.writeBuffer(&chunk)
         }
-        throw SMTPError(.transient, "connection closed by server (\(step))")
+        throw DeliveryFailure(.transient, "connection closed by server (\(step))")
     }
 
     /// Normalises line endings to CRLF, dot-stuffs, and appends the `.` terminator.
