@@ -81,15 +81,17 @@ struct RosterImportController: RouteCollection {
             if !dryRun {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
                 let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
-                let newRows = plan.newRows.map { row -> ImportWriter.NewMembership in
+                // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
+                // than land all over them (several times faster on SQLite at 100,000 rows).
+                let newRows = plan.newRows.sorted { $0.email.utf8.lexicographicallyPrecedes($1.email.utf8) }.map { row -> ImportWriter.NewMembership in
                     if row.active {
-                        return .init(id: UUID(), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
+                        return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
                     }
                     let token = Secret.generate()
                     let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
                                                           space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
                                                           token: token, expiresAt: expiresAt)
-                    return .init(id: UUID(), row: row, accountID: nil, tokenHash: Secret.hash(token), expiresAt: expiresAt, email: email)
+                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), expiresAt: expiresAt, email: email)
                 }
                 try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)

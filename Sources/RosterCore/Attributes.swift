@@ -50,7 +50,7 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
 
     /// A boolean cell or JSON string: `true/false`, `yes/no`, `1/0` (case-insensitive), canonicalized.
     public static func boolean(_ raw: String) -> String? {
-        switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch trimmedOfSpaces(raw).lowercased() {
         case "true", "yes", "1": "true"
         case "false", "no", "0": "false"
         default: nil
@@ -63,9 +63,10 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
                                fieldPrefix: String = "attributes") throws(RosterError) -> [String: String] {
         var issues: [FieldIssue] = []
         var result: [String: String] = [:]
-        let byKey = Dictionary(definitions.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        for key in given.keys.sorted() where byKey[key] == nil {
-            issues.append(FieldIssue(field: "\(fieldPrefix).\(key)", message: "is not an attribute this roster defines"))
+        if given.keys.contains(where: { key in !definitions.contains { $0.key == key } }) {
+            for key in given.keys.sorted() where !definitions.contains(where: { $0.key == key }) {
+                issues.append(FieldIssue(field: "\(fieldPrefix).\(key)", message: "is not an attribute this roster defines"))
+            }
         }
         for d in definitions {
             guard let raw = given[d.key] else {
@@ -74,8 +75,8 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
             }
             switch d.type {
             case .enum:
-                let value = raw.trimmingCharacters(in: .whitespaces)
-                if let match = (d.values ?? []).first(where: { $0.caseInsensitiveCompare(value) == .orderedSame }) {
+                let value = trimmedOfSpaces(raw)
+                if let match = (d.values ?? []).first(where: { equalIgnoringCase($0, value) }) {
                     result[d.key] = match
                 } else {
                     issues.append(FieldIssue(field: "\(fieldPrefix).\(d.key)", message: "must be one of \((d.values ?? []).joined(separator: ", "))"))
@@ -88,5 +89,23 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
         }
         if !issues.isEmpty { throw RosterError.validation(issues) }
         return result
+    }
+
+    /// `s` without leading and trailing `.whitespaces` (Foundation's trimming, skipped when `s` starts and ends with
+    /// ASCII other than space and tab, which is almost always).
+    static func trimmedOfSpaces(_ s: String) -> String {
+        guard let first = s.utf8.first, let last = s.utf8.last, first < 0x80, last < 0x80,
+              first != 0x20, first != 0x09, last != 0x20, last != 0x09 else {
+            return s.trimmingCharacters(in: .whitespaces)
+        }
+        return s
+    }
+
+    /// `a.caseInsensitiveCompare(b) == .orderedSame`, compared byte by byte when both are ASCII.
+    static func equalIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let isASCII: (String) -> Bool = { $0.utf8.allSatisfy { $0 < 0x80 } }
+        guard isASCII(a), isASCII(b) else { return a.caseInsensitiveCompare(b) == .orderedSame }
+        func lower(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte + 0x20 : byte }
+        return a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
     }
 }

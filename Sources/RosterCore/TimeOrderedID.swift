@@ -21,13 +21,10 @@ public enum TimeOrderedID {
         }
         var random = SystemRandomNumberGenerator()
         let tail = random.next() as UInt64
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (40 - 8 * UInt64(i))) }
-        bytes[6] = 0x70 | UInt8(counter >> 8)
-        bytes[7] = UInt8(truncatingIfNeeded: counter)
-        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: tail >> (8 * UInt64(i))) }
-        bytes[8] = 0x80 | (bytes[8] & 0x3F)
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        func byte(_ value: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: value >> shift) }
+        return UUID(uuid: (byte(millis, 40), byte(millis, 32), byte(millis, 24), byte(millis, 16), byte(millis, 8), byte(millis, 0),
+                           0x70 | UInt8(counter >> 8), UInt8(truncatingIfNeeded: counter),
+                           0x80 | (byte(tail, 0) & 0x3F), byte(tail, 8), byte(tail, 16), byte(tail, 24),
+                           byte(tail, 32), byte(tail, 40), byte(tail, 48), byte(tail, 56)))
     }
 }

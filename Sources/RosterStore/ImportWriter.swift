@@ -1,6 +1,9 @@
 import Fluent
+import FluentPostgresDriver
 import FluentSQL
+import FluentSQLiteDriver
 import Foundation
+import NIOConcurrencyHelpers
 import RosterCore
 import SQLKit
 
@@ -17,15 +20,68 @@ public struct ImportWriter: Sendable {
     public init(_ db: any Database) { self.db = db }
 
     /// The live rows of a scope, as the planner sees them.
+    ///
+    /// Read with the driver's own row access (not `Codable` decoding): only the columns the planner uses, and each
+    /// distinct attributes text decoded once.
     public func snapshot(scopeID: UUID) async throws -> [RosterSnapshotRow] {
-        let rows = try await db.sql.select().column("*").from(MembershipModel.schema)
-            .where("scope_id", .equal, scopeID)
-            .where("status", .in, MembershipStatus.live.map(\.rawValue))
-            .all(decoding: MembershipRow.self)
-        return rows.map { row in
-            RosterSnapshotRow(id: row.id, email: row.email, status: MembershipStatus(rawValue: row.status) ?? .active,
-                              source: MembershipSource(rawValue: row.source) ?? .direct, roleKey: row.roleKey, name: row.name,
-                              externalID: row.externalID, attributes: row.attributeValues, deliveryFailedPermanently: row.deliveryStatus == "failed_permanent")
+        let columns = "id, email, status, source, role_key, name, external_id, attributes, delivery_status"
+        let live = MembershipStatus.live.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        let rows = NIOLockedValueBox(SnapshotRows())
+        switch try driver {
+        case .sqlite(let sqlite):
+            let sql = "SELECT \(columns) FROM \(MembershipModel.schema) WHERE scope_id = ? AND status IN (\(live))"
+            try await sqlite.query(sql, [.text(scopeID.uppercaseText)]) { row in
+                func text(_ column: String) -> String? { row.column(column)?.string }
+                rows.withLockedValue {
+                    $0.append(id: text("id").flatMap(UUID.init(canonicalText:)), email: text("email"), status: text("status"),
+                              source: text("source"), roleKey: text("role_key"), name: text("name"), externalID: text("external_id"),
+                              attributes: text("attributes"), deliveryStatus: text("delivery_status"))
+                }
+            }
+        case .postgres(let postgres):
+            let sql = "SELECT \(columns) FROM \(MembershipModel.schema) WHERE scope_id = $1 AND status IN (\(live))"
+            var binds = PostgresBindings(capacity: 1)
+            binds.append(scopeID)
+            try await postgres.withConnection { connection in
+                connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: db.logger) { row in
+                    let (id, email, status, source, roleKey, name, externalID, attributes, deliveryStatus) =
+                        try row.decode((UUID, String, String, String, String, String?, String?, String, String?).self)
+                    rows.withLockedValue {
+                        $0.append(id: id, email: email, status: status, source: source, roleKey: roleKey, name: name,
+                                  externalID: externalID, attributes: attributes, deliveryStatus: deliveryStatus)
+                    }
+                }.map { _ in }
+            }.get()
+        }
+        return try rows.withLockedValue { try $0.result() }
+    }
+
+    /// Snapshot rows as they arrive from the driver.
+    private struct SnapshotRows: Sendable {
+        var rows: [RosterSnapshotRow] = []
+        /// Stored attributes text → values (a roster has few distinct combinations).
+        var attributes: [String: [String: String]] = [:]
+        var malformed = false
+
+        mutating func append(id: UUID?, email: String?, status: String?, source: String?, roleKey: String?, name: String?,
+                             externalID: String?, attributes text: String?, deliveryStatus: String?) {
+            guard let id, let email, let roleKey, let text else { malformed = true; return }
+            let values: [String: String]
+            if let known = attributes[text] {
+                values = known
+            } else {
+                values = MembershipRow.decodeAttributes(text)
+                attributes[text] = values
+            }
+            rows.append(RosterSnapshotRow(
+                id: id, email: email, status: status.flatMap(MembershipStatus.init(rawValue:)) ?? .active,
+                source: source.flatMap(MembershipSource.init(rawValue:)) ?? .direct, roleKey: roleKey, name: name,
+                externalID: externalID, attributes: values, deliveryFailedPermanently: deliveryStatus == "failed_permanent"))
+        }
+
+        func result() throws -> [RosterSnapshotRow] {
+            if malformed { throw RosterError(.internalError, "A membership row could not be read.") }
+            return rows
         }
     }
 
@@ -87,40 +143,55 @@ public struct ImportWriter: Sendable {
         requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
-        for chunk in stride(from: 0, to: newRows.count, by: 500).map({ newRows[$0..<min($0 + 500, newRows.count)] }) {
-            var insert = db.sql.insert(into: MembershipModel.schema).columns(
-                "id", "org_id", "space_id", "scope_id", "account_id", "email", "name", "role_key", "status", "source", "external_id",
-                "attributes", "invited_by", "token_hash", "expires_at", "delivery_status", "created_at", "updated_at")
-            var audit = db.sql.insert(into: AuditEventModel.schema).columns(
-                "id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id", "target_email", "after", "request_id")
-            var outbox = db.sql.insert(into: OutboxMessageModel.schema).columns(
-                "id", "kind", "org_id", "membership_id", "recipient", "subject", "text_body", "html_body", "payload", "status", "attempts", "next_attempt_at", "created_at")
-            var emails = 0
+        let driver = try driver
+        let batch = driver.rowsPerInsert
+        var attributesText: [[String: String]: String] = [:]
+        for start in stride(from: 0, to: newRows.count, by: batch) {
+            let chunk = newRows[start..<min(start + batch, newRows.count)]
+            var memberships = BulkRows(MembershipModel.schema, [
+                ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
+                ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
+                ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
+                ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
+            var audit = BulkRows(AuditEventModel.schema, [
+                ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
+                ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
+                ("request_id", .text)], capacity: chunk.count)
+            var outbox = BulkRows(OutboxMessageModel.schema, [
+                ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
+                ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
+                ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
             for new in chunk {
                 let r = new.row
                 let status = r.active ? MembershipStatus.active : .pending
                 let source = r.active ? MembershipSource.direct : .invitation
-                insert = insert.values(
-                    SQLBind(new.id), SQLBind(scope.orgID), bindOrNull(scope.spaceID), SQLBind(scope.scopeID), bindOrNull(new.accountID), SQLBind(r.email),
-                    bindOrNull(r.name), SQLBind(r.roleKey), SQLBind(status.rawValue), SQLBind(source.rawValue), bindOrNull(r.externalID),
-                    SQLBind(json(r.attributes)), bindOrNull(invitedBy), bindOrNull(new.tokenHash), bindOrNull(new.expiresAt),
-                    bindOrNull(r.active ? nil : "queued"), SQLBind(now), SQLBind(now))
+                let attributes: String
+                if let known = attributesText[r.attributes] {
+                    attributes = known
+                } else {
+                    attributes = json(r.attributes)
+                    attributesText[r.attributes] = attributes
+                }
+                memberships.append([
+                    .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
+                    .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
+                    .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
+                    .init(r.active ? nil : "queued"), .date(now), .date(now)])
                 var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                 if let externalID = r.externalID { after["external_id"] = externalID }
-                audit = audit.values(
-                    SQLBind(TimeOrderedID.make(now: now)), SQLBind(now), SQLBind(actor.type), bindOrNull(actor.id),
-                    SQLBind((r.active ? MembershipEvent.added : .invited).rawValue), SQLBind(scope.orgID), bindOrNull(scope.spaceID), SQLBind(new.id),
-                    bindOrNull(new.accountID), SQLBind(r.email), SQLBind(AuditLog.json(after)), bindOrNull(requestID))
+                audit.append([
+                    .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
+                    .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
+                    .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
                 if let email = new.email {
-                    emails += 1
-                    outbox = outbox.values(
-                        SQLBind(UUID()), SQLBind(email.kind.rawValue), SQLBind(scope.orgID), SQLBind(new.id), SQLBind(email.to), SQLBind(email.subject),
-                        SQLBind(""), SQLBind(""), SQLBind(email.payload), SQLBind("queued"), SQLBind(0), SQLBind(now), SQLBind(now))
+                    outbox.append([
+                        .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
+                        .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
                 }
             }
-            try await insert.run()
-            try await audit.run()
-            if emails > 0 { try await outbox.run() }
+            try await memberships.insert(on: driver)
+            try await audit.insert(on: driver)
+            try await outbox.insert(on: driver)
         }
         // External IDs move in two steps so that swaps never collide in the unique index.
         let moving = changes.filter { $0.externalID != nil }.map(\.id)
@@ -139,5 +210,198 @@ public struct ImportWriter: Sendable {
                                           actor: actor, orgID: scope.orgID, spaceID: scope.spaceID, membershipID: change.id,
                                           before: nil, after: after, requestID: requestID, at: now)
         }
+    }
+}
+
+extension ImportWriter {
+    /// The driver behind `db`, for the statements that bypass SQLKit's value encoding.
+    var driver: BulkRows.Driver {
+        get throws {
+            if let sqlite = db as? any SQLiteDatabase { return .sqlite(sqlite) }
+            if let postgres = db as? any PostgresDatabase { return .postgres(postgres) }
+            throw RosterError(.internalError, "The database is neither SQLite nor PostgreSQL.")
+        }
+    }
+}
+
+/// Rows of one table written in bulk, with values handed straight to the driver.
+///
+/// SQLKit binds every value through the generic `Encodable` path (dynamic casts; a UUID becomes text through
+/// `uuidString` and `snprintf`), which at 100,000 rows costs more than the inserts themselves. On SQLite a batch is one
+/// multi-row `INSERT … VALUES` with `SQLiteData` binds, each value stored exactly as Fluent stores it (UUIDs as
+/// uppercase text, dates as Unix seconds); on PostgreSQL a batch is one `INSERT … SELECT … FROM unnest(…)` with one
+/// array (in PostgreSQL's array text form) per column.
+struct BulkRows {
+    /// A connection that takes driver-level queries.
+    enum Driver {
+        case sqlite(any SQLiteDatabase)
+        case postgres(any PostgresDatabase)
+
+        /// Rows per statement: bounded by SQLite's bind count (250,000 here) and by the memory a batch holds.
+        var rowsPerInsert: Int {
+            switch self {
+            case .sqlite: 2_000
+            case .postgres: 10_000
+            }
+        }
+    }
+
+    /// A column's SQL type, for PostgreSQL's array casts.
+    enum ColumnType {
+        case uuid, text, integer, timestamp
+    }
+
+    /// One value of one row.
+    enum Value {
+        case uuid(UUID), text(String), integer(Int), date(Date), null
+
+        init(_ value: UUID?) { self = value.map(Value.uuid) ?? .null }
+        init(_ value: String?) { self = value.map(Value.text) ?? .null }
+        init(_ value: Date?) { self = value.map(Value.date) ?? .null }
+    }
+
+    let table: String
+    let columns: [(name: String, type: ColumnType)]
+    /// Row after row.
+    private var values: [Value] = []
+
+    init(_ table: String, _ columns: [(name: String, type: ColumnType)], capacity rows: Int) {
+        self.table = table
+        self.columns = columns
+        values.reserveCapacity(rows * columns.count)
+    }
+
+    /// Adds one row: a value per column, in order.
+    mutating func append(_ row: [Value]) {
+        precondition(row.count == columns.count, "a value per column")
+        values.append(contentsOf: row)
+    }
+
+    /// Inserts the rows added so far in one statement (nothing when there are none).
+    func insert(on driver: Driver) async throws {
+        guard !values.isEmpty else { return }
+        let rowCount = values.count / columns.count
+        let names = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        switch driver {
+        case .sqlite(let sqlite):
+            let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
+            let sql = "INSERT INTO \"\(table)\" (\(names)) VALUES " + Array(repeating: row, count: rowCount).joined(separator: ",")
+            let binds = values.map { value -> SQLiteData in
+                switch value {
+                case .uuid(let uuid): .text(uuid.uppercaseText)
+                case .text(let text): .text(text)
+                case .integer(let integer): .integer(integer)
+                case .date(let date): .float(date.timeIntervalSince1970)
+                case .null: .null
+                }
+            }
+            _ = try await sqlite.query(sql, binds)
+        case .postgres(let postgres):
+            var binds = PostgresBindings(capacity: columns.count)
+            var arrays: [String] = []
+            var selected: [String] = []
+            for (index, column) in columns.enumerated() {
+                binds.append(arrayText(column: index))
+                let name = "\"\(column.name)\""
+                switch column.type {
+                case .uuid: arrays.append("$\(index + 1)::uuid[]"); selected.append(name)
+                case .text: arrays.append("$\(index + 1)::text[]"); selected.append(name)
+                case .integer: arrays.append("$\(index + 1)::bigint[]"); selected.append(name)
+                case .timestamp:
+                    // Microseconds since 2000-01-01, computed as PostgresNIO encodes a `Date`.
+                    arrays.append("$\(index + 1)::bigint[]")
+                    selected.append("timestamptz '2000-01-01 00:00:00+00' + \(name) * interval '1 microsecond'")
+                }
+            }
+            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(names))"
+            let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+            try await postgres.withConnection { connection in
+                connection.query(query, logger: postgres.logger).map { _ in }
+            }.get()
+        }
+    }
+
+    /// The values of one column as a PostgreSQL array literal: `{"a","b",NULL}`.
+    private func arrayText(column: Int) -> String {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(values.count / columns.count * 40)
+        for index in stride(from: column, to: values.count, by: columns.count) {
+            if index != column { out.append(UInt8(ascii: ",")) }
+            switch values[index] {
+            case .uuid(let uuid): out.append(contentsOf: uuid.uppercaseText.utf8)
+            case .integer(let integer): out.append(contentsOf: String(integer).utf8)
+            case .date(let date): out.append(contentsOf: String(Int64(date.timeIntervalSince(Self.postgresEpoch) * 1_000_000)).utf8)
+            case .null: out.append(contentsOf: "NULL".utf8)
+            case .text(let text):
+                out.append(UInt8(ascii: "\""))
+                for byte in text.utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
+                out.append(UInt8(ascii: "\""))
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// PostgreSQL's timestamp origin.
+    private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
+}
+
+extension UUID {
+    /// The canonical uppercase form (`uuidString`), written directly (`uuidString` formats with `snprintf` on Linux).
+    var uppercaseText: String {
+        let digits: StaticString = "0123456789ABCDEF"
+        return withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { out in
+                digits.withUTF8Buffer { hex in
+                    var position = 0
+                    for (index, byte) in bytes.enumerated() {
+                        if index == 4 || index == 6 || index == 8 || index == 10 {
+                            out[position] = UInt8(ascii: "-")
+                            position += 1
+                        }
+                        out[position] = hex[Int(byte >> 4)]
+                        out[position + 1] = hex[Int(byte & 0x0F)]
+                        position += 2
+                    }
+                }
+                return 36
+            }
+        }
+    }
+
+    /// Parses the canonical 36-character form (either case) without `sscanf`; nil for anything else.
+    init?(canonicalText text: String) {
+        var bytes = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+                     UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        var text = text
+        let parsed = text.withUTF8 { utf8 -> Bool in
+            guard utf8.count == 36 else { return false }
+            return withUnsafeMutableBytes(of: &bytes) { out in
+                func nibble(_ c: UInt8) -> UInt8? {
+                    switch c {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+                    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+                    default: nil
+                    }
+                }
+                var position = 0
+                for index in 0..<16 {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        guard utf8[position] == UInt8(ascii: "-") else { return false }
+                        position += 1
+                    }
+                    guard let high = nibble(utf8[position]), let low = nibble(utf8[position + 1]) else { return false }
+                    out[index] = high << 4 | low
+                    position += 2
+                }
+                return true
+            }
+        }
+        guard parsed else { return nil }
+        self.init(uuid: bytes)
     }
 }

@@ -146,8 +146,11 @@ public struct MembershipRow: Codable, Sendable {
 
 extension MembershipRow {
     /// The stored attribute values.
-    public var attributeValues: [String: String] {
-        attributes == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(attributes.utf8))) ?? [:]
+    public var attributeValues: [String: String] { Self.decodeAttributes(attributes) }
+
+    /// Attribute values from their stored JSON text (empty when it is not a JSON object of strings).
+    public static func decodeAttributes(_ text: String) -> [String: String] {
+        text == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
     }
 
     /// Attribute values as stored: a JSON object with sorted keys (`{}` when empty).

@@ -121,8 +121,12 @@ public enum ImportPlanner {
             var attributes: [String: String]
         }
         var reports: [ImportRowReport] = []
-        var candidates: [Int: Candidate] = [:]   // by report index
-        var firstLineForEmail: [String: Int] = [:]
+        reports.reserveCapacity(table.records.count)
+        var candidates: [Candidate?] = []   // by report index
+        candidates.reserveCapacity(table.records.count)
+        var emailsSeen = Set<String>()
+        emailsSeen.reserveCapacity(table.records.count)
+        let attributeColumns = columns.attributes.sorted { $0.key < $1.key }
         for record in table.records {
             let cells = record.cells
             let rawEmail = cell(cells, columns.email)
@@ -130,15 +134,14 @@ public enum ImportPlanner {
             let roleKey = cell(cells, columns.role)
             let externalID = cell(cells, columns.externalID)
             var given: [String: String] = [:]
-            for (key, index) in columns.attributes { if let value = cell(cells, index) { given[key] = value } }
+            for (key, index) in attributeColumns { if let value = cell(cells, index) { given[key] = value } }
             var report = ImportRowReport(line: record.line, email: rawEmail ?? "", name: name, role: roleKey, externalID: externalID,
                                          attributes: given, outcome: .failed, updated: false, previousExternalID: nil, reason: nil)
-            func fail(_ reason: String) { report.reason = reason; reports.append(report) }
+            func fail(_ reason: String) { report.reason = reason; reports.append(report); candidates.append(nil) }
             guard let rawEmail else { fail("missing_email"); continue }
             guard let email = EmailAddress(rawEmail)?.value else { fail("invalid_email"); continue }
             report.email = email
-            if firstLineForEmail[email] != nil { fail("duplicate_email_in_file"); continue }
-            firstLineForEmail[email] = record.line
+            guard emailsSeen.insert(email).inserted else { fail("duplicate_email_in_file"); continue }
             let current = existing[email]
             var role: RoleDefinition? = nil
             if current == nil || current?.source == .joinRequest {
@@ -151,50 +154,47 @@ public enum ImportPlanner {
             guard let attributes = try? AttributeDefinition.resolve(given, current: current?.attributes ?? [:], definitions: context.definitions) else {
                 fail("invalid_attribute"); continue
             }
-            candidates[reports.count] = Candidate(report: report, email: email, existing: current, role: role,
-                                                  desiredExternalID: externalID ?? current?.externalID, attributes: attributes)
+            candidates.append(Candidate(report: report, email: email, existing: current, role: role,
+                                        desiredExternalID: externalID ?? current?.externalID, attributes: attributes))
             reports.append(report)
         }
 
         // Pass 2: external IDs, to a fixed point. A claim stands when no other row keeps or claims the same ID.
-        var duplicateInFile = Set<Int>()
-        var claimLine: [String: Int] = [:]
-        for index in candidates.keys.sorted() {
-            let c = candidates[index]!
-            guard let id = c.report.externalID else { continue }
-            if claimLine[id] != nil { duplicateInFile.insert(index) } else { claimLine[id] = index }
+        var claimed = Set<String>()
+        for index in candidates.indices {
+            guard let id = candidates[index]?.report.externalID else { continue }
+            if !claimed.insert(id).inserted {
+                reports[index].reason = "duplicate_external_id_in_file"
+                candidates[index] = nil
+            }
         }
-        for index in duplicateInFile {
-            reports[index].reason = "duplicate_external_id_in_file"
-            candidates[index] = nil
-        }
-        var rejected = Set<Int>()
+        // The candidate (if any) that names each roster row's email: that row's ID is then decided by the file.
+        var candidateForEmail: [String: Int] = [:]
+        for index in candidates.indices { if let c = candidates[index] { candidateForEmail[c.email] = index } }
+        let rosterRowCandidate = context.rows.map { candidateForEmail[$0.email] }
+        candidateForEmail = [:]
+        var rejected = [Bool](repeating: false, count: candidates.count)
         while true {
             // Who holds each ID at the end: accepted file rows with their desired value, everyone else their current one.
-            var holders: [String: [String]] = [:]
-            var fileEmails = Set<String>()
-            for (index, c) in candidates where !rejected.contains(index) {
-                fileEmails.insert(c.email)
-                if let id = c.desiredExternalID { holders[id, default: []].append(c.email) }
+            var holders: [String: Holders] = [:]
+            for (index, candidate) in candidates.enumerated() {
+                guard let c = candidate else { continue }
+                if let id = rejected[index] ? c.existing?.externalID : c.desiredExternalID { holders[id, default: .none].add(c.email) }
             }
-            for row in context.rows where !fileEmails.contains(row.email) {
-                if let id = row.externalID { holders[id, default: []].append(row.email) }
-            }
-            for (index, c) in candidates where rejected.contains(index) {
-                if let id = c.existing?.externalID { holders[id, default: []].append(c.email) }
+            for (row, candidate) in zip(context.rows, rosterRowCandidate) where candidate.map({ rejected[$0] }) ?? true {
+                if let id = row.externalID { holders[id, default: .none].add(row.email) }
             }
             var newlyRejected = false
-            for index in candidates.keys.sorted() where !rejected.contains(index) {
-                let c = candidates[index]!
-                guard let id = c.report.externalID, id != c.existing?.externalID else { continue }
-                if (holders[id] ?? []).contains(where: { $0 != c.email }) {
-                    rejected.insert(index)
+            for (index, candidate) in candidates.enumerated() where !rejected[index] {
+                guard let c = candidate, let id = c.report.externalID, id != c.existing?.externalID else { continue }
+                if holders[id]?.includesOtherThan(c.email) ?? false {
+                    rejected[index] = true
                     newlyRejected = true
                 }
             }
             if !newlyRejected { break }
         }
-        for index in rejected {
+        for index in candidates.indices where rejected[index] {
             reports[index].reason = "external_id_taken"
             candidates[index] = nil
         }
@@ -202,8 +202,8 @@ public enum ImportPlanner {
         // Pass 3: outcomes, seats, and the plan.
         var plan = ImportPlan()
         var seatsLeft = context.seatLimit.map { $0 - context.rows.count } ?? Int.max
-        for index in candidates.keys.sorted() {
-            let c = candidates[index]!
+        for (index, candidate) in candidates.enumerated() {
+            guard let c = candidate else { continue }
             var report = c.report
             let externalChanged = c.desiredExternalID != c.existing?.externalID
             if let current = c.existing, current.source != .joinRequest {
@@ -247,6 +247,28 @@ public enum ImportPlanner {
             reports[index] = report
         }
         return (plan, reports)
+    }
+
+    /// The emails holding one external ID, as far as the planner needs to know: none, one, or several.
+    private enum Holders {
+        case none, one(String), several
+
+        mutating func add(_ email: String) {
+            switch self {
+            case .none: self = .one(email)
+            case .one(let held) where held != email: self = .several
+            case .one, .several: break
+            }
+        }
+
+        /// Whether someone other than `email` holds the ID.
+        func includesOtherThan(_ email: String) -> Bool {
+            switch self {
+            case .none: false
+            case .one(let held): held != email
+            case .several: true
+            }
+        }
     }
 }
 

@@ -44,7 +44,7 @@ public struct ImportReport: Sendable, Equatable, Codable {
             if let name = row.name { out.raw(",\"name\":"); out.string(name) }
             if let role = row.role { out.raw(",\"role\":"); out.string(role) }
             if let externalID = row.externalID { out.raw(",\"external_id\":"); out.string(externalID) }
-            out.raw(",\"attributes\":"); out.raw(JSONText.object(row.attributes))
+            out.raw(",\"attributes\":"); out.object(row.attributes)
             out.raw(",\"outcome\":\"\(row.outcome.rawValue)\",\"updated\":\(row.updated)")
             if let previous = row.previousExternalID { out.raw(",\"previous_external_id\":"); out.string(previous) }
             if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason) }
@@ -61,13 +61,20 @@ public struct JSONText {
     /// values and audit states); written directly because `JSONSerialization` costs microseconds per call on Linux.
     public static func object(_ values: [String: String]) -> String {
         var out = JSONText()
-        out.raw("{")
-        for (n, key) in values.keys.sorted().enumerated() {
-            if n > 0 { out.raw(",") }
-            out.string(key); out.raw(":"); out.string(values[key]!)
-        }
-        out.raw("}")
+        out.object(values)
         return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// Appends `values` as a JSON object with sorted keys.
+    mutating func object(_ values: [String: String]) {
+        bytes.append(UInt8(ascii: "{"))
+        for (n, (key, value)) in values.sorted(by: { $0.key < $1.key }).enumerated() {
+            if n > 0 { bytes.append(UInt8(ascii: ",")) }
+            string(key)
+            bytes.append(UInt8(ascii: ":"))
+            string(value)
+        }
+        bytes.append(UInt8(ascii: "}"))
     }
 
     var bytes: [UInt8] = []
@@ -78,6 +85,11 @@ public struct JSONText {
 
     mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
