@@ -137,17 +137,20 @@ public struct ImportWriter: Sendable {
     }
 
     /// Inserts the new rows (with their audit events and invitation emails) and applies the changes,
-    /// in batches, inside the caller's transaction.
+    /// in batches, inside the caller's transaction. `newRows` is read once, in order, a batch at a time (a lazy
+    /// collection keeps only one batch of tokens and emails in memory).
     public func apply(
-        newRows: [NewMembership], changes: [ImportPlan.Change], scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
+        newRows: some Collection<NewMembership>, changes: [ImportPlan.Change], scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
         requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
         let driver = try driver
-        let batch = driver.rowsPerInsert
         var attributesText: [[String: String]: String] = [:]
-        for start in stride(from: 0, to: newRows.count, by: batch) {
-            let chunk = newRows[start..<min(start + batch, newRows.count)]
+        var start = newRows.startIndex
+        while start != newRows.endIndex {
+            let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
+            let chunk = newRows[start..<end]
+            start = end
             var memberships = BulkRows(MembershipModel.schema, [
                 ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
                 ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),

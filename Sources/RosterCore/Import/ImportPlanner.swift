@@ -109,13 +109,17 @@ public enum ImportPlanner {
             let value = cells[index]
             return value.isEmpty ? nil : value
         }
-        let existing = Dictionary(context.rows.map { ($0.email, $0) }, uniquingKeysWith: { a, _ in a })
+        // Roster rows by email (the first, should there be two), as indices: candidates refer to rows rather than copy them.
+        var existing: [String: Int] = [:]
+        existing.reserveCapacity(context.rows.count)
+        for (index, row) in context.rows.enumerated() where existing[row.email] == nil { existing[row.email] = index }
 
         // Pass 1: per-row validation, independent of other rows.
         struct Candidate {
             var report: ImportRowReport
             var email: String
-            var existing: RosterSnapshotRow?
+            /// Index of the roster row with this email.
+            var existing: Int?
             var role: RoleDefinition?
             var desiredExternalID: String?
             var attributes: [String: String]
@@ -142,7 +146,8 @@ public enum ImportPlanner {
             guard let email = EmailAddress(rawEmail)?.value else { fail("invalid_email"); continue }
             report.email = email
             guard emailsSeen.insert(email).inserted else { fail("duplicate_email_in_file"); continue }
-            let current = existing[email]
+            let currentIndex = existing[email]
+            let current = currentIndex.map { context.rows[$0] }
             var role: RoleDefinition? = nil
             if current == nil || current?.source == .joinRequest {
                 guard let resolved = try? context.ladder.roleOrDefault(roleKey) else { fail("unknown_role"); continue }
@@ -154,7 +159,7 @@ public enum ImportPlanner {
             guard let attributes = try? AttributeDefinition.resolve(given, current: current?.attributes ?? [:], definitions: context.definitions) else {
                 fail("invalid_attribute"); continue
             }
-            candidates.append(Candidate(report: report, email: email, existing: current, role: role,
+            candidates.append(Candidate(report: report, email: email, existing: currentIndex, role: role,
                                         desiredExternalID: externalID ?? current?.externalID, attributes: attributes))
             reports.append(report)
         }
@@ -168,26 +173,33 @@ public enum ImportPlanner {
                 candidates[index] = nil
             }
         }
-        // The candidate (if any) that names each roster row's email: that row's ID is then decided by the file.
+        // The fields this pass reads, by candidate (nil email: no longer a candidate), and for each roster row the
+        // candidate (if any) that names its email: that row's ID is then decided by the file.
+        let emails = candidates.map { $0?.email }
+        let claims = candidates.map { $0?.report.externalID }
+        let desired = candidates.map { $0?.desiredExternalID }
+        let kept = candidates.map { $0?.existing.flatMap { context.rows[$0].externalID } }
         var candidateForEmail: [String: Int] = [:]
-        for index in candidates.indices { if let c = candidates[index] { candidateForEmail[c.email] = index } }
+        candidateForEmail.reserveCapacity(candidates.count)
+        for (index, email) in emails.enumerated() { if let email { candidateForEmail[email] = index } }
         let rosterRowCandidate = context.rows.map { candidateForEmail[$0.email] }
         candidateForEmail = [:]
         var rejected = [Bool](repeating: false, count: candidates.count)
         while true {
             // Who holds each ID at the end: accepted file rows with their desired value, everyone else their current one.
             var holders: [String: Holders] = [:]
-            for (index, candidate) in candidates.enumerated() {
-                guard let c = candidate else { continue }
-                if let id = rejected[index] ? c.existing?.externalID : c.desiredExternalID { holders[id, default: .none].add(c.email) }
+            holders.reserveCapacity(candidates.count + context.rows.count)
+            for (index, email) in emails.enumerated() {
+                guard let email, let id = rejected[index] ? kept[index] : desired[index] else { continue }
+                holders[id, default: .none].add(email)
             }
-            for (row, candidate) in zip(context.rows, rosterRowCandidate) where candidate.map({ rejected[$0] }) ?? true {
-                if let id = row.externalID { holders[id, default: .none].add(row.email) }
+            for index in context.rows.indices where rosterRowCandidate[index].map({ rejected[$0] }) ?? true {
+                if let id = context.rows[index].externalID { holders[id, default: .none].add(context.rows[index].email) }
             }
             var newlyRejected = false
-            for (index, candidate) in candidates.enumerated() where !rejected[index] {
-                guard let c = candidate, let id = c.report.externalID, id != c.existing?.externalID else { continue }
-                if holders[id]?.includesOtherThan(c.email) ?? false {
+            for (index, email) in emails.enumerated() where !rejected[index] {
+                guard let email, let id = claims[index], id != kept[index] else { continue }
+                if holders[id]?.includesOtherThan(email) ?? false {
                     rejected[index] = true
                     newlyRejected = true
                 }
@@ -202,11 +214,13 @@ public enum ImportPlanner {
         // Pass 3: outcomes, seats, and the plan.
         var plan = ImportPlan()
         var seatsLeft = context.seatLimit.map { $0 - context.rows.count } ?? Int.max
-        for (index, candidate) in candidates.enumerated() {
-            guard let c = candidate else { continue }
+        for index in candidates.indices {
+            guard let c = candidates[index] else { continue }
+            candidates[index] = nil
             var report = c.report
-            let externalChanged = c.desiredExternalID != c.existing?.externalID
-            if let current = c.existing, current.source != .joinRequest {
+            let current = c.existing.map { context.rows[$0] }
+            let externalChanged = c.desiredExternalID != current?.externalID
+            if let current, current.source != .joinRequest {
                 let attributesChanged = c.attributes != current.attributes
                 if externalChanged || attributesChanged {
                     report.updated = true
@@ -221,7 +235,7 @@ public enum ImportPlanner {
                 report.role = current.roleKey
                 report.externalID = c.desiredExternalID
                 report.attributes = c.attributes
-            } else if let current = c.existing, let role = c.role {
+            } else if let current, let role = c.role {
                 // A pending join request met by the import: both sides consented.
                 report.outcome = .added
                 report.role = role.key
