@@ -146,55 +146,62 @@ public struct ImportWriter: Sendable {
         let json = MembershipRow.encodeAttributes
         let driver = try driver
         var attributesText: [[String: String]: String] = [:]
-        var start = newRows.startIndex
-        while start != newRows.endIndex {
-            let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
-            let chunk = newRows[start..<end]
-            start = end
-            var memberships = BulkRows(MembershipModel.schema, [
-                ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
-                ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
-                ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
-                ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
-            var audit = BulkRows(AuditEventModel.schema, [
-                ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
-                ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
-                ("request_id", .text)], capacity: chunk.count)
-            var outbox = BulkRows(OutboxMessageModel.schema, [
-                ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
-                ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
-                ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
-            for new in chunk {
-                let r = new.row
-                let status = r.active ? MembershipStatus.active : .pending
-                let source = r.active ? MembershipSource.direct : .invitation
-                let attributes: String
-                if let known = attributesText[r.attributes] {
-                    attributes = known
-                } else {
-                    attributes = json(r.attributes)
-                    attributesText[r.attributes] = attributes
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var start = newRows.startIndex
+            while start != newRows.endIndex {
+                let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
+                let chunk = newRows[start..<end]
+                start = end
+                var memberships = BulkRows(MembershipModel.schema, [
+                    ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
+                    ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
+                    ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
+                    ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
+                var audit = BulkRows(AuditEventModel.schema, [
+                    ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
+                    ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
+                    ("request_id", .text)], capacity: chunk.count)
+                var outbox = BulkRows(OutboxMessageModel.schema, [
+                    ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
+                    ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
+                    ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
+                for new in chunk {
+                    let r = new.row
+                    let status = r.active ? MembershipStatus.active : .pending
+                    let source = r.active ? MembershipSource.direct : .invitation
+                    let attributes: String
+                    if let known = attributesText[r.attributes] {
+                        attributes = known
+                    } else {
+                        attributes = json(r.attributes)
+                        attributesText[r.attributes] = attributes
+                    }
+                    memberships.append([
+                        .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
+                        .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
+                        .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
+                        .init(r.active ? nil : "queued"), .date(now), .date(now)])
+                    var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
+                    if let externalID = r.externalID { after["external_id"] = externalID }
+                    audit.append([
+                        .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
+                        .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
+                        .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
+                    if let email = new.email {
+                        outbox.append([
+                            .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
+                            .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
+                    }
                 }
-                memberships.append([
-                    .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
-                    .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
-                    .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
-                    .init(r.active ? nil : "queued"), .date(now), .date(now)])
-                var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
-                if let externalID = r.externalID { after["external_id"] = externalID }
-                audit.append([
-                    .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
-                    .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
-                    .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
-                if let email = new.email {
-                    outbox.append([
-                        .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
-                        .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
+                // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
+                _ = try await group.next()
+                group.addTask { [memberships, audit, outbox] in
+                    try await memberships.insert(on: driver)
+                    try await audit.insert(on: driver)
+                    try await outbox.insert(on: driver)
                 }
             }
-            try await memberships.insert(on: driver)
-            try await audit.insert(on: driver)
-            try await outbox.insert(on: driver)
+            try await group.waitForAll()
         }
         // External IDs move in two steps so that swaps never collide in the unique index.
         let moving = changes.filter { $0.externalID != nil }.map(\.id)
@@ -232,11 +239,11 @@ extension ImportWriter {
 /// SQLKit binds every value through the generic `Encodable` path (dynamic casts; a UUID becomes text through
 /// `uuidString` and `snprintf`), which at 100,000 rows costs more than the inserts themselves. On SQLite a batch is one
 /// multi-row `INSERT … VALUES` with `SQLiteData` binds, each value stored exactly as Fluent stores it (UUIDs as
-/// uppercase text, dates as Unix seconds); on PostgreSQL a batch is one `INSERT … SELECT … FROM unnest(…)` with one
-/// array (in PostgreSQL's array text form) per column.
-struct BulkRows {
+/// uppercase text, dates as Unix seconds); on PostgreSQL a batch is one `INSERT … SELECT * FROM unnest(…)` with one
+/// binary array bind per column.
+struct BulkRows: Sendable {
     /// A connection that takes driver-level queries.
-    enum Driver {
+    enum Driver: Sendable {
         case sqlite(any SQLiteDatabase)
         case postgres(any PostgresDatabase)
 
@@ -249,13 +256,13 @@ struct BulkRows {
         }
     }
 
-    /// A column's SQL type, for PostgreSQL's array casts.
-    enum ColumnType {
+    /// A column's SQL type, for PostgreSQL's arrays.
+    enum ColumnType: Sendable {
         case uuid, text, integer, timestamp
     }
 
     /// One value of one row.
-    enum Value {
+    enum Value: Sendable {
         case uuid(UUID), text(String), integer(Int), date(Date), null
 
         init(_ value: UUID?) { self = value.map(Value.uuid) ?? .null }
@@ -266,7 +273,7 @@ struct BulkRows {
     let table: String
     let columns: [(name: String, type: ColumnType)]
     /// Row after row.
-    private var values: [Value] = []
+    private(set) var values: [Value] = []
 
     init(_ table: String, _ columns: [(name: String, type: ColumnType)], capacity rows: Int) {
         self.table = table
@@ -301,22 +308,9 @@ struct BulkRows {
             _ = try await sqlite.query(sql, binds)
         case .postgres(let postgres):
             var binds = PostgresBindings(capacity: columns.count)
-            var arrays: [String] = []
-            var selected: [String] = []
-            for (index, column) in columns.enumerated() {
-                binds.append(arrayText(column: index))
-                let name = "\"\(column.name)\""
-                switch column.type {
-                case .uuid: arrays.append("$\(index + 1)::uuid[]"); selected.append(name)
-                case .text: arrays.append("$\(index + 1)::text[]"); selected.append(name)
-                case .integer: arrays.append("$\(index + 1)::bigint[]"); selected.append(name)
-                case .timestamp:
-                    // Microseconds since 2000-01-01, computed as PostgresNIO encodes a `Date`.
-                    arrays.append("$\(index + 1)::bigint[]")
-                    selected.append("timestamptz '2000-01-01 00:00:00+00' + \(name) * interval '1 microsecond'")
-                }
-            }
-            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(names))"
+            for index in columns.indices { binds.append(PostgresColumnArray(rows: self, column: index)) }
+            let arrays = columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
+            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT * FROM unnest(\(arrays))"
             let query = PostgresQuery(unsafeSQL: sql, binds: binds)
             try await postgres.withConnection { connection in
                 connection.query(query, logger: postgres.logger).map { _ in }
@@ -324,32 +318,60 @@ struct BulkRows {
         }
     }
 
-    /// The values of one column as a PostgreSQL array literal: `{"a","b",NULL}`.
-    private func arrayText(column: Int) -> String {
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        out.reserveCapacity(values.count / columns.count * 40)
-        for index in stride(from: column, to: values.count, by: columns.count) {
-            if index != column { out.append(UInt8(ascii: ",")) }
-            switch values[index] {
-            case .uuid(let uuid): out.append(contentsOf: uuid.uppercaseText.utf8)
-            case .integer(let integer): out.append(contentsOf: String(integer).utf8)
-            case .date(let date): out.append(contentsOf: String(Int64(date.timeIntervalSince(Self.postgresEpoch) * 1_000_000)).utf8)
-            case .null: out.append(contentsOf: "NULL".utf8)
-            case .text(let text):
-                out.append(UInt8(ascii: "\""))
-                for byte in text.utf8 {
-                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                    out.append(byte)
-                }
-                out.append(UInt8(ascii: "\""))
+    /// One column of the rows in PostgreSQL's binary array format, which (unlike PostgresNIO's arrays) holds NULLs.
+    private struct PostgresColumnArray: PostgresDynamicTypeEncodable {
+        let rows: BulkRows
+        let column: Int
+
+        var psqlType: PostgresDataType {
+            switch rows.columns[column].type {
+            case .uuid: .uuidArray
+            case .text: .textArray
+            case .integer: .int8Array
+            case .timestamp: .timestamptzArray
             }
         }
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+
+        var psqlFormat: PostgresFormat { .binary }
+
+        func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+            let element: PostgresDataType = switch rows.columns[column].type {
+            case .uuid: .uuid
+            case .text: .text
+            case .integer: .int8
+            case .timestamp: .timestamptz
+            }
+            let values = stride(from: column, to: rows.values.count, by: rows.columns.count).lazy.map { rows.values[$0] }
+            let hasNull = values.contains { if case .null = $0 { true } else { false } }
+            buffer.writeInteger(Int32(1))                                  // dimensions
+            buffer.writeInteger(Int32(hasNull ? 1 : 0))                    // has NULLs
+            buffer.writeInteger(element.rawValue)                           // element type
+            buffer.writeInteger(Int32(rows.values.count / rows.columns.count)) // length
+            buffer.writeInteger(Int32(1))                                  // lower bound
+            for value in values {
+                switch value {
+                case .null:
+                    buffer.writeInteger(Int32(-1))
+                case .uuid(let uuid):
+                    buffer.writeInteger(Int32(16))
+                    withUnsafeBytes(of: uuid.uuid) { _ = buffer.writeBytes($0) }
+                case .text(let text):
+                    buffer.writeInteger(Int32(text.utf8.count))
+                    buffer.writeString(text)
+                case .integer(let integer):
+                    buffer.writeInteger(Int32(8))
+                    buffer.writeInteger(Int64(integer))
+                case .date(let date):
+                    // Microseconds since 2000-01-01, as PostgresNIO encodes a `Date`.
+                    buffer.writeInteger(Int32(8))
+                    buffer.writeInteger(Int64(date.timeIntervalSince(BulkRows.postgresEpoch) * 1_000_000))
+                }
+            }
+        }
     }
 
     /// PostgreSQL's timestamp origin.
-    private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
+    static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
 }
 
 extension UUID {
