@@ -2,6 +2,7 @@
 """A real SMTP server (aiosmtpd) for tests. Behaviour is chosen by the recipient's local part:
 
   refuse-*  -> 550 at RCPT
+  relay-*   -> 554 5.7.1 at RCPT (relay access denied: the sender's fault, not the recipient's)
   busy-*    -> 421 at RCPT the first 2 tries of that address, then accepted
   drop-*    -> connection closed at RCPT (no reply) the first try, then accepted
   otherwise -> accepted; raw DATA bytes saved to DIR/<recipient>/<n>.eml (atomically)
@@ -34,6 +35,8 @@ class Handler:
         key = address.lower()
         if local.startswith("refuse-"):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if local.startswith("relay-"):
+            return "554 5.7.1 <%s>: Relay access denied" % address
         if local.startswith("busy-"):
             self.tries[key] += 1
             if self.tries[key] <= 2:

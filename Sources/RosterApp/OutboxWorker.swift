@@ -8,8 +8,8 @@ import RosterStore
 /// a server's acceptance and the settlement of its batch sends that batch again after the claim lease.
 /// - transient failures retry with exponential backoff and jitter, then settle as `failed_transient`;
 /// - a recipient refused for good settles as `failed_permanent`, and so does the invitation's delivery;
-/// - a sender-side failure (our credentials or TLS) gives the batch back untouched and pauses delivery for
-///   `pauseAfterSenderFailure`, logging one error per pause, until the configuration is fixed.
+/// - a sender-side failure (our credentials, TLS, relay policy) or an unreachable server gives the batch back
+///   untouched and pauses delivery for `pauseAfterSenderFailure`, logging one error per pause, until it is fixed.
 struct OutboxWorker: Sendable {
     let db: any Database
     let mailer: any Mailer
@@ -53,7 +53,7 @@ struct OutboxWorker: Sendable {
             let outcomes = await send(claimed)
             var settlements: [OutboxDelivery.Settlement] = []
             var giveBack: [OutboxMessageModel] = []
-            var senderFailure: String?
+            var pause: (reason: String, failure: String)?
             for (message, outcome) in zip(claimed, outcomes) {
                 switch outcome {
                 case nil:
@@ -63,7 +63,10 @@ struct OutboxWorker: Sendable {
                     delivered += 1
                 case .failure(let failure) where failure.kind == .senderSide:
                     giveBack.append(message)
-                    senderFailure = failure.message
+                    pause = ("the mail server refused our side (no recipient is marked)", failure.message)
+                case .failure(let failure) where failure.kind == .unavailable:
+                    giveBack.append(message)
+                    pause = pause ?? ("the mail server is unavailable (no attempt is counted)", failure.message)
                 case .failure(let failure) where failure.kind == .recipientRefused:
                     logger.warning("email recipient refused", metadata: ["to": .string(message.recipient), "error": .string(failure.message)])
                     settlements.append(.init(message, .refused(error: failure.message)))
@@ -77,9 +80,9 @@ struct OutboxWorker: Sendable {
             }
             try await delivery.settle(settlements, now: now())
             try await delivery.release(giveBack)
-            if let senderFailure {
+            if let pause {
                 pausedUntil.withLockedValue { $0 = now().addingTimeInterval(pauseAfterSenderFailure) }
-                logger.error("email delivery paused for \(Int(pauseAfterSenderFailure)) s: the mail server refused our side (no recipient is marked): \(senderFailure)")
+                logger.error("email delivery paused for \(Int(pauseAfterSenderFailure)) s: \(pause.reason): \(pause.failure)")
                 return delivered
             }
             if !giveBack.isEmpty { return delivered }  // stopping
@@ -111,7 +114,7 @@ struct OutboxWorker: Sendable {
             while next < min(concurrency, messages.count) { start() }
             for await (index, outcome) in group {
                 outcomes[index] = outcome
-                if case .failure(let failure) = outcome, failure.kind == .senderSide { stop = true }
+                if case .failure(let failure) = outcome, failure.kind == .senderSide || failure.kind == .unavailable { stop = true }
                 if !stop, !Task.isCancelled, next < messages.count { start() }
             }
             return outcomes
@@ -139,9 +142,9 @@ struct OutboxWorker: Sendable {
         }
     }
 
-    /// How long a claim lasts before another worker may take the message over (a batch's worst case with
-    /// 30-second step timeouts is well below).
-    static let claimLease: TimeInterval = 600
+    /// How long a claim lasts before another worker may take the message over: above a batch's worst case (50
+    /// messages, 8 at a time, a dozen 30-second steps each). A late settlement of a claim taken over is ignored.
+    static let claimLease: TimeInterval = 3600
 }
 
 /// Runs the background work of `roster serve` until shutdown: the outbox worker (every second) and the

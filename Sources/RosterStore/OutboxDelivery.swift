@@ -75,8 +75,12 @@ public struct OutboxDelivery: Sendable {
                     (status, error) = ("failed_permanent", message)
                     update = update.set("payload", to: SQLLiteral.null)
                 }
-                try await update.set("status", to: status).set("last_error", to: error).where("id", .equal, id).run()
-                if let membershipID = settlement.message.membershipID, settlement.message.kind == EmailKind.invitation.rawValue {
+                // Only the claim this worker holds: every claim counts an attempt, so a message taken over after its
+                // lease has a higher count and belongs to another worker.
+                let settled = try await update.set("status", to: status).set("last_error", to: error)
+                    .where("id", .equal, id).where("status", .equal, "sending").where("attempts", .equal, settlement.message.attempts)
+                    .returning("id").all()
+                if !settled.isEmpty, let membershipID = settlement.message.membershipID, settlement.message.kind == EmailKind.invitation.rawValue {
                     try await db.sql.update(MembershipModel.schema)
                         .set("delivery_status", to: status).set("delivery_error", to: error)
                         .where("id", .equal, membershipID)
@@ -89,13 +93,15 @@ public struct OutboxDelivery: Sendable {
     /// Gives claimed messages back unchanged (their attempt not counted): delivery is paused by a sender-side
     /// failure, which is no fault of theirs, or the worker is stopping.
     public func release(_ messages: [OutboxMessageModel]) async throws {
-        let ids = messages.compactMap(\.id)
-        if ids.isEmpty { return }
+        if messages.isEmpty { return }
         try await db.writeTransaction { db in
-            try await db.sql.update(OutboxMessageModel.schema)
-                .set("status", to: "queued").set("attempts", to: SQLRaw("attempts - 1")).set("claimed_at", to: SQLLiteral.null)
-                .where("status", .equal, "sending").where("id", .in, ids)
-                .run()
+            for message in messages {
+                guard let id = message.id else { continue }
+                try await db.sql.update(OutboxMessageModel.schema)
+                    .set("status", to: "queued").set("attempts", to: SQLRaw("attempts - 1")).set("claimed_at", to: SQLLiteral.null)
+                    .where("id", .equal, id).where("status", .equal, "sending").where("attempts", .equal, message.attempts)
+                    .run()
+            }
         }
     }
 

@@ -176,6 +176,45 @@ actor CountingMailer: Mailer {
         }
     }
 
+    @Test(.enabled(if: SMTPSink.current != nil, "needs the SMTP sink of .ci/run"))
+    func aRelayRefusalBlamesOurSideNotTheRecipient() async throws {
+        let sink = try #require(SMTPSink.current)
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let email = unique("relay-")
+            _ = try await t.invite(owner, org: org, email: email)
+            let worker = worker(t, sink.mailer(on: t.app))
+            #expect(try await worker.deliverDue() == 0)
+            // "554 5.7.1 Relay access denied" is about our credentials, not the address: nothing is marked.
+            #expect(try await delivery(t, org: org, email: email, token: owner)["status"] == "queued")
+            let row = try #require(try await OutboxMessageModel.query(on: t.app.db).filter(\.$recipient == email).first())
+            #expect(row.status == "queued" && row.attempts == 0)
+            #expect(worker.pausedUntil.withLockedValue { $0 } != nil)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aClaimTakenOverAfterItsLeaseIsSettledOnlyByItsNewHolder(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            try await t.app.db.writeTransaction { db in
+                try await Outbox(db).enqueue(EmailTemplates.verification(to: "x@example.com", name: "X", token: "T"), orgID: nil, membershipID: nil, now: Date())
+            }
+            let delivery = OutboxDelivery(t.app.db)
+            let slow = try #require(try await delivery.claim(limit: 1, now: Date()).first)
+            try await delivery.requeueStale(claimedBefore: Date().addingTimeInterval(OutboxWorker.claimLease + 1))
+            let current = try #require(try await delivery.claim(limit: 1, now: Date()).first)
+            // The slow worker finally reports a failure: ignored, the message belongs to the new claim.
+            try await delivery.settle([.init(slow, .exhausted(error: "late"))], now: Date())
+            try await delivery.release([slow])
+            let unchanged = try #require(try await OutboxMessageModel.find(current.id, on: t.app.db))
+            #expect(unchanged.status == "sending" && unchanged.attempts == 2 && unchanged.lastError == nil)
+            try await delivery.settle([.init(current, .sent)], now: Date())
+            #expect(try await OutboxMessageModel.find(current.id, on: t.app.db)?.status == "sent")
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func aRolledBackChangeQueuesNothing(backend: TestBackend) async throws {
         struct Abort: Error {}

@@ -58,8 +58,12 @@ public struct DeliveryFailure: Error, Sendable, CustomStringConvertible {
         case transient
         /// The server permanently refused this recipient or this message (5xx at RCPT/DATA).
         case recipientRefused
-        /// Our side is misconfigured or refused: TLS, authentication, sender, or a server not speaking SMTP.
+        /// Our side is misconfigured or refused: TLS, authentication, sender, relay policy (5.7.x), or a server not
+        /// speaking SMTP.
         case senderSide
+        /// The server could not be reached or gave up before the sender was accepted (connection refused, timeouts,
+        /// 4xx before MAIL FROM): nothing is wrong with this message, and every other one would fail the same way.
+        case unavailable
     }
 
     /// The classification of the failure.
@@ -122,7 +126,7 @@ public struct SMTPClient: Sendable {
                     }
                 }
         } catch {
-            throw Self.classify(error, step: "connect to \(config.host):\(config.port)")
+            throw DeliveryFailure(.unavailable, Self.classify(error, step: "connect to \(config.host):\(config.port)").message)
         }
         do {
             // executeThenClose closes the channel on every path, success or error.
@@ -180,6 +184,45 @@ private final class Session {
     }
 
     func run(from: String, to: String, data: String, tls: NIOSSLContext?, sni: String?) async throws {
+        let caps: [String: [String]]
+        do {
+            caps = try await open(tls: tls, sni: sni)
+        } catch {
+            let failure = SMTPClient.classify(error, step: "before MAIL FROM")
+            throw failure.kind == .transient ? DeliveryFailure(.unavailable, failure.message) : failure
+        }
+        let eightBit = caps["8BITMIME"] != nil && data.utf8.contains { $0 >= 0x80 }
+        try expect(await command("MAIL FROM:<\(from)>" + (eightBit ? " BODY=8BITMIME" : ""), step: "MAIL FROM"),
+                   250, step: "MAIL FROM", on5xx: .senderSide)
+        let rcpt = try await command("RCPT TO:<\(to)>", step: "RCPT TO")
+        try expect(rcpt, 250, 251, step: "RCPT TO", on5xx: Self.refusal(rcpt))
+        let dataReply = try await command("DATA", step: "DATA")
+        try expect(dataReply, 354, step: "DATA", on5xx: Self.refusal(dataReply))
+        let end = try await command(Self.encodeBody(data), step: "end of data", appendCRLF: false)
+        try expect(end, 250, step: "end of data", on5xx: Self.refusal(end))
+        // The message is accepted; QUIT is a courtesy and its failure is irrelevant.
+        _ = try? await command("QUIT", step: "QUIT")
+    }
+
+    /// Whom a 5xx after MAIL FROM blames, by its enhanced status code (RFC 3463): 5.1.x (address) and 5.2.x
+    /// (mailbox), or a bare 550/551/553, refuse the recipient; 5.7.x and 530 (policy, relay access, authentication)
+    /// refuse our side; anything else (system, network, content) is a failed attempt that marks no one.
+    static func refusal(_ reply: SMTPReply) -> DeliveryFailure.Kind {
+        let enhanced = reply.lines.first?.split(separator: " ").first.map(String.init) ?? ""
+        let parts = enhanced.split(separator: ".")
+        if parts.count == 3, parts[0] == "5" {
+            switch parts[1] {
+            case "1", "2": return .recipientRefused
+            case "7": return .senderSide
+            default: return .transient
+            }
+        }
+        if reply.code == 530 { return .senderSide }
+        return [550, 551, 553].contains(reply.code) ? .recipientRefused : .transient
+    }
+
+    /// Greeting, EHLO, STARTTLS and AUTH: the connection up to where the sender is named. Returns the capabilities.
+    func open(tls: NIOSSLContext?, sni: String?) async throws -> [String: [String]] {
         try expect(await command(nil, step: "greeting"), 220, step: "greeting", on5xx: .senderSide)
         var caps = try await hello()
         if config.security == .startTLS, let tls {
@@ -194,16 +237,7 @@ private final class Session {
             caps = try await hello(step: "TLS handshake + EHLO", allowHELO: false)
         }
         if let user = config.username { try await authenticate(user: user, password: config.password ?? "", caps: caps) }
-
-        let eightBit = caps["8BITMIME"] != nil && data.utf8.contains { $0 >= 0x80 }
-        try expect(await command("MAIL FROM:<\(from)>" + (eightBit ? " BODY=8BITMIME" : ""), step: "MAIL FROM"),
-                   250, step: "MAIL FROM", on5xx: .senderSide)
-        try expect(await command("RCPT TO:<\(to)>", step: "RCPT TO"), 250, 251, step: "RCPT TO", on5xx: .recipientRefused)
-        try expect(await command("DATA", step: "DATA"), 354, step: "DATA", on5xx: .recipientRefused)
-        try expect(await command(Self.encodeBody(data), step: "end of data", appendCRLF: false),
-                   250, step: "end of data", on5xx: .recipientRefused)
-        // The message is accepted; QUIT is a courtesy and its failure is irrelevant.
-        _ = try? await command("QUIT", step: "QUIT")
+        return caps
     }
 
     /// EHLO, falling back to HELO on 5xx. Returns the capabilities (keyword → parameters).
