@@ -82,8 +82,8 @@ struct RosterImportController: RouteCollection {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
                 let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
                 // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
-                // than land all over them (several times faster on SQLite at 100,000 rows).
-                // Made a batch at a time as the writer reads them (tokens and emails for 100,000 rows are never all held).
+                // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
+                // 100,000 rows are never all held).
                 let newRows = plan.newRows.sorted { $0.email.utf8.lexicographicallyPrecedes($1.email.utf8) }.lazy.map { row -> ImportWriter.NewMembership in
                     if row.active {
                         return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
