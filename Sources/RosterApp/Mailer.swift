@@ -62,7 +62,8 @@ enum MIMEMessage {
     }
 
     /// `Name <address>`, the name quoted or RFC 2047-encoded as needed.
-    static func mailbox(name: String, address: String) -> String {
+    static func mailbox(name raw: String, address: String) -> String {
+        let name = withoutControlCharacters(raw)
         guard !name.isEmpty else { return address }
         if name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == " ") }) { return "\(name) <\(address)>" }
         if name.allSatisfy(\.isASCII) {
@@ -73,7 +74,8 @@ enum MIMEMessage {
 
     /// RFC 2047 encoded-words for non-ASCII header text: UTF-8, base64, at most 75 characters per word, words
     /// split between characters and folded onto continuation lines.
-    static func encodeHeader(_ value: String) -> String {
+    static func encodeHeader(_ raw: String) -> String {
+        let value = withoutControlCharacters(raw)
         if value.allSatisfy(\.isASCII) { return value }
         var words: [String] = []
         var chunk = [UInt8]()
@@ -87,6 +89,11 @@ enum MIMEMessage {
         }
         if !chunk.isEmpty { words.append("=?UTF-8?B?\(Data(chunk).base64EncodedString())?=") }
         return words.joined(separator: "\r\n ")
+    }
+
+    /// `text` with control characters (line breaks above all) as spaces: a header value never starts a new header.
+    static func withoutControlCharacters(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// `Mon, 30 Nov 2026 09:59:00 +0000`, computed directly (Foundation's formatters are slow on Linux).

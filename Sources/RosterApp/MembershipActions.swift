@@ -362,7 +362,11 @@ struct MembershipActions: Sendable {
 /// Validation of the per-member fields shared by invitations and updates.
 enum MemberFields {
     static func name(_ raw: String?) throws(RosterError) -> String? {
-        try text(raw, field: "name", maximum: AccountRules.maximumNameLength)
+        let name = try text(raw, field: "name", maximum: AccountRules.maximumNameLength)
+        if let name, AccountRules.hasControlCharacters(name) {
+            throw RosterError.validation([FieldIssue(field: "name", message: "must not contain line breaks or control characters")])
+        }
+        return name
     }
 
     static func externalID(_ raw: String?) throws(RosterError) -> String? {

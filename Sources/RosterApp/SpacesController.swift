@@ -23,7 +23,7 @@ struct SpacesController: RouteCollection {
         var issues: [FieldIssue] = []
         if let raw = body.name ?? (creating ? "" : nil) {
             let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if name.isEmpty || name.count > 200 { issues.append(FieldIssue(field: "name", message: "must be 1–200 characters")) } else { space.name = name }
+            if name.isEmpty || name.count > 200 || AccountRules.hasControlCharacters(name) { issues.append(FieldIssue(field: "name", message: "must be 1–200 characters without line breaks")) } else { space.name = name }
         }
         if let raw = body.slug {
             let slug = raw.trimmingCharacters(in: .whitespaces).lowercased()

@@ -27,7 +27,14 @@ public enum AccountRules {
         if trimmed.count > maximumNameLength {
             return .failure(FieldIssue(field: field, message: "must be at most \(maximumNameLength) characters"))
         }
+        if hasControlCharacters(trimmed) { return .failure(FieldIssue(field: field, message: "must not contain line breaks or control characters")) }
         return .success(trimmed)
+    }
+
+    /// Whether `text` holds line breaks, tabs or other control or format characters, which names shown in
+    /// email headers and pages must not carry.
+    public static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }
     }
 }
 

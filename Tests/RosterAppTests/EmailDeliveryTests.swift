@@ -215,6 +215,19 @@ actor CountingMailer: Mailer {
         }
     }
 
+    @Test func namesCannotInjectHeaders() async throws {
+        let message = EmailMessage(to: "ada@example.com", subject: "Eve\r\nBcc: victim@example.com has invited you", text: "t", html: "h")
+        let rendered = MIMEMessage.render(message, from: MIMEMessage.mailbox(name: "Eve\r\nReply-To: x@evil.example", address: "roster@roster.test"), domain: "roster.test")
+        let headers = rendered.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        #expect(!headers.contains { $0.hasPrefix("Bcc:") || $0.hasPrefix("Reply-To:") })
+        #expect(headers.contains("Subject: Eve  Bcc: victim@example.com has invited you"))
+        // And such names are refused where they are entered.
+        try await TestApp.with(.sqlite) { t in
+            let refused = try await t.send(.POST, "/v1/accounts", json: ["email": "eve@example.com", "name": "Eve\nBcc: x", "password": "long enough password"])
+            #expect(refused.code == "validation_failed")
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func aRolledBackChangeQueuesNothing(backend: TestBackend) async throws {
         struct Abort: Error {}
