@@ -117,12 +117,18 @@ struct MembershipActions: Sendable {
             }
             let token = Secret.generate()
             let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
+            // Earlier emails of this invitation that have not gone out yet never will: their link is dead.
+            try await Outbox(db).supersede(membershipID: id)
             let invitation: MembershipModel
             if let newEmail, newEmail.value != row.email {
-                guard let revoked = try await store.transition(id: id, from: [.pending, .expired], source: .invitation, to: .revoked, now: now) else {
-                    throw RosterError(.conflict, "The invitation changed meanwhile; try again.")
+                if row.status == MembershipStatus.pending.rawValue {
+                    guard let revoked = try await store.transition(id: id, from: [.pending], source: .invitation, to: .revoked, now: now) else {
+                        throw RosterError(.conflict, "The invitation changed meanwhile; try again.")
+                    }
+                    try await AuditLog(db).record(.revoked, actor: context.actor, membership: revoked, before: row.auditState, after: revoked.auditState, requestID: requestID, at: now)
+                } else {
+                    try await Self.requireSeat(store, context: context)  // an expired row holds no seat
                 }
-                try await AuditLog(db).record(.revoked, actor: context.actor, membership: revoked, before: row.auditState, after: revoked.auditState, requestID: requestID, at: now)
                 try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
                 invitation = MembershipModel(scope: context.scope, email: newEmail.value, name: row.name, roleKey: role.key, status: .pending,
                                              source: .invitation, externalID: row.externalID, attributes: row.attributes, now: now)
@@ -131,7 +137,7 @@ struct MembershipActions: Sendable {
                 invitation.expiresAt = expiresAt
                 invitation.deliveryStatus = "queued"
                 try await invitation.create(on: db)
-                try await AuditLog(db).record(.invited, actor: context.actor, membership: invitation, before: row.auditState, after: invitation.auditState, requestID: requestID, at: now)
+                try await AuditLog(db).record(.invited, actor: context.actor, membership: invitation, before: nil, after: invitation.auditState, requestID: requestID, at: now)
             } else {
                 if row.status == MembershipStatus.expired.rawValue { try await Self.requireSeat(store, context: context) }
                 try await Self.requireInvitationQuota(db, context: context, limits: limits, now: now)
@@ -227,6 +233,7 @@ struct MembershipActions: Sendable {
                 throw RosterError(.conflict, "The membership changed meanwhile; try again.")
             }
             try await AuditLog(db).record(event, actor: context.actor, membership: ended, before: row.auditState, after: ended.auditState, requestID: requestID, at: now)
+            if target == .revoked { try await Outbox(db).supersede(membershipID: id) }
         }
     }
 

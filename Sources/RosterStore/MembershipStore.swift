@@ -253,6 +253,15 @@ public struct Outbox: Sendable {
         try await row.create(on: db)
     }
 
+    /// Marks the not yet delivered emails of an invitation (queued, or out of retries) `superseded` and drops their
+    /// template fields: a resend or revocation made their link dead.
+    public func supersede(membershipID: UUID) async throws {
+        try await db.sql.update(OutboxMessageModel.schema).set("status", to: "superseded").set("payload", to: SQLLiteral.null)
+            .where("membership_id", .equal, membershipID).where("kind", .equal, EmailKind.invitation.rawValue)
+            .where("status", .in, ["queued", "failed_transient"])
+            .run()
+    }
+
     /// Invitation emails queued for an organization since `since` (for the hourly rate limit).
     public func invitationsQueued(orgID: UUID, since: Date) async throws -> Int {
         try await OutboxMessageModel.query(on: db)
