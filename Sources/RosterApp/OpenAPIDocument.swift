@@ -256,7 +256,7 @@ enum OpenAPIDocument {
                 "outcome": ["type": "string", "enum": ["invited", "added", "already_invited", "already_member", "failed", "failed_to_send"]],
                 "updated": ["type": "boolean"], "previous_external_id": nullableString, "reason": nullableString,
             ], required: ["line", "email", "outcome", "updated"])],
-        ], required: ["id", "dry_run", "summary", "rows"]),
+        ], required: ["dry_run", "summary", "rows"]),
         "AuthorizeRequest": object(["account_id": uuid, "org": string, "space": string,
                                     "permission": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
                                    required: ["account_id", "permission"]),

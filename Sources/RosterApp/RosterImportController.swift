@@ -98,7 +98,7 @@ struct RosterImportController: RouteCollection {
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
             }
             var report = ImportReport(dryRun: dryRun, rows: reports)
-            report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now)
+            if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }
             return report
         }
         if dryRun {

@@ -13,7 +13,7 @@ public struct ImportColumns: Sendable, Equatable {
     static let externalIDNames: Set<String> = ["external_id", "external id", "ext_id", "externalid"]
 
     /// Finds the columns by name (case-insensitive, any order). Unknown and duplicate columns and a missing `email`
-    /// column are all reported at once. An export's `status` column is accepted and ignored.
+    /// column are all reported at once. An export's `status` column and a failures file's `line` and `reason` columns are accepted and ignored.
     public static func resolve(header: [String], attributeKeys: [String]) throws(ImportFileError) -> ImportColumns {
         var issues: [ImportFileIssue] = []
         var seen: [String: Int] = [:]
@@ -36,7 +36,7 @@ public struct ImportColumns: Sendable, Equatable {
             case "name": columns.name = index
             case "role": columns.role = index
             case "external_id": columns.externalID = index
-            case "status": break
+            case "status", "line", "reason": break  // an export's status, or a failures file's line and reason
             default:
                 if attributes.contains(canonical) {
                     columns.attributes[canonical] = index
