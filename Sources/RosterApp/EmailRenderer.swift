@@ -19,9 +19,12 @@ public struct EmailRenderer: Sendable {
     /// The message to hand to the transport: rendered from the stored fields, or the stored bodies of a message
     /// queued before templates were rendered at delivery.
     public func message(for row: OutboxMessageModel) async throws -> EmailMessage {
-        guard let payload = row.payload, let kind = EmailKind(rawValue: row.kind),
-              let fields = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)) else {
+        guard let payload = row.payload else {
+            guard !row.textBody.isEmpty else { throw DeliveryFailure(.transient, "message \(row.id?.uuidString ?? "?") has no body and no template fields") }
             return EmailMessage(to: row.recipient, subject: row.subject, text: row.textBody, html: row.htmlBody)
+        }
+        guard let kind = EmailKind(rawValue: row.kind), let fields = try? JSONDecoder().decode([String: String].self, from: Data(payload.utf8)) else {
+            throw DeliveryFailure(.transient, "message \(row.id?.uuidString ?? "?") has unreadable template fields")
         }
         return try await render(QueuedEmail(to: row.recipient, kind: kind, subject: row.subject, fields: fields))
     }

@@ -314,7 +314,7 @@ struct MembershipActions: Sendable {
                 }
                 .limit(limits.reviewerEmails)
                 .all()
-            let reviewPath = "/orgs/\(context.org.slug)\(context.scope.spaceID.map { "/spaces/\($0)" } ?? "")/join-requests"
+            let reviewPath = context.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(context.org.slug)/join-requests"
             for reviewer in Set(reviewers.map(\.email)).sorted() {
                 try await Outbox(db).enqueue(
                     EmailTemplates.joinRequest(to: reviewer, requesterName: account.name, requesterEmail: account.email, organization: context.org.name,

@@ -153,13 +153,13 @@ struct ApproveRequestBody: RequestBody {
     var role: String?
 }
 
-/// A body that must be empty or `{}`.
 /// `POST …/members/{id}/resend` body: optionally a corrected address.
 struct ResendRequest: RequestBody {
     var email: String?
     static let fields: Set<String> = ["email"]
 }
 
+/// A body that must be empty or `{}`.
 struct EmptyBody: RequestBody {
     static let fields: Set<String> = []
 }

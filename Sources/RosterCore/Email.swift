@@ -81,9 +81,9 @@ public enum EmailTemplates {
         var fields = ["organization": organization]
         fields["space"] = space
         fields["role"] = roleName
-        let where_ = place(organization, space)
+        let joined = place(organization, space)
         return QueuedEmail(to: email, kind: approved ? .joinRequestApproved : .joinRequestRejected,
-                           subject: approved ? "Welcome to \(where_)" : "Your request to join \(where_)", fields: fields)
+                           subject: approved ? "Welcome to \(joined)" : "Your request to join \(joined)", fields: fields)
     }
 
     /// "Lab in Acme" for a space, "Acme" for an organization.
@@ -109,22 +109,5 @@ public enum EmailTemplates {
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(year)-\(two(month))-\(two(day)) \(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)) UTC"
-    }
-
-    /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attributes.
-    public static func escapeHTML(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

@@ -131,9 +131,10 @@ public struct TestApp: Sendable {
         return id
     }
 
-    /// Emails queued in the outbox for `email`, oldest first.
+    /// Emails queued in the outbox for `email` (not those a resend or revocation superseded), oldest first.
     public func emails(to email: String, kind: String? = nil) async throws -> [EmailMessage] {
         var query = OutboxMessageModel.query(on: app.db).filter(\.$recipient == EmailAddress.canonicalize(email))
+            .filter(\.$status != "superseded")
         if let kind { query = query.filter(\.$kind == kind) }
         let renderer = EmailRenderer(app)
         var messages: [EmailMessage] = []

@@ -44,7 +44,7 @@ struct RosterPages: Sendable {
     }
     struct MembersPage: Encodable {
         var frame: WebPages.Frame; var roster: Heading; var roles: [Role]; var members: [Member]; var q: String; var status: String
-        var next: String?; var statuses: [String]; var showExternalID: Bool
+        var nextPage: String?; var statuses: [String]; var showExternalID: Bool
     }
 
     struct Filter: Content { var q: String?; var status: String?; var cursor: String? }
@@ -60,13 +60,15 @@ struct RosterPages: Sendable {
             return Member(id: m.id.uuidString.lowercased(), email: m.email, name: m.name ?? "", role: names[m.role] ?? m.role, roleKey: m.role, status: m.status,
                           source: m.source.replacingOccurrences(of: "_", with: " "), externalID: m.externalID ?? "",
                           delivery: m.delivery.map { $0.status.replacingOccurrences(of: "_", with: " ") } ?? "", deliveryFailed: failed,
-                          deliveryError: m.delivery?.lastError ?? "", canResend: m.status == "pending" && m.source == "invitation",
+                          deliveryError: m.delivery?.lastError ?? "", canResend: (m.status == "pending" || m.status == "expired") && m.source == "invitation",
                           endLabel: m.status == "pending" ? "Revoke" : "Remove")
         }
         return try await req.view.render("web/members", MembersPage(
             frame: WebPages.frame(req, context.spaceName ?? context.org.name), roster: heading(context),
             roles: roles.filter { context.authority.outranks($0) }.map { Role(key: $0.key, name: $0.name) }, members: members,
-            q: filter.q ?? "", status: filter.status ?? "", next: page.nextCursor,
+            q: filter.q ?? "", status: filter.status ?? "",
+            nextPage: page.nextCursor.map { base(context) + "?q=" + WebPages.queryValue(filter.q ?? "") + "&status=" + WebPages.queryValue(filter.status ?? "")
+                + "&cursor=" + WebPages.queryValue($0) },
             statuses: ["", "active", "pending", "declined", "revoked", "expired", "removed", "left"],
             showExternalID: members.contains { !$0.externalID.isEmpty }))
     }
@@ -85,6 +87,7 @@ struct RosterPages: Sendable {
     }
 
     struct RoleForm: Content { var role: String? }
+    struct ResendForm: Content { var email: String? }
 
     @Sendable func memberAction(req: Request) async throws -> Response {
         let context = try await scope(req)
@@ -100,8 +103,16 @@ struct RosterPages: Sendable {
                 try await actions.remove(id: id)
                 return (nil, "Done: the row is no longer live.")
             case "resend":
-                let row = try await actions.resend(id: id)
-                return (nil, "Sent a new invitation link to \(row.email).")
+                let raw = (try? req.content.decode(ResendForm.self))?.email?.trimmingCharacters(in: .whitespaces) ?? ""
+                var corrected: EmailAddress?
+                if !raw.isEmpty {
+                    guard let email = EmailAddress(raw) else {
+                        throw RosterError.validation([FieldIssue(field: "Email", message: "must be an email address like name@example.com")])
+                    }
+                    corrected = email
+                }
+                let row = try await actions.resend(id: id, to: corrected)
+                return (nil, row.id == id ? "Sent a new invitation link to \(row.email)." : "Invited \(row.email) instead; the old invitation is revoked.")
             default:
                 throw RosterError.notFound
             }
@@ -128,7 +139,12 @@ struct RosterPages: Sendable {
     @Sendable func review(req: Request) async throws -> Response {
         let context = try await scope(req)
         let id = try req.uuidParameter("id")
-        let approve = req.parameters.get("action") == "approve"
+        let approve: Bool
+        switch req.parameters.get("action") {
+        case "approve": approve = true
+        case "reject": approve = false
+        default: throw RosterError.notFound
+        }
         return try await WebPages.perform(req, back: base(context) + "/join-requests") {
             let role = (try? req.content.decode(RoleForm.self))?.role.flatMap { $0.isEmpty ? nil : $0 }
             let row = try await MembershipActions(req: req, context: context).review(id: id, approve: approve, roleKey: role)

@@ -17,7 +17,7 @@ struct WebPages: RouteCollection {
         web.post("signout", use: signOut)
         web.post("orgs", use: createOrganization)
         web.post("invitations", ":id", ":answer", use: answerInvitation)
-        web.post("join-requests", ":org", ":id", "withdraw", use: withdrawRequest)
+        web.post("join-requests", ":id", "withdraw", use: withdrawRequest)
         web.get("i", ":token", use: invitationPage)
         web.post("i", ":token", ":answer", use: answerInvitationLink)
 
@@ -51,16 +51,32 @@ struct WebPages: RouteCollection {
 
     /// A page for an error: the message in words, with the right status (403, 404, …).
     static func errorPage(_ error: any Error, on req: Request) async throws -> Response {
-        let problem = (error as? RosterError) ?? (error as? any AbortError).map { RosterError(.notFound, $0.reason) }
-        guard let problem else { throw error }
-        if problem.code == .unauthenticated, req.method == .GET {
-            return req.redirect(to: "/signin?next=\(req.url.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")")
+        let status: HTTPResponseStatus, title: String, message: String
+        switch error {
+        case let problem as RosterError:
+            if problem.code == .unauthenticated, req.method == .GET {
+                return req.redirect(to: "/signin?next=" + queryValue(req.url.path))
+            }
+            (status, title, message) = (HTTPResponseStatus(statusCode: problem.code.status), problem.code.title, problem.detail)
+        case let abort as any AbortError:
+            (status, title, message) = (abort.status, abort.status.reasonPhrase, abort.reason)
+        case is DecodingError:
+            (status, title, message) = (.badRequest, "Bad request", "The form could not be read; reload the page and try again.")
+        default:
+            throw error
         }
         struct Context: Encodable { var frame: Frame; var message: String }
-        let view = try await req.view.render("web/error", Context(frame: frame(req, problem.code.title), message: problem.detail))
+        let view = try await req.view.render("web/error", Context(frame: frame(req, title), message: message))
         let response = try await view.encodeResponse(for: req)
-        response.status = HTTPResponseStatus(statusCode: problem.code.status)
+        response.status = status
         return response
+    }
+
+    /// `value` percent-encoded for a query string (everything but letters, digits and `-._~/`).
+    static func queryValue(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// Runs a form's action: CSRF first; a refusal becomes a message on `back`, success a redirect with `notice`.
@@ -75,6 +91,15 @@ struct WebPages: RouteCollection {
         }
     }
 
+    /// `accept` or `decline` from the path; any other word is a 404.
+    static func answer(_ req: Request) throws -> Bool {
+        switch req.parameters.get("answer") {
+        case "accept": true
+        case "decline": false
+        default: throw RosterError.notFound
+        }
+    }
+
     static func requireAccount(_ req: Request) throws -> AccountModel {
         guard let account = req.webAccount else { throw RosterError(.unauthenticated, "Sign in first.") }
         return account
@@ -82,24 +107,34 @@ struct WebPages: RouteCollection {
 
     /// A local path to return to after signing in (never another site).
     static func safeNext(_ raw: String?) -> String {
-        guard let raw, raw.hasPrefix("/"), !raw.hasPrefix("//"), !raw.contains("\\") else { return "/" }
+        // Printable ASCII only (browsers drop tabs and line breaks, so "/\t/evil.example" would become "//evil.example"),
+        // a single leading slash, and nothing a URL parser reads as a scheme or host.
+        guard let raw, raw.hasPrefix("/"), !raw.hasPrefix("//"), !raw.contains("\\"),
+              raw.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }),
+              let components = URLComponents(string: raw), components.scheme == nil, components.host == nil else { return "/" }
         return raw
     }
 
     // MARK: Accounts
 
     struct AccountForm: Content { var name: String?; var email: String?; var password: String?; var next: String? }
-    struct AccountPage: Encodable { var frame: Frame; var next: String; var email: String }
+    struct AccountPage: Encodable {
+        var frame: Frame; var next: String; var email: String; var otherPage: String
+        init(frame: Frame, next: String, email: String, other: String) {
+            (self.frame, self.next, self.email) = (frame, next, email)
+            otherPage = "/\(other)?next=" + WebPages.queryValue(next) + (email.isEmpty ? "" : "&email=" + WebPages.queryValue(email))
+        }
+    }
 
     @Sendable func signUpPage(req: Request) async throws -> View {
         let query = try? req.query.decode(AccountForm.self)
-        return try await req.view.render("web/signup", AccountPage(frame: Self.frame(req, "Create an account"), next: Self.safeNext(query?.next), email: query?.email ?? ""))
+        return try await req.view.render("web/signup", AccountPage(frame: Self.frame(req, "Create an account"), next: Self.safeNext(query?.next), email: query?.email ?? "", other: "signin"))
     }
 
     @Sendable func signUp(req: Request) async throws -> Response {
         let form = try req.content.decode(AccountForm.self)
         let next = Self.safeNext(form.next)
-        return try await Self.perform(req, back: "/signup?next=\(next)") {
+        return try await Self.perform(req, back: "/signup?next=" + Self.queryValue(next)) {
             let body = CreateAccountRequest(email: form.email ?? "", name: form.name ?? "", password: form.password ?? "")
             let account = try await AccountsController.signUp(body, on: req)
             let (token, _, _) = try await AccountsController.signIn(CreateSessionRequest(email: body.email, password: body.password), on: req)
@@ -110,13 +145,13 @@ struct WebPages: RouteCollection {
 
     @Sendable func signInPage(req: Request) async throws -> View {
         let query = try? req.query.decode(AccountForm.self)
-        return try await req.view.render("web/signin", AccountPage(frame: Self.frame(req, "Sign in"), next: Self.safeNext(query?.next), email: query?.email ?? ""))
+        return try await req.view.render("web/signin", AccountPage(frame: Self.frame(req, "Sign in"), next: Self.safeNext(query?.next), email: query?.email ?? "", other: "signup"))
     }
 
     @Sendable func signIn(req: Request) async throws -> Response {
         let form = try req.content.decode(AccountForm.self)
         let next = Self.safeNext(form.next)
-        return try await Self.perform(req, back: "/signin?next=\(next)") {
+        return try await Self.perform(req, back: "/signin?next=" + Self.queryValue(next)) {
             let (token, _, _) = try await AccountsController.signIn(CreateSessionRequest(email: form.email ?? "", password: form.password ?? ""), on: req)
             req.storage[NewSessionKey.self] = token
             return (next, nil)
@@ -153,17 +188,22 @@ struct WebPages: RouteCollection {
     @Sendable func home(req: Request) async throws -> View {
         let account = try Self.requireAccount(req)
         let my = MyRosterController()
+        let pages = [try await my.invitations(req: req), try await my.joinRequests(req: req), try await my.memberships(req: req)]
+        let spaceIDs = Set(pages.flatMap { $0.items.compactMap(\.membership.spaceID) })
+        let spaces = spaceIDs.isEmpty ? [] : try await SpaceModel.query(on: req.db).filter(\.$id ~~ spaceIDs).all()
+        let spaceNames = Dictionary(uniqueKeysWithValues: spaces.compactMap { space in space.id.map { ($0, space.name) } })
         func items(_ page: Page<MyRosterController.MyMembership>) -> [HomeItem] {
             page.items.map {
-                HomeItem(id: $0.membership.id, organization: $0.organization.name, slug: $0.organization.slug, space: nil,
-                         role: $0.membership.role, status: $0.membership.status, expires: $0.membership.expiresAt.map(EmailTemplates.utcTimestamp))
+                let organization = $0.organization.name
+                let space = $0.membership.spaceID.flatMap { spaceNames[$0] }
+                return HomeItem(id: $0.membership.id, organization: space.map { "\($0) in \(organization)" } ?? organization,
+                                slug: $0.organization.slug, space: $0.membership.spaceID?.uuidString.lowercased(),
+                                role: $0.membership.role, status: $0.membership.status, expires: $0.membership.expiresAt.map(EmailTemplates.utcTimestamp))
             }
         }
-        let organizations = items(try await my.memberships(req: req))
         return try await req.view.render("web/home", HomePage(
             frame: Self.frame(req, "Home"), verified: account.emailVerifiedAt != nil,
-            invitations: items(try await my.invitations(req: req)), requests: items(try await my.joinRequests(req: req)),
-            organizations: organizations))
+            invitations: items(pages[0]), requests: items(pages[1]), organizations: items(pages[2])))
     }
 
     struct NameForm: Content { var name: String? }
@@ -183,7 +223,7 @@ struct WebPages: RouteCollection {
     @Sendable func answerInvitation(req: Request) async throws -> Response {
         _ = try Self.requireAccount(req)
         let id = try req.uuidParameter("id")
-        let accept = req.parameters.get("answer") == "accept"
+        let accept = try Self.answer(req)
         return try await Self.perform(req, back: "/") {
             _ = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .id(id), accept: accept)
             return ("/", accept ? "You joined." : "Invitation declined.")
@@ -191,10 +231,13 @@ struct WebPages: RouteCollection {
     }
 
     @Sendable func withdrawRequest(req: Request) async throws -> Response {
-        _ = try Self.requireAccount(req)
+        let account = try Self.requireAccount(req)
         let id = try req.uuidParameter("id")
         return try await Self.perform(req, back: "/") {
-            let context = try await req.orgScope()
+            guard let row = try await MembershipModel.find(id, on: req.db), row.accountID == account.id else { throw RosterError.notFound }
+            // The request's own roster: its space, or its organization.
+            if let spaceID = row.spaceID { req.parameters.set("space", to: spaceID.uuidString) } else { req.parameters.set("org", to: row.orgID.uuidString) }
+            let context = try await row.spaceID == nil ? req.orgScope() : req.spaceScope()
             try await MembershipActions(req: req, context: context).withdraw(id: id)
             return ("/", "Request withdrawn.")
         }
@@ -204,14 +247,15 @@ struct WebPages: RouteCollection {
 
     struct InvitationPage: Encodable {
         var frame: Frame; var token: String; var valid: Bool; var organization: String?; var space: String?; var role: String?
-        var inviter: String?; var expires: String?; var email: String?; var signedIn: Bool; var otherAccount: Bool; var next: String
+        var inviter: String?; var expires: String?; var email: String?; var signedIn: Bool; var otherAccount: Bool
+        var signInPage: String; var signUpPage: String
     }
 
     @Sendable func invitationPage(req: Request) async throws -> View {
         let token = req.parameters.get("token") ?? ""
-        let next = "/i/\(token)"
+        let next = "?next=" + Self.queryValue("/i/\(token)")
         var page = InvitationPage(frame: Self.frame(req, "Invitation"), token: token, valid: false, signedIn: req.webAccount != nil,
-                                  otherAccount: false, next: next)
+                                  otherAccount: false, signInPage: "/signin" + next, signUpPage: "/signup" + next)
         if let preview = try? await InvitationsController().preview(req: req) {
             page.valid = true
             page.organization = preview.organization.name
@@ -220,6 +264,8 @@ struct WebPages: RouteCollection {
             page.inviter = preview.inviterName
             page.expires = preview.expiresAt.map(EmailTemplates.utcTimestamp)
             page.email = preview.email
+            page.signInPage += "&email=" + Self.queryValue(preview.email)
+            page.signUpPage += "&email=" + Self.queryValue(preview.email)
             page.otherAccount = req.webAccount.map { $0.email != preview.email } ?? false
             page.frame.title = "Invitation to \(preview.organization.name)"
         }
@@ -228,8 +274,8 @@ struct WebPages: RouteCollection {
 
     @Sendable func answerInvitationLink(req: Request) async throws -> Response {
         let token = req.parameters.get("token") ?? ""
-        guard req.webAccount != nil else { return req.redirect(to: "/signin?next=/i/\(token)") }
-        let accept = req.parameters.get("answer") == "accept"
+        guard req.webAccount != nil else { return req.redirect(to: "/signin?next=" + Self.queryValue("/i/\(token)")) }
+        let accept = try Self.answer(req)
         return try await Self.perform(req, back: "/i/\(token)") {
             let row = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .token(Secret.hash(token)), accept: accept)
             let org = try await OrganizationModel.find(row.orgID, on: req.db)
@@ -317,10 +363,12 @@ struct WebPages: RouteCollection {
 private struct NewSessionKey: StorageKey { typealias Value = String }
 
 private extension Response {
-    /// Sets the session cookie when the action signed someone in.
+    /// Sets the session cookie when the action signed someone in, with a fresh CSRF token (one planted before
+    /// sign-in is worth nothing after it).
     func withSession(from req: Request) -> Response {
         if let token = req.storage[NewSessionKey.self] {
             cookies[WebSession.sessionCookie] = WebSession.cookie(token, on: req, maxAge: Int(AccountsController.sessionLifetime))
+            cookies[WebSession.csrfCookie] = WebSession.cookie(Secret.generate(), on: req, maxAge: nil)
         }
         return self
     }
