@@ -88,10 +88,21 @@ public struct SMTPClient: Sendable {
     /// The event loop group connections are made on.
     public let eventLoopGroup: any EventLoopGroup
 
+    /// The TLS context, made once (loading the trust store for every message would dominate), or why it could
+    /// not be made; nil without TLS.
+    private let tls: Result<NIOSSLContext, DeliveryFailure>?
+
     /// Creates a client; no connection is made until ``send(from:to:data:)``.
     public init(configuration: SMTPConfiguration, eventLoopGroup: any EventLoopGroup) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        if configuration.security == .plain {
+            tls = nil
+        } else {
+            var tlsConfig = TLSConfiguration.makeClientConfiguration()
+            if let file = configuration.trustRootsFile { tlsConfig.additionalTrustRoots = [.file(file)] }
+            tls = Result { try NIOSSLContext(configuration: tlsConfig) }.mapError { DeliveryFailure(.senderSide, "TLS configuration error: \($0)") }
+        }
     }
 
     /// Delivers `data` (a complete RFC 5322 message; any line endings) from `from` to `to`.
@@ -100,14 +111,7 @@ public struct SMTPClient: Sendable {
         let config = configuration
         guard !from.contains(where: \.isNewline) else { throw DeliveryFailure(.senderSide, "invalid sender address") }
         guard !to.contains(where: \.isNewline) else { throw DeliveryFailure(.recipientRefused, "invalid recipient address") }
-        let tls: NIOSSLContext?
-        do {
-            var tlsConfig = TLSConfiguration.makeClientConfiguration()
-            if let file = config.trustRootsFile { tlsConfig.additionalTrustRoots = [.file(file)] }
-            tls = config.security == .plain ? nil : try NIOSSLContext(configuration: tlsConfig)
-        } catch {
-            throw DeliveryFailure(.senderSide, "TLS configuration error: \(error)")
-        }
+        let tls = try self.tls?.get()
         // SNI must not carry an IP address; NIOSSL then verifies the certificate against the peer IP.
         let sni: String? = (try? SocketAddress(ipAddress: config.host, port: 0)) == nil ? config.host : nil
         let implicitTLS = config.security == .implicitTLS ? tls : nil
