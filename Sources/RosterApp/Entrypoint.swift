@@ -8,6 +8,9 @@ public enum RosterMain {
         let configuration: RosterConfiguration
         do {
             configuration = try RosterConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+            if case .smtp(let smtp) = configuration.mail.transport, let caFile = smtp.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                throw ConfigurationError(variable: "ROSTER_SMTP_CA_FILE", message: "cannot read '\(caFile)'")
+            }
         } catch {
             FileHandle.standardError.write(Data("roster: configuration error: \(error)\n".utf8))
             exit(1)

@@ -31,12 +31,15 @@ public enum EmailKind: String, Sendable, CaseIterable, Codable {
 /// when the message is delivered, so an import queues 100,000 invitations quickly, links follow the current
 /// `ROSTER_BASE_URL`, and a one-time token leaves the outbox once the message is settled.
 public struct QueuedEmail: Sendable, Equatable {
+    /// The recipient's canonical address.
     public var to: String
     public var kind: EmailKind
+    /// The subject line, rendered when the message is queued.
     public var subject: String
     /// The template's inputs (all strings; absent optional values are left out).
     public var fields: [String: String]
 
+    /// A message of `kind` to `to`.
     public init(to: String, kind: EmailKind, subject: String, fields: [String: String]) {
         self.to = to
         self.kind = kind

@@ -16,6 +16,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var message: String
 
     public var description: String { "\(variable): \(message)" }
+
+    /// A refusal of `variable`'s value.
+    public init(variable: String, message: String) {
+        self.variable = variable
+        self.message = message
+    }
 }
 
 /// Everything Roster reads from its environment, with the documented defaults.
@@ -121,15 +127,20 @@ public struct MailConfiguration: Sendable, Equatable {
 
     /// `ROSTER_SMTP_*`.
     public struct SMTPSettings: Sendable, Equatable {
+        /// `ROSTER_SMTP_SECURITY`: upgrade with STARTTLS, TLS from the first byte, or none.
         public enum Security: String, Sendable, Equatable { case starttls, tls, none }
+        /// `ROSTER_SMTP_HOST`.
         public var host: String
+        /// `ROSTER_SMTP_PORT` (587, 465 or 25 by security mode).
         public var port: Int
         public var security: Security
+        /// `ROSTER_SMTP_USERNAME` and `ROSTER_SMTP_PASSWORD`, for AUTH PLAIN or LOGIN.
         public var username: String?
         public var password: String?
         /// A PEM file of extra trusted certificates (a private CA or a self-signed server).
         public var caFile: String?
 
+        /// Settings as the environment gives them.
         public init(host: String, port: Int, security: Security, username: String? = nil, password: String? = nil, caFile: String? = nil) {
             self.host = host
             self.port = port
@@ -147,6 +158,7 @@ public struct MailConfiguration: Sendable, Equatable {
     /// `ROSTER_MAIL_FROM_NAME`, the sender's display name, default `Roster`.
     public var fromName = "Roster"
 
+    /// The defaults: `.eml` files, from `Roster <roster@localhost>`.
     public init() {}
 
     static func fromEnvironment(_ value: (String) -> String?) throws(ConfigurationError) -> MailConfiguration {
@@ -181,9 +193,6 @@ public struct MailConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_SMTP_PASSWORD", message: "is required when ROSTER_SMTP_USERNAME is set")
             }
             let caFile = value("ROSTER_SMTP_CA_FILE")
-            if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-                throw ConfigurationError(variable: "ROSTER_SMTP_CA_FILE", message: "cannot read '\(caFile)'")
-            }
             mail.transport = .smtp(SMTPSettings(host: host, port: port, security: security, username: username, password: password, caFile: caFile))
         case let other:
             throw ConfigurationError(variable: "ROSTER_MAIL_TRANSPORT", message: "must be file or smtp, got '\(other)'")

@@ -9,8 +9,10 @@ import SQLKit
 /// Statuses: `queued` (waiting, possibly for a retry time), `sending` (claimed by a worker), `sent`,
 /// `failed_transient` (retries exhausted), `failed_permanent` (the recipient was refused).
 public struct OutboxDelivery: Sendable {
+    /// The database the outbox lives in.
     public let db: any Database
 
+    /// Delivery bookkeeping on `db`.
     public init(_ db: any Database) { self.db = db }
 
     /// Claims up to `limit` due messages (status `queued`, time come) by moving them to `sending`.
@@ -45,9 +47,11 @@ public struct OutboxDelivery: Sendable {
             case refused(error: String)
         }
 
+        /// The claimed message, as the claim returned it (its attempt count identifies the claim).
         public var message: OutboxMessageModel
         public var result: Result
 
+        /// What became of `message`.
         public init(_ message: OutboxMessageModel, _ result: Result) {
             self.message = message
             self.result = result
