@@ -126,6 +126,7 @@ public struct SMTPClient: Sendable {
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOSSLClientHandler(context: implicitTLS, serverHostname: sni))
                         }
+                        try channel.pipeline.syncOperations.addHandler(ReceivedBytes())
                         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -177,6 +178,8 @@ private final class Session {
     var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     var buffer = ByteBuffer()
+    /// Bytes taken from the channel so far (compared with ``ReceivedBytes`` at STARTTLS).
+    var pulled = 0
 
     init(config: SMTPConfiguration, channel: any Channel,
          inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
@@ -232,9 +235,14 @@ private final class Session {
         if config.security == .startTLS, let tls {
             guard caps["STARTTLS"] != nil else { throw DeliveryFailure(.senderSide, "server does not advertise STARTTLS") }
             try expect(await command("STARTTLS", step: "STARTTLS"), 220, step: "STARTTLS", on5xx: .senderSide)
-            // Bytes pipelined before the handshake would be a plaintext injection.
+            // Bytes the server sent after its 220, before the handshake, would be a plaintext injection: refuse them
+            // whether they are in our buffer or still queued in the channel (received but not yet read). The count
+            // and the TLS handler's insertion happen in one event-loop turn, so nothing slips in between.
             guard buffer.readableBytes == 0 else { throw DeliveryFailure(.senderSide, "data received after STARTTLS reply") }
+            let pulled = self.pulled
             try await channel.eventLoop.submit { [channel] in
+                let received = try channel.pipeline.syncOperations.handler(type: ReceivedBytes.self).count
+                guard received == pulled else { throw DeliveryFailure(.senderSide, "data received after STARTTLS reply") }
                 try channel.pipeline.syncOperations.addHandler(
                     NIOSSLClientHandler(context: tls, serverHostname: sni), position: .first)
             }.get()
@@ -340,6 +348,7 @@ private final class Session {
             }
             guard buffer.readableBytes <= Self.maxReplyBytes else { throw DeliveryFailure(.senderSide, "reply too long (\(step))") }
             guard var chunk = try await inbound.next() else { break }
+            pulled += chunk.readableBytes
             buffer.writeBuffer(&chunk)
         }
         throw DeliveryFailure(.transient, "connection closed by server (\(step))")
@@ -367,4 +376,17 @@ private final class TimeoutFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
+}
+
+/// Counts the bytes the connection received (on its event loop), so STARTTLS can tell whether any arrived that the
+/// session has not read.
+private final class ReceivedBytes: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private(set) var count = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        count += unwrapInboundIn(data).readableBytes
+        context.fireChannelRead(data)
+    }
 }
