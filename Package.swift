@@ -59,6 +59,8 @@ let package = Package(
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: strict),
         .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterTesting"], swiftSettings: strict),
-        .testTarget(name: "RosterAppTests", dependencies: ["RosterApp", "RosterTesting"], swiftSettings: strict),
+        .testTarget(name: "RosterAppTests", dependencies: [
+            "RosterApp", "RosterTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
     ]
 )

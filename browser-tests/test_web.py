@@ -23,10 +23,9 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, TimeoutException
+from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE = os.environ.get("ROSTER_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
@@ -162,12 +161,21 @@ def visit(driver, path, name):
     shot(driver, name)
 
 
+def new_page_loaded(driver):
+    try:
+        return driver.execute_script("return window.__rosterOldPage !== true && document.readyState === 'complete'")
+    except WebDriverException:  # the old document went away mid-call: ask again
+        return False
+
+
 def click_and_wait(driver, element, name):
     """Clicks a submit button or link that loads a new page; waits for the new page and screenshots it."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    # A marker on the current document: it is gone once a new page has loaded. (Checking the old element for
+    # staleness races with the navigation: Chromium may answer "node does not belong to the document".)
+    driver.execute_script("window.__rosterOldPage = true;")
     element.click()
     try:
-        WebDriverWait(driver, WAIT).until(EC.staleness_of(old))
+        WebDriverWait(driver, WAIT).until(new_page_loaded)
     except TimeoutException:
         shot(driver, name + "-no-navigation")
         raise AssertionError(f"clicking {element_description(element)} on {driver.current_url} loaded no new page")
