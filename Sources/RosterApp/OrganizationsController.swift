@@ -27,8 +27,11 @@ struct OrganizationsController: RouteCollection {
         }
         let body = try req.decodeBody(CreateOrganizationRequest.self)
         var issues: [FieldIssue] = []
-        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        if name.isEmpty || name.count > 200 || AccountRules.hasControlCharacters(name) { issues.append(FieldIssue(field: "name", message: "must be 1–200 characters without line breaks")) }
+        var name = ""
+        switch OrganizationRules.name(body.name) {
+        case .success(let valid): name = valid
+        case .failure(let issue): issues.append(issue)
+        }
         let slug = body.slug.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         if let slug, !OrganizationRules.isValidSlug(slug) {
             issues.append(FieldIssue(field: "slug", message: "must be 2–48 characters of a–z, 0–9 and single inner hyphens"))
@@ -91,8 +94,10 @@ struct OrganizationsController: RouteCollection {
         var issues: [FieldIssue] = []
         let before = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
         if let raw = body.name {
-            let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if name.isEmpty || name.count > 200 || AccountRules.hasControlCharacters(name) { issues.append(FieldIssue(field: "name", message: "must be 1–200 characters without line breaks")) } else { org.name = name }
+            switch OrganizationRules.name(raw) {
+            case .success(let name): org.name = name
+            case .failure(let issue): issues.append(issue)
+            }
         }
         if let raw = body.slug {
             let slug = raw.trimmingCharacters(in: .whitespaces).lowercased()

@@ -54,10 +54,7 @@ struct RosterImportController: RouteCollection {
         guard let csv = try await ImportWriter(req.db).failuresCSV(importID: id, scopeID: context.scope.scopeID) else {
             throw RosterError.notFound
         }
-        var headers = HTTPHeaders()
-        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
-        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"import-\(id)-failures.csv\"")
-        return Response(status: .ok, headers: headers, body: .init(string: csv))
+        return Self.csvDownload(csv, filename: "import-\(id)-failures.csv")
     }
 
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
@@ -143,9 +140,14 @@ struct RosterImportController: RouteCollection {
             let cells = [row.email, row.name ?? "", row.roleKey, row.externalID ?? ""] + keys.map { row.attributes[$0] ?? "" } + [row.status.rawValue]
             lines.append(cells.map(CSVTable.cell).joined(separator: ","))
         }
+        return Self.csvDownload(lines.joined(separator: "\r\n") + "\r\n", filename: "members.csv")
+    }
+
+    /// A UTF-8 CSV file to download as `filename`.
+    static func csvDownload(_ text: String, filename: String) -> Response {
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
-        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"members.csv\"")
-        return Response(status: .ok, headers: headers, body: .init(string: lines.joined(separator: "\r\n") + "\r\n"))
+        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"\(filename)\"")
+        return Response(status: .ok, headers: headers, body: .init(string: text))
     }
 }

@@ -22,8 +22,10 @@ struct SpacesController: RouteCollection {
     private func apply(_ body: SpaceRequest, to space: SpaceModel, creating: Bool) throws {
         var issues: [FieldIssue] = []
         if let raw = body.name ?? (creating ? "" : nil) {
-            let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if name.isEmpty || name.count > 200 || AccountRules.hasControlCharacters(name) { issues.append(FieldIssue(field: "name", message: "must be 1–200 characters without line breaks")) } else { space.name = name }
+            switch OrganizationRules.name(raw) {
+            case .success(let name): space.name = name
+            case .failure(let issue): issues.append(issue)
+            }
         }
         if let raw = body.slug {
             let slug = raw.trimmingCharacters(in: .whitespaces).lowercased()

@@ -53,6 +53,15 @@ public struct ScopeSettings: Codable, Sendable, Equatable {
 
 /// Organization names and slugs.
 public enum OrganizationRules {
+    /// The trimmed name of an organization or space, or an issue: 1–200 characters without line breaks.
+    public static func name(_ raw: String, field: String = "name") -> Result<String, FieldIssue> {
+        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, name.count <= 200, !AccountRules.hasControlCharacters(name) else {
+            return .failure(FieldIssue(field: field, message: "must be 1–200 characters without line breaks"))
+        }
+        return .success(name)
+    }
+
     /// A URL slug from a name: lowercase ASCII letters and digits joined by single hyphens, at most 48 characters.
     public static func slug(from name: String) -> String {
         let folded = name.folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: Locale(identifier: "en_US_POSIX")).lowercased()

@@ -210,13 +210,10 @@ struct RosterPages: Sendable {
     @Sendable func template(req: Request) async throws -> Response {
         let context = try await scope(req)
         try context.authority.require(.importsRun)
-        var headers = HTTPHeaders()
-        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
-        headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"roster-template.csv\"")
         let example = ["ada@example.com", "Ada Lovelace", context.ladder.lowest?.key ?? "", "S-0001"]
             + context.attributeDefinitions.map { $0.default ?? $0.values?.first ?? "false" }
-        return Response(status: .ok, headers: headers, body: .init(string: templateHeader(context).joined(separator: ",") + "\r\n"
-            + example.map(CSVTable.cell).joined(separator: ",") + "\r\n"))
+        return RosterImportController.csvDownload(templateHeader(context).joined(separator: ",") + "\r\n"
+            + example.map(CSVTable.cell).joined(separator: ",") + "\r\n", filename: "roster-template.csv")
     }
 
     @Sendable func failures(req: Request) async throws -> Response {

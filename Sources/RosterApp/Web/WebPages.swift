@@ -212,8 +212,7 @@ struct WebPages: RouteCollection {
         let account = try Self.requireAccount(req)
         let form = try req.content.decode(NameForm.self)
         return try await Self.perform(req, back: "/") {
-            let name = (form.name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !name.isEmpty, name.count <= 200 else { throw RosterError.validation([FieldIssue(field: "Name", message: "must be 1–200 characters")]) }
+            let name = try OrganizationRules.name(form.name ?? "", field: "Name").mapError { RosterError.validation([$0]) }.get()
             let org = try await OrganizationLifecycle.create(name: name, slug: nil, description: "", settings: ScopeSettings(),
                                                              creator: account, requestID: req.id, on: req.db)
             return ("/orgs/\(org.slug)", "Created \(org.name). You are its owner.")
