@@ -24,6 +24,7 @@ public enum RosterMain {
                 let command = env.arguments.dropFirst().first ?? "serve"
                 if command == "serve" {
                     try await migrate(app)
+                    app.lifecycle.use(StoreMaintenance())
                     if configuration.runsOutboxWorker { app.lifecycle.use(OutboxWorkerLifecycle()) }
                     if case .postgres(let url) = configuration.database { app.lifecycle.use(ChangeListener(url: url)) }
                 }

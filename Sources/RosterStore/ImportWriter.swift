@@ -146,63 +146,69 @@ public struct ImportWriter: Sendable {
         let json = MembershipRow.encodeAttributes
         let driver = try driver
         var attributesText: [[String: String]: String] = [:]
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var start = newRows.startIndex
-            while start != newRows.endIndex {
-                let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
-                let chunk = newRows[start..<end]
-                start = end
-                var memberships = BulkRows(MembershipModel.schema, [
-                    ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
-                    ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
-                    ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
-                    ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
-                var audit = BulkRows(AuditEventModel.schema, [
-                    ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
-                    ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
-                    ("request_id", .text)], capacity: chunk.count)
-                var outbox = BulkRows(OutboxMessageModel.schema, [
-                    ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
-                    ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
-                    ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
-                for new in chunk {
-                    let r = new.row
-                    let status = r.active ? MembershipStatus.active : .pending
-                    let source = r.active ? MembershipSource.direct : .invitation
-                    let attributes: String
-                    if let known = attributesText[r.attributes] {
-                        attributes = known
-                    } else {
-                        attributes = json(r.attributes)
-                        attributesText[r.attributes] = attributes
+        // The new rows are indexed for search after the commit (`SearchIndex`).
+        if !newRows.isEmpty { try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
+            var range: (first: UUID, last: UUID)?
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var start = newRows.startIndex
+                while start != newRows.endIndex {
+                    let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
+                    let chunk = newRows[start..<end]
+                    start = end
+                    var memberships = BulkRows(MembershipModel.schema, [
+                        ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
+                        ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
+                        ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
+                        ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
+                    var audit = BulkRows(AuditEventModel.schema, [
+                        ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
+                        ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
+                        ("request_id", .text)], capacity: chunk.count)
+                    var outbox = BulkRows(OutboxMessageModel.schema, [
+                        ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
+                        ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
+                        ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
+                    for new in chunk {
+                        range = (range?.first ?? new.id, new.id)
+                        let r = new.row
+                        let status = r.active ? MembershipStatus.active : .pending
+                        let source = r.active ? MembershipSource.direct : .invitation
+                        let attributes: String
+                        if let known = attributesText[r.attributes] {
+                            attributes = known
+                        } else {
+                            attributes = json(r.attributes)
+                            attributesText[r.attributes] = attributes
+                        }
+                        memberships.append([
+                            .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
+                            .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
+                            .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
+                            .init(r.active ? nil : "queued"), .date(now), .date(now)])
+                        var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
+                        if let externalID = r.externalID { after["external_id"] = externalID }
+                        audit.append([
+                            .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
+                            .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
+                            .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
+                        if let email = new.email {
+                            outbox.append([
+                                .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
+                                .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
+                        }
                     }
-                    memberships.append([
-                        .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
-                        .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
-                        .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
-                        .init(r.active ? nil : "queued"), .date(now), .date(now)])
-                    var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
-                    if let externalID = r.externalID { after["external_id"] = externalID }
-                    audit.append([
-                        .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
-                        .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
-                        .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
-                    if let email = new.email {
-                        outbox.append([
-                            .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
-                            .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
+                    // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
+                    _ = try await group.next()
+                    group.addTask { [memberships, audit, outbox] in
+                        try await memberships.insert(on: driver)
+                        try await audit.insert(on: driver)
+                        try await outbox.insert(on: driver)
                     }
                 }
-                // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
-                _ = try await group.next()
-                group.addTask { [memberships, audit, outbox] in
-                    try await memberships.insert(on: driver)
-                    try await audit.insert(on: driver)
-                    try await outbox.insert(on: driver)
-                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
-        }
+            return range
+        } }
         // External IDs move in two steps so that swaps never collide in the unique index.
         let moving = changes.filter { $0.externalID != nil }.map(\.id)
         for chunk in stride(from: 0, to: moving.count, by: 500).map({ Array(moving[$0..<min($0 + 500, moving.count)]) }) {

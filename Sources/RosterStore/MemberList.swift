@@ -15,6 +15,9 @@ public struct MemberListFilter: Sendable {
     public var search: String?
     public var cursor: PageCursor?
     public var limit: Int
+    /// Whether a search may be narrowed by the search index: false while rows of the scope wait to be indexed
+    /// (`SearchIndex.hasBacklog`), so that the search scans the scope instead.
+    public var searchIndexIsCurrent = true
 
     public init(scopeID: UUID, limit: Int) {
         self.scopeID = scopeID
@@ -30,11 +33,12 @@ public struct MemberList: Sendable {
 
     /// The query for `filter` (exposed so a test can pin the generated SQL).
     public func query(_ filter: MemberListFilter) -> SQLSelectBuilder {
-        // On SQLite a search is driven by the trigram index: `+scope_id` keeps the planner from walking the whole
-        // scope in email order instead.
-        let searchIndexed = SQLBackend(db) == .sqlite && (filter.search?.count ?? 0) >= 3
+        // A search of three characters or more is driven by the trigram index. On SQLite `+scope_id` keeps the
+        // planner from walking the whole scope in email order instead.
+        let searchIndexed = filter.searchIndexIsCurrent && (filter.search?.count ?? 0) >= 3
+        let backend = SQLBackend(db)
         var query = db.sql.select().column("*").from(MembershipModel.schema)
-        query = searchIndexed
+        query = searchIndexed && backend == .sqlite
             ? query.where(SQLQueryString("+scope_id = \(bind: filter.scopeID)"))
             : query.where("scope_id", .equal, filter.scopeID)
         if let status = filter.status {
@@ -60,8 +64,13 @@ public struct MemberList: Sendable {
                 SQLQueryString("\(bind: "%\(escaped)%") ESCAPE '\\'")))
             if searchIndexed {
                 // Narrow by the trigram index first; the LIKE above keeps the exact (literal) semantics.
-                let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                query = query.where(SQLQueryString("rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH \(bind: phrase))"))
+                switch backend {
+                case .sqlite:
+                    let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                    query = query.where(SQLQueryString("rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH \(bind: phrase))"))
+                case .postgres:
+                    query = query.where(SQLQueryString("id IN (SELECT membership_id FROM memberships_search WHERE haystack LIKE \(bind: "%\(escaped)%") ESCAPE '\\')"))
+                }
             }
         }
         if let cursor = filter.cursor {
@@ -73,6 +82,8 @@ public struct MemberList: Sendable {
 
     /// One page and the cursor of the next, if any.
     public func page(_ filter: MemberListFilter) async throws -> ([MembershipRow], PageCursor?) {
+        var filter = filter
+        if filter.search != nil { filter.searchIndexIsCurrent = try await !SearchIndex(db).hasBacklog(scopeID: filter.scopeID) }
         let rows = try await query(filter).all(decoding: MembershipRow.self)
         let items = Array(rows.prefix(filter.limit))
         let next = rows.count > filter.limit ? items.last.map { PageCursor(key: $0.email, id: $0.id) } : nil

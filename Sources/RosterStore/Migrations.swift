@@ -19,6 +19,7 @@ public enum RosterMigrations {
         CreateSpaces(),
         CreateImports(),
         AddOutboxPayloadAndClaim(),
+        DeferrableMembershipSearch(),
     ]
 }
 

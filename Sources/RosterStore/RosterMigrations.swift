@@ -276,3 +276,58 @@ struct AddOutboxPayloadAndClaim: AsyncMigration {
         try await database.schema(OutboxMessageModel.schema).deleteField("payload").deleteField("claimed_at").update()
     }
 }
+
+/// Search indexing that a bulk import can defer (DESIGN §4 speed): rows an import inserts are indexed for `q`
+/// after it commits, by `SearchIndex.catchUp`; until then a search of that scope scans it with `LIKE` instead.
+///
+/// - SQLite: `search_backlog` holds rowid ranges not yet in `memberships_search`; the triggers skip rows in them.
+/// - PostgreSQL: the trigram index moves from `memberships` to a `memberships_search` table kept by a trigger that
+///   a transaction turns off with `SET LOCAL roster.defer_search = 'on'`; `search_backlog` holds id ranges.
+struct DeferrableMembershipSearch: AsyncMigration {
+    var name: String { "2026-11-30-016-deferrable-membership-search" }
+
+    func prepare(on database: any Database) async throws {
+        let haystack = CreateMembershipSearchIndex.haystack
+        // A row is pending when a backlog range of its scope still covers it.
+        func pending(_ row: String) -> String {
+            "EXISTS (SELECT 1 FROM search_backlog b WHERE \(row).rowid >= b.next_rowid AND (b.last_rowid IS NULL OR \(row).rowid <= b.last_rowid))"
+        }
+        try await run(database, sqlite: [
+            "CREATE TABLE search_backlog (id INTEGER PRIMARY KEY, scope_id TEXT NOT NULL, next_rowid INTEGER NOT NULL, last_rowid INTEGER)",
+            "DROP TRIGGER memberships_search_insert", "DROP TRIGGER memberships_search_update", "DROP TRIGGER memberships_search_delete",
+            "CREATE TRIGGER memberships_search_insert AFTER INSERT ON memberships WHEN NOT \(pending("new")) BEGIN INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(haystack("new"))); END",
+            "CREATE TRIGGER memberships_search_update AFTER UPDATE OF name, email, external_id ON memberships WHEN NOT \(pending("old")) BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(haystack("new"))); END",
+            "CREATE TRIGGER memberships_search_delete AFTER DELETE ON memberships WHEN NOT \(pending("old")) BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; END",
+        ], postgres: [
+            "CREATE TABLE search_backlog (id bigserial PRIMARY KEY, scope_id uuid NOT NULL, first_id uuid NOT NULL, last_id uuid NOT NULL, after_id uuid)",
+            "CREATE TABLE memberships_search (membership_id uuid PRIMARY KEY REFERENCES memberships (id) ON DELETE CASCADE, haystack text NOT NULL)",
+            "INSERT INTO memberships_search (membership_id, haystack) SELECT id, \(haystack("memberships")) FROM memberships",
+            "CREATE INDEX memberships_search_haystack_idx ON memberships_search USING gin (haystack gin_trgm_ops)",
+            "DROP INDEX memberships_search_idx",
+            """
+            CREATE FUNCTION roster_index_membership() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              INSERT INTO memberships_search (membership_id, haystack) VALUES (NEW.id, \(haystack("NEW")))
+              ON CONFLICT (membership_id) DO UPDATE SET haystack = EXCLUDED.haystack;
+              RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER memberships_search_sync AFTER INSERT OR UPDATE OF name, email, external_id ON memberships FOR EACH ROW WHEN (current_setting('roster.defer_search', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION roster_index_membership()",
+        ])
+    }
+
+    func revert(on database: any Database) async throws {
+        let haystack = CreateMembershipSearchIndex.haystack
+        try await run(database, sqlite: [
+            "DROP TRIGGER memberships_search_insert", "DROP TRIGGER memberships_search_update", "DROP TRIGGER memberships_search_delete",
+            "DROP TABLE search_backlog",
+            "CREATE TRIGGER memberships_search_insert AFTER INSERT ON memberships BEGIN INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(haystack("new"))); END",
+            "CREATE TRIGGER memberships_search_update AFTER UPDATE OF name, email, external_id ON memberships BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; INSERT INTO memberships_search (rowid, haystack) VALUES (new.rowid, \(haystack("new"))); END",
+            "CREATE TRIGGER memberships_search_delete AFTER DELETE ON memberships BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; END",
+        ], postgres: [
+            "DROP TRIGGER memberships_search_sync ON memberships", "DROP FUNCTION roster_index_membership()",
+            "DROP TABLE memberships_search", "DROP TABLE search_backlog",
+            "CREATE INDEX memberships_search_idx ON memberships USING gin ((\(haystack("memberships"))) gin_trgm_ops)",
+        ])
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Vapor
+import RosterStore
 import RosterTesting
 
 /// `POST {scope}/imports` and `GET {scope}/members.csv` end to end.
@@ -81,6 +82,49 @@ import RosterTesting
             let roundTrip = try await upload(t, "/v1/spaces/\(space)/imports", export.text, token: owner)
             let roundSummary = try #require(roundTrip.json["summary"] as? [String: Int])
             #expect(roundSummary["updated"] == 0 && roundSummary["already_invited"] == 3 && roundSummary["failed"] == 0)
+        }
+    }
+
+    /// An import leaves its rows to be indexed for search after it commits; searches are exact before, during and
+    /// after the catch-up, including for rows changed while they waited.
+    @Test(arguments: TestBackend.available)
+    func importedRowsAreFoundWhileAndAfterTheSearchIndexCatchesUp(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            _ = try await t.invite(owner, org: org, email: "student-early@example.com", role: "member", externalID: "E1")
+            let csv = "email,name,external_id\n" + (0..<25).map { "s\($0)@example.com,Student \($0),N\(1000 + $0)" }.joined(separator: "\n")
+            #expect(try await upload(t, "/v1/orgs/\(org)/imports", csv, token: owner).status == .ok)
+            let index = SearchIndex(t.app.db)
+            let scope = try #require(UUID(uuidString: org))
+            #expect(try await index.hasBacklog(scopeID: scope))
+
+            func search(_ q: String) async throws -> [String] {
+                let page = try await t.send(.GET, "/v1/orgs/\(org)/members?q=\(q)&limit=200", token: owner)
+                return ((page.json["items"] as? [[String: Any]]) ?? []).compactMap { $0["email"] as? String }.sorted()
+            }
+            let studentOne = ["s1@example.com"] + (10..<20).map { "s\($0)@example.com" }
+            #expect(try await search("student%201") == studentOne.sorted())
+            #expect(try await search("student").count == 26)
+
+            // A row changed before it is indexed, and one changed after its chunk was indexed but before the rest.
+            func rename(_ email: String, to externalID: String) async throws {
+                let id = try #require(((try await t.send(.GET, "/v1/orgs/\(org)/members?q=\(email)", token: owner)).json["items"] as? [[String: Any]])?.first?["id"] as? String)
+                #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/members/\(id)", json: ["external_id": externalID], token: owner).status == .ok)
+            }
+            try await rename("s3@example.com", to: "Moved-3")
+            #expect(try await index.catchUp(rows: 7))
+            try await rename("s0@example.com", to: "Moved-0")
+            try await index.catchUpAll()
+            #expect(try await !index.hasBacklog(scopeID: scope))
+
+            #expect(try await search("student%201") == studentOne.sorted())
+            #expect(try await search("student").count == 26)
+            #expect(try await search("moved-") == ["s0@example.com", "s3@example.com"])
+            #expect(try await search("n1003") == [])
+            #expect(try await search("n1000") == [])
+            #expect(try await search("n1024") == ["s24@example.com"])
+            #expect(try await !index.catchUp())
         }
     }
 
