@@ -38,6 +38,8 @@ struct ImportCommand: AsyncCommand {
         do {
             report = try await RosterImportController.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
                                                          on: app.db, requestID: nil)
+            // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
+            if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
             indicator.succeed()
         } catch {
             indicator.fail()

@@ -37,12 +37,8 @@ struct RosterImportController: RouteCollection {
         } else {
             data = Data(req.body.data?.readableBytesView ?? ByteBuffer().readableBytesView)
         }
-        let t0 = ContinuousClock.now
         let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
-        let t1 = ContinuousClock.now
         let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
-        let t2 = ContinuousClock.now
-        defer { Logger(label: "timing").notice("read \(t1 - t0) run+commit \(t2 - t1) json \(ContinuousClock.now - t2)") }
         var headers = HTTPHeaders()
         headers.contentType = .json
         if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
@@ -68,8 +64,6 @@ struct RosterImportController: RouteCollection {
         let now = Date()
         let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
             let writer = ImportWriter(db)
-            var clock = ContinuousClock.now
-            func lap(_ what: String) { let t = ContinuousClock.now; Logger(label: "timing").notice("\(what): \(t - clock)"); clock = t }
             let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
             let known = Set(snapshot.map(\.email))
             let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
@@ -80,9 +74,7 @@ struct RosterImportController: RouteCollection {
             }
             let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
                                          directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
-            lap("snapshot")
             let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
-            lap("plan")
             if !dryRun {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
                 let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
@@ -101,11 +93,9 @@ struct RosterImportController: RouteCollection {
                 }
                 try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
-                lap("apply")
             }
             var report = ImportReport(dryRun: dryRun, rows: reports)
             if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }
-            lap("report")
             return report
         }
         if dryRun {

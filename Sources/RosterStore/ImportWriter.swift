@@ -156,18 +156,20 @@ public struct ImportWriter: Sendable {
                     let chunk = newRows[start..<end]
                     start = end
                     var memberships = BulkRows(MembershipModel.schema, [
-                        ("id", .uuid), ("org_id", .uuid), ("space_id", .uuid), ("scope_id", .uuid), ("account_id", .uuid), ("email", .text),
-                        ("name", .text), ("role_key", .text), ("status", .text), ("source", .text), ("external_id", .text), ("attributes", .text),
-                        ("invited_by", .uuid), ("token_hash", .text), ("expires_at", .timestamp), ("delivery_status", .text),
-                        ("created_at", .timestamp), ("updated_at", .timestamp)], capacity: chunk.count)
+                        ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("status", .text),
+                        ("source", .text), ("external_id", .text), ("attributes", .text), ("token_hash", .text), ("expires_at", .timestamp),
+                        ("delivery_status", .text)], same: [
+                        ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
+                        ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now))], capacity: chunk.count)
                     var audit = BulkRows(AuditEventModel.schema, [
-                        ("id", .uuid), ("at", .timestamp), ("actor_type", .text), ("actor_id", .uuid), ("action", .text), ("org_id", .uuid),
-                        ("space_id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
-                        ("request_id", .text)], capacity: chunk.count)
+                        ("id", .uuid), ("action", .text), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text),
+                        ("after", .text)], same: [
+                        ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
+                        ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID))], capacity: chunk.count)
                     var outbox = BulkRows(OutboxMessageModel.schema, [
-                        ("id", .uuid), ("kind", .text), ("org_id", .uuid), ("membership_id", .uuid), ("recipient", .text), ("subject", .text),
-                        ("text_body", .text), ("html_body", .text), ("payload", .text), ("status", .text), ("attempts", .integer),
-                        ("next_attempt_at", .timestamp), ("created_at", .timestamp)], capacity: chunk.count)
+                        ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
+                        ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
+                        ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: chunk.count)
                     for new in chunk {
                         range = (range?.first ?? new.id, new.id)
                         let r = new.row
@@ -181,20 +183,18 @@ public struct ImportWriter: Sendable {
                             attributesText[r.attributes] = attributes
                         }
                         memberships.append([
-                            .uuid(new.id), .uuid(scope.orgID), .init(scope.spaceID), .uuid(scope.scopeID), .init(new.accountID), .text(r.email),
-                            .init(r.name), .text(r.roleKey), .text(status.rawValue), .text(source.rawValue), .init(r.externalID),
-                            .text(attributes), .init(invitedBy), .init(new.tokenHash), .init(new.expiresAt),
-                            .init(r.active ? nil : "queued"), .date(now), .date(now)])
+                            .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .text(status.rawValue),
+                            .text(source.rawValue), .init(r.externalID), .text(attributes), .init(new.tokenHash), .init(new.expiresAt),
+                            .init(r.active ? nil : "queued")])
                         var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                         if let externalID = r.externalID { after["external_id"] = externalID }
                         audit.append([
-                            .uuid(TimeOrderedID.make(now: now)), .date(now), .text(actor.type), .init(actor.id),
-                            .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(scope.orgID), .init(scope.spaceID), .uuid(new.id),
-                            .init(new.accountID), .text(r.email), .text(AuditLog.json(after)), .init(requestID)])
+                            .uuid(TimeOrderedID.make(now: now)), .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(new.id),
+                            .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
                         if let email = new.email {
                             outbox.append([
-                                .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(scope.orgID), .uuid(new.id), .text(email.to), .text(email.subject),
-                                .text(""), .text(""), .text(email.payload), .text("queued"), .integer(0), .date(now), .date(now)])
+                                .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
+                                .text(email.payload)])
                         }
                     }
                     // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
@@ -278,13 +278,17 @@ struct BulkRows: Sendable {
     }
 
     let table: String
+    /// The columns whose values each row gives.
     let columns: [(name: String, type: ColumnType)]
+    /// The columns with one value for every row (bound once per statement, not once per row).
+    let same: [(name: String, value: Value)]
     /// Row after row.
     private(set) var values: [Value] = []
 
-    init(_ table: String, _ columns: [(name: String, type: ColumnType)], capacity rows: Int) {
+    init(_ table: String, _ columns: [(name: String, type: ColumnType)], same: [(name: String, value: Value)], capacity rows: Int) {
         self.table = table
         self.columns = columns
+        self.same = same
         values.reserveCapacity(rows * columns.count)
     }
 
@@ -298,12 +302,15 @@ struct BulkRows: Sendable {
     func insert(on driver: Driver) async throws {
         guard !values.isEmpty else { return }
         let rowCount = values.count / columns.count
-        let names = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        let names = (columns.map(\.name) + same.map(\.name)).map { "\"\($0)\"" }.joined(separator: ", ")
         switch driver {
         case .sqlite(let sqlite):
+            // `SELECT column1, …, ?, … FROM (VALUES (…), …)`: the shared values are bound once, before the rows'.
+            let selected = columns.indices.map { "column\($0 + 1)" } + Array(repeating: "?", count: same.count)
             let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
-            let sql = "INSERT INTO \"\(table)\" (\(names)) VALUES " + Array(repeating: row, count: rowCount).joined(separator: ",")
-            let binds = values.map { value -> SQLiteData in
+            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM (VALUES "
+                + Array(repeating: row, count: rowCount).joined(separator: ",") + ")"
+            func bind(_ value: Value) -> SQLiteData {
                 switch value {
                 case .uuid(let uuid): .text(uuid.uppercaseText)
                 case .text(let text): .text(text)
@@ -312,12 +319,23 @@ struct BulkRows: Sendable {
                 case .null: .null
                 }
             }
-            _ = try await sqlite.query(sql, binds)
+            _ = try await sqlite.query(sql, same.map { bind($0.value) } + values.map(bind))
         case .postgres(let postgres):
-            var binds = PostgresBindings(capacity: columns.count)
+            var binds = PostgresBindings(capacity: columns.count + same.count)
             for index in columns.indices { binds.append(PostgresColumnArray(rows: self, column: index)) }
+            var shared: [String] = []
+            for column in same {
+                let parameter = "$\(binds.count + 1)"
+                switch column.value {
+                case .uuid(let uuid): binds.append(uuid); shared.append(parameter + "::uuid")
+                case .text(let text): binds.append(text); shared.append(parameter + "::text")
+                case .integer(let integer): binds.append(Int64(integer)); shared.append(parameter + "::int8")
+                case .date(let date): binds.append(date); shared.append(parameter + "::timestamptz")
+                case .null: shared.append("NULL")
+                }
+            }
             let arrays = columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
-            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT * FROM unnest(\(arrays))"
+            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT u.*\(shared.map { ", " + $0 }.joined()) FROM unnest(\(arrays)) AS u"
             let query = PostgresQuery(unsafeSQL: sql, binds: binds)
             try await postgres.withConnection { connection in
                 connection.query(query, logger: postgres.logger).map { _ in }

@@ -20,6 +20,7 @@ public enum RosterMigrations {
         CreateImports(),
         AddOutboxPayloadAndClaim(),
         DeferrableMembershipSearch(),
+        TrimImportedRowIndexes(),
     ]
 }
 
