@@ -10,6 +10,8 @@ ORG=$(curl -sf -X POST "$B/v1/orgs" -H "Authorization: Bearer $S" -H 'content-ty
 SP=$(curl -sf -X POST "$B/v1/orgs/$ORG/spaces" -H "Authorization: Bearer $S" -H 'content-type: application/json' \
   -d '{"name":"Big Course","attributes":[{"key":"timeline","type":"enum","values":["fixed","fomo","stragglers","otot"],"default":"fixed"}]}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
 for run in first again; do
+  # Before the re-import, let `roster serve` index the first import's rows for search (about 2 s in the background).
+  [ "$run" = again ] && sleep "${PAUSE:-5}"
   curl -s -o "/tmp/import-$run.json" -w "$run: HTTP %{http_code} in %{time_total} s\n" -X POST "$B/v1/spaces/$SP/imports" \
     -H "Authorization: Bearer $S" -H 'content-type: text/csv' -H 'Expect:' --data-binary @"$FILE"
   grep -o '"summary":{[^}]*}' "/tmp/import-$run.json"
