@@ -202,10 +202,10 @@ struct OrganizationsController: RouteCollection {
             let existing = try ladder.require(key)
             try RoleRules.requireMayDefine(existing, replacing: existing, ladder: ladderName, authority: authority)
             if ladder.roles.count <= 1 { throw RosterError(.conflict, "A ladder keeps at least one role.") }
-            var inUse = MembershipModel.query(on: db).filter(\.$orgID == orgID).filter(\.$roleKey == key)
-                .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))
-            inUse = ladderName == .org ? inUse.filter(\.$spaceID == nil) : inUse.filter(\.$spaceID != nil)
-            let count = try await inUse.count()
+            // By roster (the organization's own, or each of its spaces'), which the scope indexes answer.
+            let scopes = ladderName == .org ? [orgID] : try await SpaceModel.query(on: db).filter(\.$orgID == orgID).all(\.$id)
+            let count = try await MembershipModel.query(on: db).filter(\.$scopeID ~~ scopes).filter(\.$roleKey == key)
+                .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).count()
             if count > 0 { throw RosterError(.roleInUse, "\(count) live membership(s) hold '\(key)'; give them another role first.") }
             try await RoleModel.query(on: db).filter(\.$orgID == orgID).filter(\.$ladder == ladderName.rawValue).filter(\.$key == key).delete()
             try await AuditLog(db).record(action: "role.deleted", actor: context.actor, orgID: orgID, before: ["ladder": ladderName.rawValue, "key": key],

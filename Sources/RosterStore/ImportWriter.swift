@@ -152,7 +152,9 @@ public struct ImportWriter: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var start = newRows.startIndex
                 while start != newRows.endIndex {
-                    let end = newRows.index(start, offsetBy: driver.rowsPerInsert, limitedBy: newRows.endIndex) ?? newRows.endIndex
+                    // The first batch is small, so that the database starts working while the second is made.
+                    let size = start == newRows.startIndex ? min(500, driver.rowsPerInsert) : driver.rowsPerInsert
+                    let end = newRows.index(start, offsetBy: size, limitedBy: newRows.endIndex) ?? newRows.endIndex
                     let chunk = newRows[start..<end]
                     start = end
                     var memberships = BulkRows(MembershipModel.schema, [

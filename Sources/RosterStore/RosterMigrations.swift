@@ -332,15 +332,17 @@ struct DeferrableMembershipSearch: AsyncMigration {
     }
 }
 
-/// Two indexes every imported row paid for without need: `audit_events_org_at_idx` (the audit list pages by
-/// `(org_id, id)`, and ids are time-ordered) and the entries of `memberships_account_idx` for rows without an
-/// account (invitations; every lookup is by an account id).
+/// Indexes every imported row paid for without need: `audit_events_org_at_idx` (the audit list pages by
+/// `(org_id, id)`, and ids are time-ordered), `memberships_org_role_idx` (only deleting a role used it; that check
+/// now goes roster by roster) and the entries of `memberships_account_idx` for rows without an account
+/// (invitations; every lookup is by an account id).
 struct TrimImportedRowIndexes: AsyncMigration {
     var name: String { "2026-11-30-017-trim-imported-row-indexes" }
 
     func prepare(on database: any Database) async throws {
         let statements = [
             "DROP INDEX audit_events_org_at_idx",
+            "DROP INDEX memberships_org_role_idx",
             "DROP INDEX memberships_account_idx",
             "CREATE INDEX memberships_account_idx ON memberships (account_id, status) WHERE account_id IS NOT NULL",
         ]
@@ -352,6 +354,7 @@ struct TrimImportedRowIndexes: AsyncMigration {
             "DROP INDEX memberships_account_idx",
             "CREATE INDEX memberships_account_idx ON memberships (account_id, status)",
             "CREATE INDEX audit_events_org_at_idx ON audit_events (org_id, at, id)",
+            "CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_key, status)",
         ]
         try await run(database, sqlite: statements, postgres: statements)
     }

@@ -69,6 +69,14 @@ import Fluent
             #expect(try await t.send(.GET, "/v1/orgs/\(org)", token: student.token).status == .ok)
             let after = try await t.send(.POST, "/v1/authorize", json: ["account_id": studentID, "space": space, "permission": "scope.read"], token: key)
             #expect(after.json["allowed"] as? Bool == false)
+
+            // A space role held in any space of the organization cannot be deleted; once nobody holds it, it can.
+            _ = try await t.send(.PUT, "/v1/orgs/\(org)/roles/space/tutor", json: ["name": "Tutor", "rank": 50, "permissions": ["scope.read"]], token: owner)
+            let tutor = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "tutor@example.com", "role": "tutor"], token: owner)
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/roles/space/tutor", token: owner).code == "role_in_use")
+            let tutorID = try #require(tutor.string("id"))
+            #expect(try await t.send(.DELETE, "/v1/spaces/\(space)/members/\(tutorID)", token: owner).status == .noContent)
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/roles/space/tutor", token: owner).status == .noContent)
         }
     }
 
