@@ -43,9 +43,10 @@ extension Database {
                     try await withConnection { conn in
                         // Waits for other processes (CLI, worker) by sleeping rather than spinning.
                         try await conn.sql.raw("PRAGMA busy_timeout = 10000").run()
-                        // Large transactions (imports) must not spill the page cache to disk halfway; statement
+                        // A 16 MB page cache (the default is 2 MB) for large transactions (imports); 64 MB was no faster
+                        // and, kept by each pooled connection, raised the server's memory by ~100 MB. Statement
                         // journals stay in memory.
-                        try await conn.sql.raw("PRAGMA cache_size = -65536").run()
+                        try await conn.sql.raw("PRAGMA cache_size = -16384").run()
                         try await conn.sql.raw("PRAGMA temp_store = MEMORY").run()
                         try await conn.sql.raw("PRAGMA wal_autocheckpoint = \(unsafeRaw: WriteAheadLog.checkpointsInBackground ? "0" : "1000")").run()
                         try await conn.sql.raw("BEGIN IMMEDIATE").run()

@@ -195,6 +195,7 @@ struct RosterPages: Sendable {
         } catch let error as RosterError where error.code == .invalidFile {
             return req.redirect(to: base(context) + "/import", error: "The file cannot be imported: " + error.detail)
         }
+        RosterImportController.returnFreedMemory()
         let view = try await req.view.render("web/import", ImportPage(
             frame: WebPages.frame(req, (dryRun ? "Preview · " : "Import · ") + (context.spaceName ?? context.org.name)), roster: heading(context),
             columns: templateHeader(context).joined(separator: ", "),
