@@ -69,7 +69,7 @@ public struct MemberList: Sendable {
                     let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                     query = query.where(SQLQueryString("rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH \(bind: phrase))"))
                 case .postgres:
-                    query = query.where(SQLQueryString("id IN (SELECT membership_id FROM memberships_search WHERE haystack LIKE \(bind: "%\(escaped)%") ESCAPE '\\')"))
+                    query = query.where(SQLQueryString("id IN (SELECT membership_id FROM memberships_search WHERE scope_id = \(bind: filter.scopeID) AND haystack LIKE \(bind: "%\(escaped)%") ESCAPE '\\')"))
                 }
             }
         }

@@ -300,14 +300,16 @@ struct DeferrableMembershipSearch: AsyncMigration {
             "CREATE TRIGGER memberships_search_delete AFTER DELETE ON memberships WHEN NOT \(pending("old")) BEGIN DELETE FROM memberships_search WHERE rowid = old.rowid; END",
         ], postgres: [
             "CREATE TABLE search_backlog (id bigserial PRIMARY KEY, scope_id uuid NOT NULL, first_id uuid NOT NULL, last_id uuid NOT NULL, after_id uuid)",
-            "CREATE TABLE memberships_search (membership_id uuid PRIMARY KEY REFERENCES memberships (id) ON DELETE CASCADE, haystack text NOT NULL)",
-            "INSERT INTO memberships_search (membership_id, haystack) SELECT id, \(haystack("memberships")) FROM memberships",
-            "CREATE INDEX memberships_search_haystack_idx ON memberships_search USING gin (haystack gin_trgm_ops)",
+            "CREATE TABLE memberships_search (membership_id uuid PRIMARY KEY REFERENCES memberships (id) ON DELETE CASCADE, scope_id uuid NOT NULL, haystack text NOT NULL)",
+            "INSERT INTO memberships_search (membership_id, scope_id, haystack) SELECT id, scope_id, \(haystack("memberships")) FROM memberships",
+            // One index on (scope, trigrams): a search finds only its roster's matches, not every roster's.
+            "CREATE EXTENSION IF NOT EXISTS btree_gin",
+            "CREATE INDEX memberships_search_scope_haystack_idx ON memberships_search USING gin (scope_id, haystack gin_trgm_ops)",
             "DROP INDEX memberships_search_idx",
             """
             CREATE FUNCTION roster_index_membership() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              INSERT INTO memberships_search (membership_id, haystack) VALUES (NEW.id, \(haystack("NEW")))
+              INSERT INTO memberships_search (membership_id, scope_id, haystack) VALUES (NEW.id, NEW.scope_id, \(haystack("NEW")))
               ON CONFLICT (membership_id) DO UPDATE SET haystack = EXCLUDED.haystack;
               RETURN NULL;
             END $$

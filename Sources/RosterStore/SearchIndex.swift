@@ -95,11 +95,11 @@ public struct SearchIndex: Sendable {
         // older value never overwrites what the trigger wrote.
         let indexed = try await db.sql.raw("""
             WITH chunk AS (
-              SELECT id, \(unsafeRaw: haystack) AS haystack FROM memberships
+              SELECT id, scope_id, \(unsafeRaw: haystack) AS haystack FROM memberships
               WHERE scope_id = \(bind: entry.scope_id) AND \(lower) AND id <= \(bind: entry.last_id)
               ORDER BY id LIMIT \(literal: rows) FOR SHARE
             )
-            INSERT INTO memberships_search (membership_id, haystack) SELECT id, haystack FROM chunk
+            INSERT INTO memberships_search (membership_id, scope_id, haystack) SELECT id, scope_id, haystack FROM chunk
             ON CONFLICT (membership_id) DO UPDATE SET haystack = EXCLUDED.haystack
             RETURNING membership_id
             """).all(decoding: Indexed.self)

@@ -32,7 +32,7 @@ import RosterTesting
             let sql = serialize(MemberList(t.app.db).query(filter).query, on: t.app.db.sql)
             let q = "\""
             let p: (Int) -> String = { backend == .postgres ? "$\($0)" : "?\($0)" }
-            #expect(sql == "SELECT * FROM \(q)memberships\(q) WHERE \(backend == .sqlite ? "+scope_id" : "\"scope_id\"") = \(p(1)) AND (\(q)status\(q) = \(p(2)) OR (\(q)status\(q) = \(p(3)) AND \(q)source\(q) = \(p(4)))) AND lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, '')) LIKE \(p(5)) ESCAPE '\\' \(backend == .sqlite ? "AND rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH ?6) AND (email, id) > (?7, ?8)" : "AND id IN (SELECT membership_id FROM memberships_search WHERE haystack LIKE $6 ESCAPE '\\') AND (email, id) > ($7, $8)") ORDER BY \(q)email\(q) ASC, \(q)id\(q) ASC LIMIT 101")
+            #expect(sql == "SELECT * FROM \(q)memberships\(q) WHERE \(backend == .sqlite ? "+scope_id" : "\"scope_id\"") = \(p(1)) AND (\(q)status\(q) = \(p(2)) OR (\(q)status\(q) = \(p(3)) AND \(q)source\(q) = \(p(4)))) AND lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, '')) LIKE \(p(5)) ESCAPE '\\' \(backend == .sqlite ? "AND rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH ?6) AND (email, id) > (?7, ?8)" : "AND id IN (SELECT membership_id FROM memberships_search WHERE scope_id = $6 AND haystack LIKE $7 ESCAPE '\\') AND (email, id) > ($8, $9)") ORDER BY \(q)email\(q) ASC, \(q)id\(q) ASC LIMIT 101")
         }
     }
 }
