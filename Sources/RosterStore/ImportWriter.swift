@@ -144,73 +144,12 @@ public struct ImportWriter: Sendable {
         requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
-        let driver = try driver
-        var attributesText: [[String: String]: String] = [:]
-        // The new rows are indexed for search after the commit (`SearchIndex`).
-        if !newRows.isEmpty { try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
-            var range: (first: UUID, last: UUID)?
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var start = newRows.startIndex
-                while start != newRows.endIndex {
-                    // The first batch is small, so that the database starts working while the second is made.
-                    let size = start == newRows.startIndex ? min(500, driver.rowsPerInsert) : driver.rowsPerInsert
-                    let end = newRows.index(start, offsetBy: size, limitedBy: newRows.endIndex) ?? newRows.endIndex
-                    let chunk = newRows[start..<end]
-                    start = end
-                    var memberships = BulkRows(MembershipModel.schema, [
-                        ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("status", .text),
-                        ("source", .text), ("external_id", .text), ("attributes", .text), ("token_hash", .text), ("expires_at", .timestamp),
-                        ("delivery_status", .text)], same: [
-                        ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
-                        ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now))], capacity: chunk.count)
-                    var audit = BulkRows(AuditEventModel.schema, [
-                        ("id", .uuid), ("action", .text), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text),
-                        ("after", .text)], same: [
-                        ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
-                        ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID))], capacity: chunk.count)
-                    var outbox = BulkRows(OutboxMessageModel.schema, [
-                        ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
-                        ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
-                        ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: chunk.count)
-                    for new in chunk {
-                        range = (range?.first ?? new.id, new.id)
-                        let r = new.row
-                        let status = r.active ? MembershipStatus.active : .pending
-                        let source = r.active ? MembershipSource.direct : .invitation
-                        let attributes: String
-                        if let known = attributesText[r.attributes] {
-                            attributes = known
-                        } else {
-                            attributes = json(r.attributes)
-                            attributesText[r.attributes] = attributes
-                        }
-                        memberships.append([
-                            .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .text(status.rawValue),
-                            .text(source.rawValue), .init(r.externalID), .text(attributes), .init(new.tokenHash), .init(new.expiresAt),
-                            .init(r.active ? nil : "queued")])
-                        var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
-                        if let externalID = r.externalID { after["external_id"] = externalID }
-                        audit.append([
-                            .uuid(TimeOrderedID.make(now: now)), .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(new.id),
-                            .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
-                        if let email = new.email {
-                            outbox.append([
-                                .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
-                                .text(email.payload)])
-                        }
-                    }
-                    // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
-                    _ = try await group.next()
-                    group.addTask { [memberships, audit, outbox] in
-                        try await memberships.insert(on: driver)
-                        try await audit.insert(on: driver)
-                        try await outbox.insert(on: driver)
-                    }
-                }
-                try await group.waitForAll()
+        if !newRows.isEmpty {
+            // The new rows are indexed for search after the commit (`SearchIndex`).
+            try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
+                try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy, requestID: requestID, now: now)
             }
-            return range
-        } }
+        }
         // External IDs move in two steps so that swaps never collide in the unique index.
         let moving = changes.filter { $0.externalID != nil }.map(\.id)
         for chunk in stride(from: 0, to: moving.count, by: 500).map({ Array(moving[$0..<min($0 + 500, moving.count)]) }) {
@@ -228,6 +167,76 @@ public struct ImportWriter: Sendable {
                                           actor: actor, orgID: scope.orgID, spaceID: scope.spaceID, membershipID: change.id,
                                           before: nil, after: after, requestID: requestID, at: now)
         }
+    }
+    /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
+    private func insert(
+        _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
+    ) async throws -> (first: UUID, last: UUID)? {
+        let json = MembershipRow.encodeAttributes
+        let driver = try driver
+        var attributesText: [[String: String]: String] = [:]
+        var range: (first: UUID, last: UUID)?
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var start = newRows.startIndex
+            while start != newRows.endIndex {
+                // The first batch is small, so that the database starts working while the second is made.
+                let size = start == newRows.startIndex ? min(500, driver.rowsPerInsert) : driver.rowsPerInsert
+                let end = newRows.index(start, offsetBy: size, limitedBy: newRows.endIndex) ?? newRows.endIndex
+                let chunk = newRows[start..<end]
+                start = end
+                var memberships = BulkRows(MembershipModel.schema, [
+                    ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("status", .text),
+                    ("source", .text), ("external_id", .text), ("attributes", .text), ("token_hash", .text), ("expires_at", .timestamp),
+                    ("delivery_status", .text)], same: [
+                    ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
+                    ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now))], capacity: chunk.count)
+                var audit = BulkRows(AuditEventModel.schema, [
+                    ("id", .uuid), ("action", .text), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text),
+                    ("after", .text)], same: [
+                    ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
+                    ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID))], capacity: chunk.count)
+                var outbox = BulkRows(OutboxMessageModel.schema, [
+                    ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
+                    ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
+                    ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: chunk.count)
+                for new in chunk {
+                    range = (range?.first ?? new.id, new.id)
+                    let r = new.row
+                    let status = r.active ? MembershipStatus.active : .pending
+                    let source = r.active ? MembershipSource.direct : .invitation
+                    let attributes: String
+                    if let known = attributesText[r.attributes] {
+                        attributes = known
+                    } else {
+                        attributes = json(r.attributes)
+                        attributesText[r.attributes] = attributes
+                    }
+                    memberships.append([
+                        .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .text(status.rawValue),
+                        .text(source.rawValue), .init(r.externalID), .text(attributes), .init(new.tokenHash), .init(new.expiresAt),
+                        .init(r.active ? nil : "queued")])
+                    var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
+                    if let externalID = r.externalID { after["external_id"] = externalID }
+                    audit.append([
+                        .uuid(TimeOrderedID.make(now: now)), .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(new.id),
+                        .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
+                    if let email = new.email {
+                        outbox.append([
+                            .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
+                            .text(email.payload)])
+                    }
+                }
+                // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
+                _ = try await group.next()
+                group.addTask { [memberships, audit, outbox] in
+                    try await memberships.insert(on: driver)
+                    try await audit.insert(on: driver)
+                    try await outbox.insert(on: driver)
+                }
+            }
+            try await group.waitForAll()
+        }
+        return range
     }
 }
 
