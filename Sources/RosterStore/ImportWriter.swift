@@ -264,11 +264,11 @@ struct BulkRows: Sendable {
         case sqlite(any SQLiteDatabase)
         case postgres(any PostgresDatabase)
 
-        /// Rows per statement. On SQLite, batches of 2,000 were no faster than 500 (the B-tree work dominates) and held more
-        /// memory; on PostgreSQL a batch costs a handful of binds whatever its size.
+        /// Rows per statement. On SQLite 5,000 (60,000 binds) took 100,000 rows 0.4–0.6 s faster than 500, and 10,000
+        /// was no faster again; on PostgreSQL a batch costs a handful of binds whatever its size.
         var rowsPerInsert: Int {
             switch self {
-            case .sqlite: 500
+            case .sqlite: 5000
             case .postgres: 10_000
             }
         }
