@@ -51,7 +51,9 @@ public struct SearchIndex: Sendable {
     /// was nothing left to index.
     @discardableResult
     public func catchUp(rows: Int = rowsPerCatchUp) async throws -> Bool {
-        try await db.writeTransaction { db in
+        // A read first: there is usually nothing to do, and every write transaction empties the authorization cache.
+        guard try await db.sql.raw("SELECT 1 AS pending FROM search_backlog LIMIT 1").first() != nil else { return false }
+        return try await db.writeTransaction { db in
             switch SQLBackend(db) {
             case .sqlite: try await Self.catchUpSQLite(db, rows: rows)
             case .postgres: try await Self.catchUpPostgres(db, rows: rows)
