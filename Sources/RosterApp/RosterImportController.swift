@@ -53,9 +53,14 @@ struct RosterImportController: RouteCollection {
         return Response(status: .ok, headers: headers, body: .init(data: body))
     }
 
-    /// Gives the memory a large import freed back to the operating system. The C allocator keeps freed pages for
-    /// reuse, so without this a server that imported 100,000 rows holds ~250 MB until it exits.
+    /// Gives the memory a large import freed back to the operating system, in the background (it takes ~0.1 s after
+    /// 100,000 rows, which the response need not wait for). The C allocator keeps freed pages for reuse, so without
+    /// this a server that imported 100,000 rows holds ~250 MB until it exits.
     static func returnFreedMemory() {
+        Task.detached(priority: .background) { trimHeap() }
+    }
+
+    private static func trimHeap() {
         #if canImport(Glibc)
         // glibc's `malloc_trim`, looked up because Swift's Glibc module does not export <malloc.h>.
         guard let symbol = dlsym(nil, "malloc_trim") else { return }
