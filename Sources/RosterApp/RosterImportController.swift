@@ -3,6 +3,7 @@ import Vapor
 import Glibc
 #endif
 import Fluent
+import NIOConcurrencyHelpers
 import RosterCore
 import RosterStore
 
@@ -45,9 +46,12 @@ struct RosterImportController: RouteCollection {
         let body: Data
         do {
             let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
-            let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
+            // The report's rows are written as JSON while the import writes to the database (the spare core).
+            let encoding = NIOLockedValueBox<Task<[UInt8], Never>?>(nil)
+            let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id,
+                                            planned: { rows in encoding.withLockedValue { $0 = Task { ImportReport.json(rows: rows) } } })
             if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
-            body = Data(report.json())
+            body = Data(report.json(encodedRows: await encoding.withLockedValue { $0 }?.value))
         }
         Self.returnFreedMemory()
         return Response(status: .ok, headers: headers, body: .init(data: body))
@@ -83,7 +87,8 @@ struct RosterImportController: RouteCollection {
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
-                    on database: any Database, requestID: String?) async throws -> ImportReport {
+                    on database: any Database, requestID: String?,
+                    planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
         let now = Date()
         let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
             let writer = ImportWriter(db)
@@ -98,6 +103,7 @@ struct RosterImportController: RouteCollection {
             let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
                                          directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
             let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
+            planned?(reports)
             if !dryRun {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
                 let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)

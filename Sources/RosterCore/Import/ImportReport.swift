@@ -28,16 +28,28 @@ public struct ImportReport: Sendable, Equatable, Codable {
     }
 
     /// The report as JSON, written directly: the same document `JSONEncoder` produces from the `Codable`
-    /// conformance, in a fraction of the time for 100,000 rows.
-    public func json() -> [UInt8] {
+    /// conformance, in a fraction of the time for 100,000 rows. `encodedRows` is `Self.json(rows: rows)` when the
+    /// caller made it already (an import makes it while it writes).
+    public func json(encodedRows: [UInt8]? = nil) -> [UInt8] {
+        let rowsJSON = encodedRows ?? Self.json(rows: rows)
         var out = JSONText()
-        out.reserve(128 + rows.count * 200)
+        out.reserve(256 + rowsJSON.count)
         out.raw("{")
         if let id { out.raw("\"id\":"); out.string(id.uuidString); out.raw(",") }
         out.raw("\"dry_run\":\(dryRun),\"summary\":{")
         out.raw("\"rows\":\(summary.rows),\"invited\":\(summary.invited),\"added\":\(summary.added),")
         out.raw("\"already_invited\":\(summary.alreadyInvited),\"already_member\":\(summary.alreadyMember),")
-        out.raw("\"updated\":\(summary.updated),\"failed\":\(summary.failed),\"failed_to_send\":\(summary.failedToSend)},\"rows\":[")
+        out.raw("\"updated\":\(summary.updated),\"failed\":\(summary.failed),\"failed_to_send\":\(summary.failedToSend)},\"rows\":")
+        out.bytes.append(contentsOf: rowsJSON)
+        out.raw("}")
+        return out.bytes
+    }
+
+    /// The rows of a report as the JSON array `json()` holds under `rows`.
+    public static func json(rows: [ImportRowReport]) -> [UInt8] {
+        var out = JSONText()
+        out.reserve(2 + rows.count * 200)
+        out.raw("[")
         for (index, row) in rows.enumerated() {
             if index > 0 { out.raw(",") }
             out.raw("{\"line\":\(row.line),\"email\":"); out.string(row.email)
@@ -50,7 +62,7 @@ public struct ImportReport: Sendable, Equatable, Codable {
             if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason) }
             out.raw("}")
         }
-        out.raw("]}")
+        out.raw("]")
         return out.bytes
     }
 }
