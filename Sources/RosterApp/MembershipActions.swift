@@ -13,9 +13,7 @@ struct MembershipActions: Sendable {
     // MARK: Invite / add
 
     func invite(_ body: InviteMemberRequest) async throws -> MembershipModel {
-        guard let email = EmailAddress(body.email) else {
-            throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
-        }
+        let email = try MemberFields.email(body.email)
         let role = try context.ladder.roleOrDefault(body.role)
         let name = try MemberFields.name(body.name)
         let externalID = try MemberFields.externalID(body.externalID)
@@ -374,6 +372,14 @@ enum MemberFields {
             throw RosterError.validation([FieldIssue(field: "name", message: "must not contain line breaks or control characters")])
         }
         return name
+    }
+
+    /// A member's address (an invitation's, or a resend's corrected one); `field` names the input in the issue.
+    static func email(_ raw: String, field: String = "email") throws(RosterError) -> EmailAddress {
+        guard let email = EmailAddress(raw) else {
+            throw RosterError.validation([FieldIssue(field: field, message: "must be an email address like name@example.com")])
+        }
+        return email
     }
 
     static func externalID(_ raw: String?) throws(RosterError) -> String? {

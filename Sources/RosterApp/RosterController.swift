@@ -113,12 +113,7 @@ struct RosterController: RouteCollection {
         let context = try await scope(req)
         let body = try req.decodeBody(ResendRequest.self)
         let id = try req.uuidParameter("id")
-        let email = try body.email.map { raw throws(RosterError) -> EmailAddress in
-            guard let email = EmailAddress(raw) else {
-                throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
-            }
-            return email
-        }
+        let email = try body.email.map { raw throws(RosterError) in try MemberFields.email(raw) }
         let row = try await MembershipActions(req: req, context: context).resend(id: id, to: email)
         return try jsonResponse(MembershipResponse(row), status: row.id == id ? .ok : .created)
     }

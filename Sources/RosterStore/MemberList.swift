@@ -19,6 +19,9 @@ public struct MemberListFilter: Sendable {
     /// (`SearchIndex.hasBacklog`), so that the search scans the scope instead.
     public var searchIndexIsCurrent = true
 
+    /// Whether the search is long enough for the trigram index (three characters or more).
+    var searchIsIndexable: Bool { (search?.count ?? 0) >= 3 }
+
     public init(scopeID: UUID, limit: Int) {
         self.scopeID = scopeID
         self.limit = limit
@@ -35,7 +38,7 @@ public struct MemberList: Sendable {
     public func query(_ filter: MemberListFilter) -> SQLSelectBuilder {
         // A search of three characters or more is driven by the trigram index. On SQLite `+scope_id` keeps the
         // planner from walking the whole scope in email order instead.
-        let searchIndexed = filter.searchIndexIsCurrent && (filter.search?.count ?? 0) >= 3
+        let searchIndexed = filter.searchIndexIsCurrent && filter.searchIsIndexable
         let backend = SQLBackend(db)
         var query = db.sql.select().column("*").from(MembershipModel.schema)
         query = searchIndexed && backend == .sqlite
@@ -83,7 +86,7 @@ public struct MemberList: Sendable {
     /// One page and the cursor of the next, if any.
     public func page(_ filter: MemberListFilter) async throws -> ([MembershipRow], PageCursor?) {
         var filter = filter
-        if filter.search != nil { filter.searchIndexIsCurrent = try await !SearchIndex(db).hasBacklog(scopeID: filter.scopeID) }
+        if filter.searchIsIndexable { filter.searchIndexIsCurrent = try await !SearchIndex(db).hasBacklog(scopeID: filter.scopeID) }
         let rows = try await query(filter).all(decoding: MembershipRow.self)
         let items = Array(rows.prefix(filter.limit))
         let next = rows.count > filter.limit ? items.last.map { PageCursor(key: $0.email, id: $0.id) } : nil

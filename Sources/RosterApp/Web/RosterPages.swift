@@ -104,13 +104,7 @@ struct RosterPages: Sendable {
                 return (nil, "Done: the row is no longer live.")
             case "resend":
                 let raw = (try? req.content.decode(ResendForm.self))?.email?.trimmingCharacters(in: .whitespaces) ?? ""
-                var corrected: EmailAddress?
-                if !raw.isEmpty {
-                    guard let email = EmailAddress(raw) else {
-                        throw RosterError.validation([FieldIssue(field: "Email", message: "must be an email address like name@example.com")])
-                    }
-                    corrected = email
-                }
+                let corrected = raw.isEmpty ? nil : try MemberFields.email(raw, field: "Email")
                 let row = try await actions.resend(id: id, to: corrected)
                 return (nil, row.id == id ? "Sent a new invitation link to \(row.email)." : "Invited \(row.email) instead; the old invitation is revoked.")
             default:
