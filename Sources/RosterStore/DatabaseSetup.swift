@@ -21,9 +21,14 @@ public enum DatabaseSetup {
         }
     }
 
-    /// Per-database settings applied once at start-up: WAL journal on SQLite.
+    /// Per-database settings applied once at start-up, on SQLite: 16 KiB pages for a new database file (an existing
+    /// one keeps its page size; the pragma is then ignored), and the write-ahead log.
+    ///
+    /// 16 KiB pages (SQLite's default is 4 KiB) took the memberships inserts of a 100,000-row import 20–30 % less
+    /// time: fewer page splits and fewer log frames (docs/benchmarks.md).
     public static func prepare(_ database: any Database) async throws {
         if SQLBackend(database) == .sqlite {
+            try await database.sql.raw("PRAGMA page_size = 16384").run()
             try await database.sql.raw("PRAGMA journal_mode=WAL").run()
         }
     }
