@@ -110,7 +110,8 @@ struct RosterImportController: RouteCollection {
                 // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
                 // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
                 // 100,000 rows are never all held).
-                let newRows = plan.newRows.sorted { $0.email.utf8.lexicographicallyPrecedes($1.email.utf8) }.lazy.map { row -> ImportWriter.NewMembership in
+                let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
+                let newRows = order.lazy.map { plan.newRows[$0] }.map { row -> ImportWriter.NewMembership in
                     if row.active {
                         return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
                     }

@@ -103,103 +103,145 @@ public struct ImportPlan: Sendable, Equatable {
 public enum ImportPlanner {
     /// Plans `table` against `context`. Order does not matter: external IDs freed by any row can be claimed by any
     /// other, and swaps succeed.
+    ///
+    /// Written for 100,000-row files: rows are referred to by index, external IDs by number, and a report is
+    /// written in place rather than copied, so a row costs a few hash lookups and no more copies than it needs.
     public static func plan(_ table: CSVTable, columns: ImportColumns, context: ImportContext) -> (ImportPlan, [ImportRowReport]) {
         func cell(_ cells: [String], _ index: Int?) -> String? {
             guard let index, index < cells.count else { return nil }
             let value = cells[index]
             return value.isEmpty ? nil : value
         }
+        let rows = context.rows
         // Roster rows by email (the first, should there be two), as indices: candidates refer to rows rather than copy them.
         var existing: [String: Int] = [:]
-        existing.reserveCapacity(context.rows.count)
-        for (index, row) in context.rows.enumerated() where existing[row.email] == nil { existing[row.email] = index }
+        existing.reserveCapacity(rows.count)
+        for (index, row) in rows.enumerated() where existing[row.email] == nil { existing[row.email] = index }
+
+        // External IDs by number, so that pass 2 compares and counts integers.
+        var idNumbers: [String: Int] = [:]
+        idNumbers.reserveCapacity(rows.count + table.records.count)
+        func number(_ id: String?) -> Int? {
+            guard let id else { return nil }
+            func value(_ number: inout Int) -> Int { number }
+            let next = idNumbers.count
+            return value(&idNumbers[id, default: next])   // one lookup, inserting `next` when new
+        }
+        let rosterIDs = rows.map { number($0.externalID) }
 
         // Pass 1: per-row validation, independent of other rows.
         struct Candidate {
-            var report: ImportRowReport
             var email: String
             /// Index of the roster row with this email.
             var existing: Int?
-            var role: RoleDefinition?
-            var desiredExternalID: String?
+            /// Index of the role in the ladder (new rows and join requests only).
+            var role: Int?
             var attributes: [String: String]
         }
+        /// A candidate's external IDs by number: the one the row names, the one it will hold, the one its roster row
+        /// holds now.
+        struct ExternalIDs {
+            var claim: Int?, desired: Int?, kept: Int?
+        }
+        let roles = context.ladder.roles
+        let grantable = roles.map { context.authority.outranks($0) }
+        /// The ladder index of `key` (the lowest role when nil), or nil when the ladder has no such role.
+        func roleIndex(_ key: String?) -> Int? {
+            guard let key else { return roles.isEmpty ? nil : roles.count - 1 }
+            return roles.firstIndex { $0.key == key }
+        }
+        // Rows without a roster row resolve their attributes from the file alone: a file has few combinations.
+        let attributeColumns = columns.attributes.sorted { $0.key < $1.key }
+        var resolvedForNewRows: [[String?]: (given: [String: String], resolved: [String: String]?)] = [:]
         var reports: [ImportRowReport] = []
         reports.reserveCapacity(table.records.count)
         var candidates: [Candidate?] = []   // by report index
         candidates.reserveCapacity(table.records.count)
+        var externalIDs: [ExternalIDs?] = []   // by report index, nil where `candidates` is
+        externalIDs.reserveCapacity(table.records.count)
         var emailsSeen = Set<String>()
         emailsSeen.reserveCapacity(table.records.count)
-        let attributeColumns = columns.attributes.sorted { $0.key < $1.key }
         for record in table.records {
             let cells = record.cells
+            let values = attributeColumns.map { cell(cells, $0.value) }
+            let known = resolvedForNewRows[values]
+            var given = known?.given ?? [:]
+            if known == nil {
+                for (column, value) in zip(attributeColumns, values) { if let value { given[column.key] = value } }
+            }
             let rawEmail = cell(cells, columns.email)
-            let name = cell(cells, columns.name)
             let roleKey = cell(cells, columns.role)
             let externalID = cell(cells, columns.externalID)
-            var given: [String: String] = [:]
-            for (key, index) in attributeColumns { if let value = cell(cells, index) { given[key] = value } }
-            var report = ImportRowReport(line: record.line, email: rawEmail ?? "", name: name, role: roleKey, externalID: externalID,
-                                         attributes: given, outcome: .failed, updated: false, previousExternalID: nil, reason: nil)
-            func fail(_ reason: String) { report.reason = reason; reports.append(report); candidates.append(nil) }
-            guard let rawEmail else { fail("missing_email"); continue }
-            guard let email = EmailAddress(rawEmail)?.value else { fail("invalid_email"); continue }
-            report.email = email
-            guard emailsSeen.insert(email).inserted else { fail("duplicate_email_in_file"); continue }
-            let currentIndex = existing[email]
-            let current = currentIndex.map { context.rows[$0] }
-            var role: RoleDefinition? = nil
-            if current == nil || current?.source == .joinRequest {
-                guard let resolved = try? context.ladder.roleOrDefault(roleKey) else { fail("unknown_role"); continue }
-                guard context.authority.outranks(resolved) else { fail("role_not_allowed"); continue }
+            reports.append(ImportRowReport(line: record.line, email: rawEmail ?? "", name: cell(cells, columns.name), role: roleKey,
+                                           externalID: externalID, attributes: given, outcome: .failed, updated: false,
+                                           previousExternalID: nil, reason: nil))
+            candidates.append(nil)
+            externalIDs.append(nil)
+            let index = reports.count - 1
+            guard let rawEmail else { reports[index].reason = "missing_email"; continue }
+            guard let email = EmailAddress(rawEmail)?.value else { reports[index].reason = "invalid_email"; continue }
+            reports[index].email = email
+            guard emailsSeen.insert(email).inserted else { reports[index].reason = "duplicate_email_in_file"; continue }
+            let currentIndex = existing.isEmpty ? nil : existing[email]
+            var role: Int? = nil
+            if currentIndex == nil || rows[currentIndex!].source == .joinRequest {
+                guard let resolved = roleIndex(roleKey) else { reports[index].reason = "unknown_role"; continue }
+                guard grantable[resolved] else { reports[index].reason = "role_not_allowed"; continue }
                 role = resolved
-            } else if let roleKey, context.ladder.role(roleKey) == nil {
-                fail("unknown_role"); continue
+            } else if roleKey != nil, roleIndex(roleKey) == nil {
+                reports[index].reason = "unknown_role"; continue
             }
-            guard let attributes = try? AttributeDefinition.resolve(given, current: current?.attributes ?? [:], definitions: context.definitions) else {
-                fail("invalid_attribute"); continue
+            let attributes: [String: String]?
+            if let currentIndex {
+                attributes = try? AttributeDefinition.resolve(given, current: rows[currentIndex].attributes, definitions: context.definitions)
+            } else if let known {
+                attributes = known.resolved
+            } else {
+                attributes = try? AttributeDefinition.resolve(given, definitions: context.definitions)
+                resolvedForNewRows[values] = (given, attributes)
             }
-            candidates.append(Candidate(report: report, email: email, existing: currentIndex, role: role,
-                                        desiredExternalID: externalID ?? current?.externalID, attributes: attributes))
-            reports.append(report)
+            guard let attributes else { reports[index].reason = "invalid_attribute"; continue }
+            let kept = currentIndex.flatMap { rosterIDs[$0] }
+            let claim = number(externalID)
+            candidates[index] = Candidate(email: email, existing: currentIndex, role: role, attributes: attributes)
+            externalIDs[index] = ExternalIDs(claim: claim, desired: claim ?? kept, kept: kept)
         }
 
         // Pass 2: external IDs, to a fixed point. A claim stands when no other row keeps or claims the same ID.
-        var claimed = Set<String>()
-        for index in candidates.indices {
-            guard let id = candidates[index]?.report.externalID else { continue }
-            if !claimed.insert(id).inserted {
+        var claimed = [Bool](repeating: false, count: idNumbers.count)
+        for index in externalIDs.indices {
+            guard let id = externalIDs[index]?.claim else { continue }
+            if claimed[id] {
                 reports[index].reason = "duplicate_external_id_in_file"
                 candidates[index] = nil
+                externalIDs[index] = nil
+            } else {
+                claimed[id] = true
             }
         }
-        // The fields this pass reads, by candidate (nil email: no longer a candidate), and for each roster row the
-        // candidate (if any) that names its email: that row's ID is then decided by the file.
-        let emails = candidates.map { $0?.email }
-        let claims = candidates.map { $0?.report.externalID }
-        let desired = candidates.map { $0?.desiredExternalID }
-        let kept = candidates.map { $0?.existing.flatMap { context.rows[$0].externalID } }
-        var candidateForEmail: [String: Int] = [:]
-        candidateForEmail.reserveCapacity(candidates.count)
-        for (index, email) in emails.enumerated() { if let email { candidateForEmail[email] = index } }
-        let rosterRowCandidate = context.rows.map { candidateForEmail[$0.email] }
-        candidateForEmail = [:]
+        // Who is who: a candidate and the roster row with its email are one holder (numbered by that row's first
+        // index); a candidate without one is numbered after the roster. For each roster row, the candidate (if any)
+        // that names its email: that row's ID is then decided by the file.
+        let rosterHolder = rows.map { existing[$0.email]! }
+        let holder = candidates.indices.map { index in candidates[index].map { $0.existing ?? rows.count + index } }
+        var candidateOfHolder = [Int?](repeating: nil, count: rows.count)
+        for index in candidates.indices { if let row = candidates[index]?.existing { candidateOfHolder[row] = index } }
+        let rosterRowCandidate = rosterHolder.map { candidateOfHolder[$0] }
         var rejected = [Bool](repeating: false, count: candidates.count)
         while true {
             // Who holds each ID at the end: accepted file rows with their desired value, everyone else their current one.
-            var holders: [String: Holders] = [:]
-            holders.reserveCapacity(candidates.count + context.rows.count)
-            for (index, email) in emails.enumerated() {
-                guard let email, let id = rejected[index] ? kept[index] : desired[index] else { continue }
-                holders[id, default: .none].add(email)
+            var holders = [Holders](repeating: .none, count: idNumbers.count)
+            for index in externalIDs.indices {
+                guard let ids = externalIDs[index], let id = rejected[index] ? ids.kept : ids.desired else { continue }
+                holders[id].add(holder[index]!)
             }
-            for index in context.rows.indices where rosterRowCandidate[index].map({ rejected[$0] }) ?? true {
-                if let id = context.rows[index].externalID { holders[id, default: .none].add(context.rows[index].email) }
+            for index in rows.indices where rosterRowCandidate[index].map({ rejected[$0] }) ?? true {
+                if let id = rosterIDs[index] { holders[id].add(rosterHolder[index]) }
             }
             var newlyRejected = false
-            for (index, email) in emails.enumerated() where !rejected[index] {
-                guard let email, let id = claims[index], id != kept[index] else { continue }
-                if holders[id]?.includesOtherThan(email) ?? false {
+            for index in externalIDs.indices where !rejected[index] {
+                guard let ids = externalIDs[index], let id = ids.claim, id != ids.kept else { continue }
+                if holders[id].includesOtherThan(holder[index]!) {
                     rejected[index] = true
                     newlyRejected = true
                 }
@@ -212,74 +254,73 @@ public enum ImportPlanner {
         }
 
         // Pass 3: outcomes, seats, and the plan.
+        var idStrings = [String](repeating: "", count: idNumbers.count)
+        for (id, number) in idNumbers { idStrings[number] = id }
+        idNumbers = [:]
         var plan = ImportPlan()
-        var seatsLeft = context.seatLimit.map { $0 - context.rows.count } ?? Int.max
+        var seatsLeft = context.seatLimit.map { $0 - rows.count } ?? Int.max
         for index in candidates.indices {
-            guard let c = candidates[index] else { continue }
-            candidates[index] = nil
-            var report = c.report
-            let current = c.existing.map { context.rows[$0] }
-            let externalChanged = c.desiredExternalID != current?.externalID
+            guard let c = candidates[index].take(), let ids = externalIDs[index] else { continue }
+            let desired = ids.desired.map { idStrings[$0] }
+            let current = c.existing.map { rows[$0] }
+            let externalChanged = ids.desired != ids.kept
             if let current, current.source != .joinRequest {
-                let attributesChanged = c.attributes != current.attributes
-                if externalChanged || attributesChanged {
-                    report.updated = true
-                    if externalChanged { report.previousExternalID = current.externalID }
-                    plan.changes.append(.init(id: current.id, line: report.line, externalID: c.desiredExternalID, attributes: c.attributes, activateWithRole: nil))
+                if externalChanged || c.attributes != current.attributes {
+                    reports[index].updated = true
+                    if externalChanged { reports[index].previousExternalID = current.externalID }
+                    plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: nil))
                 }
                 if current.status == .active {
-                    report.outcome = .alreadyMember
+                    reports[index].outcome = .alreadyMember
                 } else {
-                    report.outcome = current.deliveryFailedPermanently ? .failedToSend : .alreadyInvited
+                    reports[index].outcome = current.deliveryFailedPermanently ? .failedToSend : .alreadyInvited
                 }
-                report.role = current.roleKey
-                report.externalID = c.desiredExternalID
-                report.attributes = c.attributes
-            } else if let current, let role = c.role {
+                reports[index].role = current.roleKey
+                reports[index].externalID = desired
+                reports[index].attributes = c.attributes
+            } else if let current, let role = c.role.map({ roles[$0].key }) {
                 // A pending join request met by the import: both sides consented.
-                report.outcome = .added
-                report.role = role.key
-                report.externalID = c.desiredExternalID
-                report.attributes = c.attributes
-                if externalChanged { report.previousExternalID = current.externalID }
-                plan.changes.append(.init(id: current.id, line: report.line, externalID: c.desiredExternalID, attributes: c.attributes, activateWithRole: role.key))
-            } else if let role = c.role {
+                reports[index].outcome = .added
+                reports[index].role = role
+                reports[index].externalID = desired
+                reports[index].attributes = c.attributes
+                if externalChanged { reports[index].previousExternalID = current.externalID }
+                plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: role))
+            } else if let role = c.role.map({ roles[$0].key }) {
                 guard seatsLeft > 0 else {
-                    report.reason = "seat_limit"
-                    reports[index] = report
+                    reports[index].reason = "seat_limit"
                     continue
                 }
                 seatsLeft -= 1
                 let active = context.directAdd && context.verifiedAccounts.contains(c.email)
-                report.outcome = active ? .added : .invited
-                report.role = role.key
-                report.attributes = c.attributes
-                plan.newRows.append(.init(line: report.line, email: c.email, name: report.name, roleKey: role.key,
-                                          externalID: c.desiredExternalID, attributes: c.attributes, active: active))
+                reports[index].outcome = active ? .added : .invited
+                reports[index].role = role
+                reports[index].attributes = c.attributes
+                plan.newRows.append(.init(line: reports[index].line, email: c.email, name: reports[index].name, roleKey: role,
+                                          externalID: desired, attributes: c.attributes, active: active))
             }
-            report.reason = nil
-            reports[index] = report
+            reports[index].reason = nil
         }
         return (plan, reports)
     }
 
-    /// The emails holding one external ID, as far as the planner needs to know: none, one, or several.
+    /// The holders of one external ID (by holder number), as far as the planner needs to know: none, one, or several.
     private enum Holders {
-        case none, one(String), several
+        case none, one(Int), several
 
-        mutating func add(_ email: String) {
+        mutating func add(_ holder: Int) {
             switch self {
-            case .none: self = .one(email)
-            case .one(let held) where held != email: self = .several
+            case .none: self = .one(holder)
+            case .one(let held) where held != holder: self = .several
             case .one, .several: break
             }
         }
 
-        /// Whether someone other than `email` holds the ID.
-        func includesOtherThan(_ email: String) -> Bool {
+        /// Whether someone other than `holder` holds the ID.
+        func includesOtherThan(_ holder: Int) -> Bool {
             switch self {
             case .none: false
-            case .one(let held): held != email
+            case .one(let held): held != holder
             case .several: true
             }
         }
