@@ -1,19 +1,14 @@
+import RosterCore
 import Vapor
 
 /// Opaque secrets (session tokens, verification tokens, API keys) and their stored form.
 enum Secret {
     /// 32 random bytes, base64url without padding.
     static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(33)
-        for _ in 0..<4 {
-            let word = generator.next()
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
+        var bytes = [UInt8](repeating: 0, count: 33)   // 32 random, then a zero for the last group of three
+        bytes.withUnsafeMutableBytes { RandomBytes.fill(.init(rebasing: $0.prefix(32))) }
         // base64url (RFC 4648 §5) without padding: 32 bytes → 43 characters.
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        bytes.append(0)
         var out = [UInt8]()
         out.reserveCapacity(44)
         for i in stride(from: 0, to: 33, by: 3) {

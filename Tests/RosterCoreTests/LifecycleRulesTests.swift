@@ -110,6 +110,17 @@ import Testing
         #expect(Set(ids).count == ids.count)
         #expect(ids[0].uuidString.dropFirst(14).first == "7")
     }
+
+    @Test func randomBytesFillBuffersLargerThanOneRequest() {
+        func fill() -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: 1000)   // four requests of at most 256 bytes
+            bytes.withUnsafeMutableBytes { RandomBytes.fill($0) }
+            return bytes
+        }
+        let (a, b) = (fill(), fill())
+        #expect(a != b)
+        #expect(a.suffix(744).contains { $0 != 0 } && b.suffix(744).contains { $0 != 0 })
+    }
 }
 
 @Suite struct EmailTemplateTests {
