@@ -227,11 +227,10 @@ public struct ImportWriter: Sendable {
                     }
                 }
                 // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
+                let statements = [memberships, audit, outbox].compactMap { $0.statement(for: driver) }
                 _ = try await group.next()
-                group.addTask { [memberships, audit, outbox] in
-                    try await memberships.insert(on: driver)
-                    try await audit.insert(on: driver)
-                    try await outbox.insert(on: driver)
+                group.addTask {
+                    for statement in statements { try await statement.run(on: driver) }
                 }
             }
             try await group.waitForAll()
@@ -247,6 +246,29 @@ extension ImportWriter {
             if let sqlite = db as? any SQLiteDatabase { return .sqlite(sqlite) }
             if let postgres = db as? any PostgresDatabase { return .postgres(postgres) }
             throw RosterError(.internalError, "The database is neither SQLite nor PostgreSQL.")
+        }
+    }
+}
+
+/// One multi-row insert made by `BulkRows`, ready to run.
+struct BulkInsert: Sendable {
+    enum Query: Sendable {
+        case sqlite(String, [SQLiteData])
+        case postgres(PostgresQuery)
+    }
+
+    let query: Query
+
+    func run(on driver: BulkRows.Driver) async throws {
+        switch (query, driver) {
+        case (.sqlite(let sql, let binds), .sqlite(let sqlite)):
+            _ = try await sqlite.query(sql, binds)
+        case (.postgres(let query), .postgres(let postgres)):
+            try await postgres.withConnection { connection in
+                connection.query(query, logger: postgres.logger).map { _ in }
+            }.get()
+        default:
+            preconditionFailure("a statement runs on the driver it was made for")
         }
     }
 }
@@ -309,13 +331,15 @@ struct BulkRows: Sendable {
         values.append(contentsOf: row)
     }
 
-    /// Inserts the rows added so far in one statement (nothing when there are none).
-    func insert(on driver: Driver) async throws {
-        guard !values.isEmpty else { return }
+    /// The statement inserting the rows added so far (nil when there are none), its text and values ready for the
+    /// driver. Made while the previous batch is written: for 5,000 rows this takes long enough that making it
+    /// between two statements would leave the database waiting.
+    func statement(for driver: Driver) -> BulkInsert? {
+        guard !values.isEmpty else { return nil }
         let rowCount = values.count / columns.count
         let names = (columns.map(\.name) + same.map(\.name)).map { "\"\($0)\"" }.joined(separator: ", ")
         switch driver {
-        case .sqlite(let sqlite):
+        case .sqlite:
             // `SELECT column1, …, ?, … FROM (VALUES (…), …)`: the shared values are bound once, before the rows'.
             let selected = columns.indices.map { "column\($0 + 1)" } + Array(repeating: "?", count: same.count)
             let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
@@ -330,8 +354,8 @@ struct BulkRows: Sendable {
                 case .null: .null
                 }
             }
-            _ = try await sqlite.query(sql, same.map { bind($0.value) } + values.map(bind))
-        case .postgres(let postgres):
+            return BulkInsert(query: .sqlite(sql, same.map { bind($0.value) } + values.map(bind)))
+        case .postgres:
             var binds = PostgresBindings(capacity: columns.count + same.count)
             for index in columns.indices { binds.append(PostgresColumnArray(rows: self, column: index)) }
             var shared: [String] = []
@@ -347,10 +371,7 @@ struct BulkRows: Sendable {
             }
             let arrays = columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT u.*\(shared.map { ", " + $0 }.joined()) FROM unnest(\(arrays)) AS u"
-            let query = PostgresQuery(unsafeSQL: sql, binds: binds)
-            try await postgres.withConnection { connection in
-                connection.query(query, logger: postgres.logger).map { _ in }
-            }.get()
+            return BulkInsert(query: .postgres(PostgresQuery(unsafeSQL: sql, binds: binds)))
         }
     }
 
