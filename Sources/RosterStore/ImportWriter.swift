@@ -341,10 +341,35 @@ struct BulkRows: Sendable {
         switch driver {
         case .sqlite:
             // `SELECT column1, …, ?, … FROM (VALUES (…), …)`: the shared values are bound once, before the rows'.
+            // The rows' text is written into the statement as SQL string literals (`'` doubled), which SQLite reads
+            // faster than it takes the same values as bound parameters; text holding a NUL, and every date, is bound.
             let selected = columns.indices.map { "column\($0 + 1)" } + Array(repeating: "?", count: same.count)
-            let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
-            let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM (VALUES "
-                + Array(repeating: row, count: rowCount).joined(separator: ",") + ")"
+            var sql = Array("INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM (VALUES ".utf8)
+            sql.reserveCapacity(sql.count + rowCount * columns.count * 24)
+            var binds = same.map { bind($0.value) }
+            for (index, value) in values.enumerated() {
+                let column = index % columns.count
+                if column == 0 { sql.append(contentsOf: index == 0 ? "(".utf8 : "),(".utf8) } else { sql.append(UInt8(ascii: ",")) }
+                switch value {
+                case .uuid(let uuid):
+                    sql.append(UInt8(ascii: "'")); sql.append(contentsOf: uuid.uppercaseText.utf8); sql.append(UInt8(ascii: "'"))
+                case .text(let text) where !text.utf8.contains(0):
+                    sql.append(UInt8(ascii: "'"))
+                    for byte in text.utf8 {
+                        if byte == UInt8(ascii: "'") { sql.append(byte) }
+                        sql.append(byte)
+                    }
+                    sql.append(UInt8(ascii: "'"))
+                case .integer(let integer):
+                    sql.append(contentsOf: String(integer).utf8)
+                case .null:
+                    sql.append(contentsOf: "NULL".utf8)
+                case .text, .date:
+                    sql.append(UInt8(ascii: "?"))
+                    binds.append(bind(value))
+                }
+            }
+            sql.append(contentsOf: "))".utf8)
             func bind(_ value: Value) -> SQLiteData {
                 switch value {
                 case .uuid(let uuid): .text(uuid.uppercaseText)
@@ -354,7 +379,7 @@ struct BulkRows: Sendable {
                 case .null: .null
                 }
             }
-            return BulkInsert(query: .sqlite(sql, same.map { bind($0.value) } + values.map(bind)))
+            return BulkInsert(query: .sqlite(String(decoding: sql, as: UTF8.self), binds))
         case .postgres:
             var binds = PostgresBindings(capacity: columns.count + same.count)
             for index in columns.indices { binds.append(PostgresColumnArray(rows: self, column: index)) }

@@ -85,6 +85,31 @@ import RosterTesting
         }
     }
 
+    /// The bulk insert writes text into its statements as SQL literals: quotes, SQL, backslashes, NUL and non-ASCII
+    /// text must come back exactly as uploaded.
+    @Test(arguments: TestBackend.available)
+    func importedTextIsStoredExactlyAsUploaded(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            let names = ["O'Brien", "''", "x'); DROP TABLE memberships; --", "back\\slash \\'", "Zoë 😀 e\u{301}", "?", "NULL"]
+            let rows = names.enumerated().map { index, name in
+                "p\(index)@example.com,\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\",\(name == "?" ? "'" : "id-'\(index)")"
+            }
+            let imported = try await upload(t, "/v1/orgs/\(org)/imports", "email,name,external_id\n" + rows.joined(separator: "\n"), token: owner)
+            #expect(outcomes(imported) == Array(repeating: "invited", count: names.count))
+            let members = try await t.send(.GET, "/v1/orgs/\(org)/members?limit=200", token: owner).json["items"] as? [[String: Any]] ?? []
+            for (index, name) in names.enumerated() {
+                let member = members.first { $0["email"] as? String == "p\(index)@example.com" }
+                #expect(member?["name"] as? String == name)
+                #expect(member?["external_id"] as? String == (name == "?" ? "'" : "id-'\(index)"))
+            }
+            // A NUL character is no text: the file is refused (PostgreSQL would refuse the row).
+            let nul = try await upload(t, "/v1/orgs/\(org)/imports", "email,name\nnul@example.com,a\u{0}b\n", token: owner)
+            #expect(nul.status == .unprocessableEntity && nul.code == "invalid_file" && nul.text.contains("nul_character"))
+        }
+    }
+
     /// An import leaves its rows to be indexed for search after it commits; searches are exact before, during and
     /// after the catch-up, including for rows changed while they waited.
     @Test(arguments: TestBackend.available)

@@ -18,6 +18,11 @@ import Testing
         #expect(throws: ImportFileError.self) { try CSVTable.parse(utf16) }
         do { _ = try CSVTable.parse(Data("email\n\"open,cell\n".utf8)) } catch { #expect(error.issues.first?.code == "malformed_quoting") }
         do { _ = try CSVTable.parse(Data()) } catch { #expect(error.issues.first?.code == "empty_file") }
+        // A NUL character, once per line it appears on (here twice on line 3, inside quotes).
+        let nul = #expect(throws: ImportFileError.self) {
+            try CSVTable.parse(Data("email,name\na@example.com,x\u{0}y\nb@example.com,\"two\u{0}\u{0}\"\nc@example.com,fine\n".utf8))
+        }
+        #expect(nul?.issues.map(\.code) == ["nul_character", "nul_character"] && nul?.issues.map(\.line) == [2, 3])
     }
 
     @Test func columnsByNameWithAliasesAndEveryProblemListed() throws {

@@ -5,7 +5,7 @@ public struct ImportFileIssue: Sendable, Equatable, Codable {
     /// The physical line (header = 1), or nil for the file as a whole.
     public var line: Int?
     /// A stable code: `not_utf8`, `malformed_quoting`, `missing_email_column`, `unknown_column`, `duplicate_column`,
-    /// `no_data_rows`, `too_many_rows`, `too_large`, `empty_file`.
+    /// `no_data_rows`, `too_many_rows`, `too_large`, `empty_file`, `nul_character`.
     public var code: String
     public var message: String
 
@@ -72,6 +72,10 @@ public struct CSVTable: Sendable, Equatable {
         while i < count {
             let c = bytes[i]
             i += 1
+            if c == 0, issues.last?.line != line || issues.last?.code != "nul_character" {
+                // Valid UTF-8, but no text holds it (and PostgreSQL refuses it): most likely not a text file.
+                issues.append(ImportFileIssue(line: line, code: "nul_character", message: "The line holds a NUL character; is this a CSV text file?"))
+            }
             if inQuotes {
                 if c == quote {
                     if i < count, bytes[i] == quote { cell.append(quote); i += 1 } else { inQuotes = false }
