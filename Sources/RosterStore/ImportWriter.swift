@@ -352,14 +352,11 @@ struct BulkRows: Sendable {
                 if column == 0 { sql.append(contentsOf: index == 0 ? "(".utf8 : "),(".utf8) } else { sql.append(UInt8(ascii: ",")) }
                 switch value {
                 case .uuid(let uuid):
-                    sql.append(UInt8(ascii: "'")); sql.append(contentsOf: uuid.uppercaseText.utf8); sql.append(UInt8(ascii: "'"))
-                case .text(let text) where !text.utf8.contains(0):
                     sql.append(UInt8(ascii: "'"))
-                    for byte in text.utf8 {
-                        if byte == UInt8(ascii: "'") { sql.append(byte) }
-                        sql.append(byte)
-                    }
+                    uuid.appendUppercaseText(to: &sql)
                     sql.append(UInt8(ascii: "'"))
+                case .text(let text) where Self.appendLiteral(text, to: &sql):
+                    break
                 case .integer(let integer):
                     sql.append(contentsOf: String(integer).utf8)
                 case .null:
@@ -397,6 +394,27 @@ struct BulkRows: Sendable {
             let arrays = columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             let sql = "INSERT INTO \"\(table)\" (\(names)) SELECT u.*\(shared.map { ", " + $0 }.joined()) FROM unnest(\(arrays)) AS u"
             return BulkInsert(query: .postgres(PostgresQuery(unsafeSQL: sql, binds: binds)))
+        }
+    }
+
+    /// Appends `text` as an SQL string literal (`'` doubled), or returns false and appends nothing when it holds a
+    /// NUL (which would end the statement's text).
+    private static func appendLiteral(_ text: String, to sql: inout [UInt8]) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            let quote = UInt8(ascii: "'")
+            guard !bytes.contains(0) else { return false }
+            sql.append(quote)
+            if bytes.contains(quote) {
+                for byte in bytes {
+                    if byte == quote { sql.append(quote) }
+                    sql.append(byte)
+                }
+            } else {
+                sql.append(contentsOf: bytes)
+            }
+            sql.append(quote)
+            return true
         }
     }
 
@@ -459,22 +477,33 @@ struct BulkRows: Sendable {
 extension UUID {
     /// The canonical uppercase form (`uuidString`), written directly (`uuidString` formats with `snprintf` on Linux).
     var uppercaseText: String {
+        String(unsafeUninitializedCapacity: 36) { out in
+            writeUppercaseText(into: out)
+            return 36
+        }
+    }
+
+    /// Appends `uppercaseText`'s 36 bytes to `bytes`.
+    func appendUppercaseText(to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 36))
+        bytes.withUnsafeMutableBufferPointer { writeUppercaseText(into: .init(rebasing: $0[start...])) }
+    }
+
+    private func writeUppercaseText(into out: UnsafeMutableBufferPointer<UInt8>) {
         let digits: StaticString = "0123456789ABCDEF"
-        return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { out in
-                digits.withUTF8Buffer { hex in
-                    var position = 0
-                    for (index, byte) in bytes.enumerated() {
-                        if index == 4 || index == 6 || index == 8 || index == 10 {
-                            out[position] = UInt8(ascii: "-")
-                            position += 1
-                        }
-                        out[position] = hex[Int(byte >> 4)]
-                        out[position + 1] = hex[Int(byte & 0x0F)]
-                        position += 2
+        withUnsafeBytes(of: uuid) { bytes in
+            digits.withUTF8Buffer { hex in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
                     }
+                    out[position] = hex[Int(byte >> 4)]
+                    out[position + 1] = hex[Int(byte & 0x0F)]
+                    position += 2
                 }
-                return 36
             }
         }
     }
