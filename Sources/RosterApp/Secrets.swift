@@ -23,7 +23,8 @@ enum Secret {
         let digits = Array("0123456789abcdef".utf8)
         var hex = [UInt8]()
         hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(secret.utf8)) {
+        var secret = secret
+        for byte in secret.withUTF8({ SHA256.hash(data: $0) }) {
             hex.append(digits[Int(byte >> 4)])
             hex.append(digits[Int(byte & 0x0F)])
         }

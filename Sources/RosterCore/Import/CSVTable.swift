@@ -62,8 +62,10 @@ public struct CSVTable: Sendable, Equatable {
         }
         func endRecord() {
             endCell()
-            if recordHasContent || cells.count > 1 { records.append((recordLine, cells)) }
+            let width = cells.count
+            if recordHasContent || width > 1 { records.append((recordLine, cells)) }
             cells = []
+            cells.reserveCapacity(width)   // the next record is most likely as wide
             recordHasContent = false
         }
 
