@@ -113,15 +113,15 @@ struct RosterImportController: RouteCollection {
                 let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
                 let newRows = order.lazy.map { plan.newRows[$0] }.map { row -> ImportWriter.NewMembership in
                     if row.active {
-                        return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, expiresAt: nil, email: nil)
+                        return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, email: nil)
                     }
                     let token = Secret.generate()
                     let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
                                                           space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
                                                           token: token, expiresAt: expiresAt)
-                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), expiresAt: expiresAt, email: email)
+                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email)
                 }
-                try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
+                try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
             }
             var report = ImportReport(dryRun: dryRun, rows: reports)

@@ -122,32 +122,33 @@ public struct ImportWriter: Sendable {
         public var id: UUID
         public var row: ImportPlan.NewRow
         public var accountID: UUID?
+        /// An invitation's (a row that is not `active`).
         public var tokenHash: String?
-        public var expiresAt: Date?
         public var email: QueuedEmail?
 
-        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, expiresAt: Date?, email: QueuedEmail?) {
+        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, email: QueuedEmail?) {
             self.id = id
             self.row = row
             self.accountID = accountID
             self.tokenHash = tokenHash
-            self.expiresAt = expiresAt
             self.email = email
         }
     }
 
     /// Inserts the new rows (with their audit events and invitation emails) and applies the changes,
     /// in batches, inside the caller's transaction. `newRows` is read once, in order, a batch at a time (a lazy
-    /// collection keeps only one batch of tokens and emails in memory).
+    /// collection keeps only one batch of tokens and emails in memory). Every new invitation expires at
+    /// `invitationsExpireAt`.
     public func apply(
-        newRows: some Collection<NewMembership>, changes: [ImportPlan.Change], scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
-        requestID: String?, now: Date
+        newRows: some Collection<NewMembership>, invitationsExpireAt: Date, changes: [ImportPlan.Change], scope: ScopeRef,
+        actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
         if !newRows.isEmpty {
             // The new rows are indexed for search after the commit (`SearchIndex`).
             try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
-                try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy, requestID: requestID, now: now)
+                try await insert(newRows, invitationsExpireAt: invitationsExpireAt, scope: scope, actor: actor, invitedBy: invitedBy,
+                                 requestID: requestID, now: now)
             }
         }
         // External IDs move in two steps so that swaps never collide in the unique index.
@@ -170,7 +171,8 @@ public struct ImportWriter: Sendable {
     }
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
-        _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
+        _ newRows: some Collection<NewMembership>, invitationsExpireAt: Date, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
+        requestID: String?, now: Date
     ) async throws -> (first: UUID, last: UUID)? {
         let json = MembershipRow.encodeAttributes
         let driver = try driver
@@ -182,52 +184,58 @@ public struct ImportWriter: Sendable {
                 // The first batch is small, so that the database starts working while the second is made.
                 let size = start == newRows.startIndex ? min(500, driver.rowsPerInsert) : driver.rowsPerInsert
                 let end = newRows.index(start, offsetBy: size, limitedBy: newRows.endIndex) ?? newRows.endIndex
-                let chunk = newRows[start..<end]
+                let chunk = Array(newRows[start..<end])   // made once: a lazy collection makes new tokens each time it is read
                 start = end
-                var memberships = BulkRows(MembershipModel.schema, [
-                    ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("status", .text),
-                    ("source", .text), ("external_id", .text), ("attributes", .text), ("token_hash", .text), ("expires_at", .timestamp),
-                    ("delivery_status", .text)], same: [
-                    ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
-                    ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now))], capacity: chunk.count)
-                var audit = BulkRows(AuditEventModel.schema, [
-                    ("id", .uuid), ("action", .text), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text),
-                    ("after", .text)], same: [
-                    ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
-                    ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID))], capacity: chunk.count)
-                var outbox = BulkRows(OutboxMessageModel.schema, [
-                    ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
-                    ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
-                    ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: chunk.count)
-                for new in chunk {
-                    range = (range?.first ?? new.id, new.id)
-                    let r = new.row
-                    let status = r.active ? MembershipStatus.active : .pending
-                    let source = r.active ? MembershipSource.direct : .invitation
-                    let attributes: String
-                    if let known = attributesText[r.attributes] {
-                        attributes = known
-                    } else {
-                        attributes = json(r.attributes)
-                        attributesText[r.attributes] = attributes
+                if let first = chunk.first, let last = chunk.last { range = (range?.first ?? first.id, last.id) }
+                // Invitations and direct adds apart, so that the values they share (status, source, expiry, the audit
+                // action) are bound once per statement rather than written into every row.
+                var statements: [BulkInsert] = []
+                for active in [false, true] {
+                    let rows = chunk.filter { $0.row.active == active }
+                    guard !rows.isEmpty else { continue }
+                    let status = active ? MembershipStatus.active : .pending
+                    let source = active ? MembershipSource.direct : .invitation
+                    var memberships = BulkRows(MembershipModel.schema, [
+                        ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("external_id", .text),
+                        ("attributes", .text), ("token_hash", .text)], same: [
+                        ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
+                        ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now)),
+                        ("status", .text(status.rawValue)), ("source", .text(source.rawValue)),
+                        ("expires_at", .init(active ? nil : invitationsExpireAt)), ("delivery_status", .init(active ? nil : "queued"))],
+                        capacity: rows.count)
+                    var audit = BulkRows(AuditEventModel.schema, [
+                        ("id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text)], same: [
+                        ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
+                        ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID)),
+                        ("action", .text((active ? MembershipEvent.added : .invited).rawValue))], capacity: rows.count)
+                    var outbox = BulkRows(OutboxMessageModel.schema, [
+                        ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
+                        ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
+                        ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: active ? 0 : rows.count)
+                    for new in rows {
+                        let r = new.row
+                        let attributes: String
+                        if let known = attributesText[r.attributes] {
+                            attributes = known
+                        } else {
+                            attributes = json(r.attributes)
+                            attributesText[r.attributes] = attributes
+                        }
+                        memberships.append([
+                            .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .init(r.externalID),
+                            .text(attributes), .init(new.tokenHash)])
+                        var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
+                        if let externalID = r.externalID { after["external_id"] = externalID }
+                        audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
+                        if let email = new.email {
+                            outbox.append([
+                                .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
+                                .text(email.payload)])
+                        }
                     }
-                    memberships.append([
-                        .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .text(status.rawValue),
-                        .text(source.rawValue), .init(r.externalID), .text(attributes), .init(new.tokenHash), .init(new.expiresAt),
-                        .init(r.active ? nil : "queued")])
-                    var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
-                    if let externalID = r.externalID { after["external_id"] = externalID }
-                    audit.append([
-                        .uuid(TimeOrderedID.make(now: now)), .text((r.active ? MembershipEvent.added : .invited).rawValue), .uuid(new.id),
-                        .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
-                    if let email = new.email {
-                        outbox.append([
-                            .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
-                            .text(email.payload)])
-                    }
+                    statements += [memberships, audit, outbox].compactMap { $0.statement(for: driver) }
                 }
                 // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
-                let statements = [memberships, audit, outbox].compactMap { $0.statement(for: driver) }
                 _ = try await group.next()
                 group.addTask {
                     for statement in statements { try await statement.run(on: driver) }
