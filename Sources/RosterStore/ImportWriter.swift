@@ -285,8 +285,8 @@ struct BulkInsert: Sendable {
 ///
 /// SQLKit binds every value through the generic `Encodable` path (dynamic casts; a UUID becomes text through
 /// `uuidString` and `snprintf`), which at 100,000 rows costs more than the inserts themselves. On SQLite a batch is one
-/// multi-row `INSERT … VALUES` with `SQLiteData` binds, each value stored exactly as Fluent stores it (UUIDs as
-/// uppercase text, dates as Unix seconds); on PostgreSQL a batch is one `INSERT … SELECT * FROM unnest(…)` with one
+/// multi-row `INSERT … SELECT … FROM (VALUES …)` with the rows' text as SQL literals and dates as binds, each value
+/// stored exactly as Fluent stores it (UUIDs as uppercase text, dates as Unix seconds); on PostgreSQL a batch is one `INSERT … SELECT * FROM unnest(…)` with one
 /// binary array bind per column.
 struct BulkRows: Sendable {
     /// A connection that takes driver-level queries.
@@ -294,8 +294,8 @@ struct BulkRows: Sendable {
         case sqlite(any SQLiteDatabase)
         case postgres(any PostgresDatabase)
 
-        /// Rows per statement. On SQLite 5,000 (60,000 binds) took 100,000 rows 0.4–0.6 s faster than 500, and 10,000
-        /// was no faster again; on PostgreSQL a batch costs a handful of binds whatever its size.
+        /// Rows per statement. On SQLite 5,000 took 100,000 rows 0.4–0.6 s faster than 500, and 10,000 was no faster;
+        /// on PostgreSQL a batch costs a handful of binds whatever its size.
         var rowsPerInsert: Int {
             switch self {
             case .sqlite: 5000
