@@ -393,12 +393,16 @@ enum MemberFields {
     /// Attribute values as stored.
     static func json(_ values: [String: String]) -> String { MembershipRow.encodeAttributes(values) }
 
-    /// Trimmed text, nil when empty, refused when longer than `maximum` characters.
+    /// Trimmed text, nil when empty, refused when longer than `maximum` characters or holding a NUL (which
+    /// PostgreSQL refuses in text).
     private static func text(_ raw: String?, field: String, maximum: Int) throws(RosterError) -> String? {
         guard let raw else { return nil }
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.count > maximum {
             throw RosterError.validation([FieldIssue(field: field, message: "must be at most \(maximum) characters")])
+        }
+        if trimmed.utf8.contains(0) {
+            throw RosterError.validation([FieldIssue(field: field, message: "must not contain NUL characters")])
         }
         return trimmed.isEmpty ? nil : trimmed
     }

@@ -104,9 +104,13 @@ import RosterTesting
                 #expect(member?["name"] as? String == name)
                 #expect(member?["external_id"] as? String == (name == "?" ? "'" : "id-'\(index)"))
             }
-            // A NUL character is no text: the file is refused (PostgreSQL would refuse the row).
+            // A NUL character is no text: the file is refused (PostgreSQL would refuse the row), and so is an external
+            // ID holding one.
             let nul = try await upload(t, "/v1/orgs/\(org)/imports", "email,name\nnul@example.com,a\u{0}b\n", token: owner)
             #expect(nul.status == .unprocessableEntity && nul.code == "invalid_file" && nul.text.contains("nul_character"))
+            let first = try #require(members.first?["id"] as? String)
+            let patched = try await t.send(.PATCH, "/v1/orgs/\(org)/members/\(first)", json: ["external_id": "a\u{0}b"], token: owner)
+            #expect(patched.status == .unprocessableEntity && patched.text.contains("NUL"))
         }
     }
 
