@@ -383,7 +383,7 @@ enum MemberFields {
     }
 
     static func externalID(_ raw: String?) throws(RosterError) -> String? {
-        try text(raw, field: "external_id", maximum: 200)
+        try text(raw, field: "external_id", maximum: ImportPlanner.maximumExternalIDLength)
     }
 
     static func message(_ raw: String?) throws(RosterError) -> String? {

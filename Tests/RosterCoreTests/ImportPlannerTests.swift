@@ -65,12 +65,16 @@ import Testing
         c@example.com,,wizard,
         d@example.com,,admin,
         e@example.com,,,
+        f@example.com,"Two\nlines",,
+        g@example.com,\(String(repeating: "n", count: 201)),,
+        h@example.com,\(String(repeating: "n", count: 200)),,\(String(repeating: "x", count: 201))
+        i@example.com,,,\(String(repeating: "x", count: 200))
         """, authority: admin)
         #expect(reports.map { $0.reason ?? $0.outcome.rawValue } == [
             "missing_email", "invalid_email", "invited", "duplicate_email_in_file", "duplicate_external_id_in_file",
-            "unknown_role", "role_not_allowed", "invited",
+            "unknown_role", "role_not_allowed", "invited", "invalid_name", "invalid_name", "invalid_external_id", "invited",
         ])
-        #expect(reports.map(\.line) == [2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(reports.map(\.line) == [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14])
     }
 
     @Test(arguments: [false, true])

@@ -272,6 +272,8 @@ struct ReportView: Encodable {
         case "unknown_role": "No such role in this roster"
         case "role_not_allowed": "You may not grant this role"
         case "invalid_attribute": "An attribute value is not allowed"
+        case "invalid_name": "The name is too long or holds a line break or control character"
+        case "invalid_external_id": "The external ID is longer than 200 characters"
         case "seat_limit": "No seats left"
         case "failed_to_send": "The invitation email could not be delivered"
         default: code.replacingOccurrences(of: "_", with: " ")

@@ -182,6 +182,11 @@ public enum ImportPlanner {
             guard let email = EmailAddress(rawEmail)?.value else { reports[index].reason = "invalid_email"; continue }
             reports[index].email = email
             guard emailsSeen.insert(email).inserted else { reports[index].reason = "duplicate_email_in_file"; continue }
+            // The API's rules for these fields (`MemberFields`): names without line breaks or control characters.
+            if let name = reports[index].name, name.count > AccountRules.maximumNameLength || AccountRules.hasControlCharacters(name) {
+                reports[index].reason = "invalid_name"; continue
+            }
+            if let externalID, externalID.count > maximumExternalIDLength { reports[index].reason = "invalid_external_id"; continue }
             let currentIndex = existing.isEmpty ? nil : existing[email]
             var role: Int? = nil
             if currentIndex == nil || rows[currentIndex!].source == .joinRequest {
@@ -303,6 +308,9 @@ public enum ImportPlanner {
         }
         return (plan, reports)
     }
+
+    /// The longest external ID, in characters (as through the API).
+    public static let maximumExternalIDLength = 200
 
     /// The holders of one external ID (by holder number), as far as the planner needs to know: none, one, or several.
     private enum Holders {
