@@ -22,9 +22,11 @@ public enum AccountRules {
 
     /// The trimmed name, or an issue when it is empty or too long.
     public static func name(_ raw: String, field: String = "name") -> Result<String, FieldIssue> {
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Foundation's trimming is skipped when the name starts and ends with visible ASCII (almost always).
+        let edgesTrimmed = [raw.utf8.first, raw.utf8.last].allSatisfy { $0.map { (0x21...0x7E).contains($0) } ?? false }
+        let trimmed = edgesTrimmed ? raw : raw.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return .failure(FieldIssue(field: field, message: "must not be empty")) }
-        if trimmed.count > maximumNameLength {
+        if trimmed.utf8.count > maximumNameLength, trimmed.count > maximumNameLength {
             return .failure(FieldIssue(field: field, message: "must be at most \(maximumNameLength) characters"))
         }
         if hasControlCharacters(trimmed) { return .failure(FieldIssue(field: field, message: "must not contain line breaks or control characters")) }
@@ -34,7 +36,9 @@ public enum AccountRules {
     /// Whether `text` holds line breaks, tabs or other control or format characters, which names shown in
     /// email headers and pages must not carry.
     public static func hasControlCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.contains { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }
+        // Printable ASCII is decided from the bytes; anything else by each character's Unicode properties.
+        if text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) { return false }
+        return text.unicodeScalars.contains { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }
     }
 }
 

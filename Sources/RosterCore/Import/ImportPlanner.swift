@@ -182,12 +182,11 @@ public enum ImportPlanner {
             guard let email = EmailAddress(rawEmail)?.value else { reports[index].reason = "invalid_email"; continue }
             reports[index].email = email
             guard emailsSeen.insert(email).inserted else { reports[index].reason = "duplicate_email_in_file"; continue }
-            // The API's rules for these fields (`MemberFields`): names without line breaks or control characters.
-            if let name = reports[index].name, !isPlainASCII(name, maximum: AccountRules.maximumNameLength),
-               name.count > AccountRules.maximumNameLength || AccountRules.hasControlCharacters(name) {
-                reports[index].reason = "invalid_name"; continue
+            // The API's rules for these fields: a name as an account's, external IDs up to a length.
+            if let name = reports[index].name, case .failure = AccountRules.name(name) { reports[index].reason = "invalid_name"; continue }
+            if let externalID, externalID.utf8.count > maximumExternalIDLength, externalID.count > maximumExternalIDLength {
+                reports[index].reason = "invalid_external_id"; continue
             }
-            if let externalID, externalID.count > maximumExternalIDLength { reports[index].reason = "invalid_external_id"; continue }
             let currentIndex = existing.isEmpty ? nil : existing[email]
             var role: Int? = nil
             if currentIndex == nil || rows[currentIndex!].source == .joinRequest {
@@ -308,12 +307,6 @@ public enum ImportPlanner {
             reports[index].reason = nil
         }
         return (plan, reports)
-    }
-
-    /// Whether `text` is printable ASCII of at most `maximum` characters: the common case of the field checks,
-    /// decided from the bytes (the general check reads each character's Unicode properties).
-    private static func isPlainASCII(_ text: String, maximum: Int) -> Bool {
-        text.utf8.count <= maximum && text.utf8.allSatisfy { (0x20...0x7E).contains($0) }
     }
 
     /// The longest external ID, in characters (as through the API).
