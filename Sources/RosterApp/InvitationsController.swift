@@ -44,78 +44,75 @@ struct InvitationsController: RouteCollection {
     @Sendable func acceptByID(req: Request) async throws -> MembershipResponse {
         let account = try invitee(req)
         let id = try req.uuidParameter("id")
-        return MembershipResponse(try await InviteeActions(req: req, account: account).respond(to: .id(id), accept: true))
+        return MembershipResponse(try await InviteeUseCases(req: req, account: account).respond(to: .id(id), accept: true))
     }
 
     @Sendable func declineByID(req: Request) async throws -> MembershipResponse {
         let account = try invitee(req)
         let id = try req.uuidParameter("id")
-        return MembershipResponse(try await InviteeActions(req: req, account: account).respond(to: .id(id), accept: false))
+        return MembershipResponse(try await InviteeUseCases(req: req, account: account).respond(to: .id(id), accept: false))
     }
 
     @Sendable func acceptByToken(req: Request) async throws -> MembershipResponse {
         let account = try invitee(req)
         let token = req.parameters.get("token") ?? ""
-        return MembershipResponse(try await InviteeActions(req: req, account: account).respond(to: .token(Secret.hash(token)), accept: true))
+        return MembershipResponse(try await InviteeUseCases(req: req, account: account).respond(to: .token(Secret.hash(token)), accept: true))
     }
 
     @Sendable func declineByToken(req: Request) async throws -> MembershipResponse {
         let account = try invitee(req)
         let token = req.parameters.get("token") ?? ""
-        return MembershipResponse(try await InviteeActions(req: req, account: account).respond(to: .token(Secret.hash(token)), accept: false))
+        return MembershipResponse(try await InviteeUseCases(req: req, account: account).respond(to: .token(Secret.hash(token)), accept: false))
     }
 }
 
-/// Accepting and declining invitations, decided for the invitee only (DESIGN §2 invariants 1, 6, 7).
-struct InviteeActions {
+/// Accepting and declining invitations, decided for the invitee only (DESIGN §2 invariants 1, 6, 7): the invitee's
+/// door to the same lifecycle path as every other (`Lifecycle.decide`, `MembershipStore.apply`).
+struct InviteeUseCases: Sendable {
     enum Handle: Sendable { case id(UUID), token(String) }
 
-    let req: Request
+    /// The signed-in invitee.
     let account: AccountModel
+    let db: any Database
+    let requestID: String?
+
+    init(req: Request, account: AccountModel) {
+        self.account = account
+        self.db = req.db
+        self.requestID = req.id
+    }
 
     /// Accepts or declines. Every refusal is the opaque 404 (DESIGN §2 invariant 7).
     func respond(to handle: Handle, accept: Bool) async throws -> MembershipModel {
         let accountID = try account.requireID()
-        let email = account.email
-        let verified = account.emailVerifiedAt != nil
-        let requestID = req.id
-        let now = Date()
-        return try await req.db.writeTransaction { db in
+        let person = ActingPerson(id: accountID, email: account.email, name: account.name, emailVerified: account.emailVerifiedAt != nil)
+        let found: MembershipModel?
+        let inviteeHandle: InviteeHandle
+        switch handle {
+        case .id(let id):
+            found = try await MembershipModel.find(id, on: db)
+            inviteeHandle = .id
+        case .token(let hash):
+            found = try await MembershipModel.query(on: db).filter(\.$tokenHash == hash).first()
+            inviteeHandle = .token(hash: hash)
+        }
+        guard let found else { throw RosterError.notFound }
+        let command: MembershipCommand = accept ? .accept(inviteeHandle) : .decline(inviteeHandle)
+        let requestID = self.requestID, now = Date()
+        return try await db.writeTransaction { db in
             let store = MembershipStore(db)
-            let found: MembershipModel?
-            switch handle {
-            case .id(let id): found = try await MembershipModel.find(id, on: db)
-            case .token(let hash): found = try await MembershipModel.query(on: db).filter(\.$tokenHash == hash).first()
-            }
-            guard let row = found, let id = row.id, row.source == MembershipSource.invitation.rawValue,
-                  try await OrganizationModel.query(on: db).filter(\.$id == row.orgID).filter(\.$deletedAt == nil).count() == 1
-            else { throw RosterError.notFound }
-            // Re-accepting what this invitee already accepted is idempotent.
-            if accept, row.status == MembershipStatus.active.rawValue, row.accountID == accountID { return row }
-            let byToken: Bool
-            switch handle {
-            case .id:
-                // By id: only the signed-in account whose verified email is the invited one.
-                guard verified, row.email == email else { throw RosterError.notFound }
-                byToken = false
-            case .token:
-                // Signed in as another account: the same 404, and the invitation stays usable.
-                guard row.status == MembershipStatus.pending.rawValue, row.email == email else { throw RosterError.notFound }
-                byToken = true
-            }
-            guard let updated = try await store.transition(
-                id: id, from: [.pending], source: .invitation, to: accept ? .active : .declined, now: now,
-                set: accept ? ["account_id": accountID, "name": row.name ?? account.name] : [:],
-                extra: { $0.where("email", .equal, email).where("expires_at", .greaterThan, now) })
-            else { throw RosterError.notFound }
-            if byToken && !verified {
-                // The emailed token proves control of the address.
-                try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
-                    .where("id", .equal, accountID).where("email_verified_at", .is, SQLLiteral.null).run()
-            }
-            try await AuditLog(db).record(accept ? .accepted : .declined, actor: .account(accountID), membership: updated,
-                                          before: row.auditState, after: updated.auditState, requestID: requestID, at: now)
-            return updated
+            let scope = ScopeRef(orgID: found.orgID, spaceID: found.spaceID)
+            do { try await store.lockOrganization(scope.orgID) } catch { throw RosterError.notFound }
+            var base = ScopeFacts(scope: scope, actor: .account(accountID), person: person, actorName: person.name, authority: .none,
+                                  ladder: RoleLadder(scope.ladder, roles: []), settings: ScopeSettings(), orgName: "", orgSlug: "")
+            base.target = found.facts
+            let facts = try await store.load(command, into: base, now: now)
+            let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: .unused)
+            let written = try await store.apply(plan, now: now, requestID: requestID)
+            guard let id = plan.result else { throw RosterError.notFound }
+            if let row = written[id] { return row }
+            guard let row = try await MembershipModel.find(id, on: db) else { throw RosterError.notFound }
+            return row
         }
     }
 }

@@ -38,18 +38,8 @@ enum OrganizationLifecycle {
             try await owner.create(on: db)
             try await AuditLog(db).record(action: "organization.created", actor: .account(creatorID), orgID: orgID,
                                           before: nil, after: ["name": name, "slug": slug], requestID: requestID, at: now)
-            try await AuditLog(db).record(.created, actor: .account(creatorID), membership: owner, before: nil, after: owner.auditState, requestID: requestID, at: now)
+            try await AuditLog(db).record([.membership(.created, actor: .account(creatorID), before: nil, after: owner.facts)], requestID: requestID, at: now)
             return org
         }
-    }
-
-    /// Soft-deletes an organization: it disappears from every read; its pending rows end as revoked.
-    static func softDelete(orgID: UUID, actor: AuditActor, requestID: String?, now: Date, on db: any Database) async throws {
-        try await db.sql.update(OrganizationModel.schema).set("deleted_at", to: now).where("id", .equal, orgID).run()
-        try await db.sql.update(MembershipModel.schema)
-            .set("status", to: MembershipStatus.revoked.rawValue).set("ended_at", to: now).set("updated_at", to: now)
-            .where("org_id", .equal, orgID).where("status", .equal, MembershipStatus.pending.rawValue)
-            .run()
-        try await AuditLog(db).record(action: "organization.deleted", actor: actor, orgID: orgID, before: nil, after: nil, requestID: requestID, at: now)
     }
 }

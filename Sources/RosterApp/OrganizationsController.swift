@@ -128,11 +128,7 @@ struct OrganizationsController: RouteCollection {
     @Sendable func delete(req: Request) async throws -> HTTPStatus {
         let context = try await req.orgScope()
         try context.authority.require(.scopeManage)
-        guard context.authority.isOwner else { throw RosterError(.forbidden, "Only owners can delete an organization.") }
-        try await req.db.writeTransaction { db in
-            guard try await context.locked(on: db).authority.isOwner else { throw RosterError(.forbidden, "Only owners can delete an organization.") }
-            try await OrganizationLifecycle.softDelete(orgID: context.scope.orgID, actor: context.actor, requestID: req.id, now: Date(), on: db)
-        }
+        try await MembershipUseCases(req: req, context: context).deleteOrganization()
         return .noContent
     }
 
@@ -231,7 +227,7 @@ struct OrganizationsController: RouteCollection {
 
     @Sendable func leave(req: Request) async throws -> HTTPStatus {
         let context = try await req.orgScope()
-        try await MembershipActions(req: req, context: context).leave()
+        try await MembershipUseCases(req: req, context: context).leave()
         return .noContent
     }
 }

@@ -81,7 +81,7 @@ struct RosterController: RouteCollection {
         let context = try await scope(req)
         try context.authority.require(.membersInvite)
         let body = try req.decodeBody(InviteMemberRequest.self)
-        let row = try await MembershipActions(req: req, context: context).invite(body)
+        let row = try await MembershipUseCases(req: req, context: context).invite(body)
         return try jsonResponse(MembershipResponse(row), status: .created)
     }
 
@@ -98,12 +98,12 @@ struct RosterController: RouteCollection {
         let context = try await scope(req)
         let id = try req.uuidParameter("id")
         let body = try req.decodeBody(UpdateMemberRequest.self)
-        return MembershipResponse(try await MembershipActions(req: req, context: context).update(id: id, body))
+        return MembershipResponse(try await MembershipUseCases(req: req, context: context).update(id: id, body))
     }
 
     @Sendable func remove(req: Request) async throws -> HTTPStatus {
         let context = try await scope(req)
-        try await MembershipActions(req: req, context: context).remove(id: try req.uuidParameter("id"))
+        try await MembershipUseCases(req: req, context: context).remove(id: try req.uuidParameter("id"))
         return .noContent
     }
 
@@ -114,32 +114,32 @@ struct RosterController: RouteCollection {
         let body = try req.decodeBody(ResendRequest.self)
         let id = try req.uuidParameter("id")
         let email = try body.email.map { raw throws(RosterError) in try MemberFields.email(raw) }
-        let row = try await MembershipActions(req: req, context: context).resend(id: id, to: email)
+        let row = try await MembershipUseCases(req: req, context: context).resend(id: id, to: email)
         return try jsonResponse(MembershipResponse(row), status: row.id == id ? .ok : .created)
     }
 
     @Sendable func requestToJoin(req: Request) async throws -> Response {
         let context = try await scope(req)
         let body = try req.decodeBody(JoinRequestBody.self)
-        let row = try await MembershipActions(req: req, context: context).requestToJoin(body)
+        let row = try await MembershipUseCases(req: req, context: context).requestToJoin(body)
         return try jsonResponse(MembershipResponse(row), status: .created)
     }
 
     @Sendable func approve(req: Request) async throws -> MembershipResponse {
         let context = try await scope(req)
         let body = try req.decodeBody(ApproveRequestBody.self)
-        return MembershipResponse(try await MembershipActions(req: req, context: context).review(id: try req.uuidParameter("id"), approve: true, roleKey: body.role))
+        return MembershipResponse(try await MembershipUseCases(req: req, context: context).review(id: try req.uuidParameter("id"), approve: true, roleKey: body.role))
     }
 
     @Sendable func reject(req: Request) async throws -> MembershipResponse {
         let context = try await scope(req)
         _ = try req.decodeBody(EmptyBody.self)
-        return MembershipResponse(try await MembershipActions(req: req, context: context).review(id: try req.uuidParameter("id"), approve: false, roleKey: nil))
+        return MembershipResponse(try await MembershipUseCases(req: req, context: context).review(id: try req.uuidParameter("id"), approve: false, roleKey: nil))
     }
 
     @Sendable func withdraw(req: Request) async throws -> HTTPStatus {
         let context = try await scope(req)
-        try await MembershipActions(req: req, context: context).withdraw(id: try req.uuidParameter("id"))
+        try await MembershipUseCases(req: req, context: context).withdraw(id: try req.uuidParameter("id"))
         return .noContent
     }
 }

@@ -44,8 +44,24 @@ extension ScopeContext {
             let orgLadder = try await store.ladder(orgID: scope.orgID, .org)
             let spaceKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.scopeID)
             copy.authority = .onSpace(orgRole: orgKey.flatMap(orgLadder.role), spaceRole: spaceKey.flatMap(copy.ladder.role))
+            copy.isOrgMember = orgKey != nil
         }
         return copy
+    }
+
+    /// The facts every lifecycle decision on this scope starts from: the scope, the actor and its authority.
+    func facts(limits: RosterLimits) -> ScopeFacts {
+        let person = account.flatMap { account in
+            account.id.map { ActingPerson(id: $0, email: account.email, name: account.name, emailVerified: account.emailVerifiedAt != nil,
+                                          isPlatformAdmin: account.isPlatformAdmin) }
+        }
+        var facts = ScopeFacts(scope: scope, actor: actor, person: person, actorName: actorName, authority: authority, ladder: ladder,
+                               settings: settings, orgName: org.name, orgSlug: org.slug, spaceName: spaceName)
+        facts.attributeDefinitions = attributeDefinitions
+        facts.isOrgMember = isOrgMember
+        facts.limits = LifecycleLimits(invitationsPerHour: limits.invitationsPerHour,
+                                       pendingJoinRequestsPerAccount: limits.pendingJoinRequestsPerAccount, reviewerEmails: limits.reviewerEmails)
+        return facts
     }
 }
 

@@ -136,23 +136,12 @@ struct SpacesController: RouteCollection {
     @Sendable func delete(req: Request) async throws -> HTTPStatus {
         let context = try await req.spaceScope()
         try context.authority.require(.scopeManage)
-        let spaceID = try context.scope.spaceID.unwrapped()
-        try await req.db.writeTransaction { db in
-            try await context.locked(on: db).authority.require(.scopeManage)
-            let now = Date()
-            try await db.sql.update(SpaceModel.schema).set("deleted_at", to: now).where("id", .equal, spaceID).run()
-            try await db.sql.update(MembershipModel.schema)
-                .set("status", to: MembershipStatus.revoked.rawValue).set("ended_at", to: now).set("updated_at", to: now)
-                .where("scope_id", .equal, spaceID).where("status", .equal, MembershipStatus.pending.rawValue)
-                .run()
-            try await AuditLog(db).record(action: "space.deleted", actor: context.actor, orgID: context.scope.orgID, spaceID: spaceID,
-                                          before: nil, after: nil, requestID: req.id, at: now)
-        }
+        try await MembershipUseCases(req: req, context: context).deleteSpace()
         return .noContent
     }
 
     @Sendable func leave(req: Request) async throws -> HTTPStatus {
-        try await MembershipActions(req: req, context: try await req.spaceScope()).leave()
+        try await MembershipUseCases(req: req, context: try await req.spaceScope()).leave()
         return .noContent
     }
 }

@@ -97,14 +97,16 @@ public struct MemberList: Sendable {
 extension MembershipStore {
     /// Expires due invitations of a scope, opening a write transaction only when some are due.
     public func expireInvitationsIfDue(scopeID: UUID, now: Date) async throws {
-        let due = try await db.sql.select().column("id").from(MembershipModel.schema)
+        let due = try await db.sql.select().column("org_id").from(MembershipModel.schema)
             .where("scope_id", .equal, scopeID)
             .where("status", .equal, MembershipStatus.pending.rawValue)
             .where("expires_at", .lessThanOrEqual, now)
-            .limit(1).all()
-        guard !due.isEmpty else { return }
+            .limit(1).first()
+        guard let orgID = try due?.decode(column: "org_id", as: UUID.self) else { return }
         try await db.writeTransaction { db in
-            try await MembershipStore(db).expireInvitations(scopeID: scopeID, now: now)
+            let store = MembershipStore(db)
+            guard (try? await store.lockOrganization(orgID)) != nil else { return }
+            try await store.expireInvitations(scopeID: scopeID, now: now)
         }
     }
 }

@@ -4,34 +4,6 @@ import Foundation
 import RosterCore
 import SQLKit
 
-/// Who performed a change, as the audit log records it.
-public struct AuditActor: Sendable, Equatable {
-    public var type: String
-    public var id: UUID?
-
-    public static func account(_ id: UUID) -> AuditActor { AuditActor(type: "account", id: id) }
-    public static func apiKey(_ id: UUID) -> AuditActor { AuditActor(type: "api_key", id: id) }
-    /// Changes made by Roster itself (expiry sweeps).
-    public static let system = AuditActor(type: "system", id: nil)
-    /// Changes made by an operator through the `roster` command line.
-    public static let commandLine = AuditActor(type: "cli", id: nil)
-}
-
-/// A roster: an organization's own, or one of its spaces'.
-public struct ScopeRef: Sendable, Equatable {
-    public var orgID: UUID
-    public var spaceID: UUID?
-    /// `spaceID ?? orgID`: the key of the roster.
-    public var scopeID: UUID { spaceID ?? orgID }
-    /// The role ladder members of this scope are ranked on.
-    public var ladder: Ladder { spaceID == nil ? .org : .space }
-
-    public init(orgID: UUID, spaceID: UUID? = nil) {
-        self.orgID = orgID
-        self.spaceID = spaceID
-    }
-}
-
 /// Reads and atomic writes of membership rows. Every write method expects to run inside `writeTransaction`.
 public struct MembershipStore: Sendable {
     public let db: any Database
@@ -103,30 +75,9 @@ public struct MembershipStore: Sendable {
         if live.isEmpty { throw RosterError.notFound }
     }
 
-    /// Moves one row from `from` to `to` only if it is still in `from` (and matches `extra`): the consume-once
-    /// transition of DESIGN §2 invariant 6. Returns the updated row, or nil when another change won.
-    public func transition(
-        id: UUID, scopeID: UUID? = nil, from: [MembershipStatus], source: MembershipSource?, to: MembershipStatus,
-        now: Date, set: [String: any Encodable & Sendable] = [:],
-        extra: (@Sendable (SQLUpdateBuilder) -> SQLUpdateBuilder)? = nil
-    ) async throws -> MembershipModel? {
-        var update = db.sql.update(MembershipModel.schema)
-            .set("status", to: to.rawValue)
-            .set("updated_at", to: now)
-        if !to.isLive { update = update.set("ended_at", to: now) }
-        for (column, value) in set.sorted(by: { $0.key < $1.key }) { update = update.set(SQLIdentifier(column), to: SQLBind(value)) }
-        update = update.where("id", .equal, id)
-            .where("status", .in, from.map(\.rawValue))
-        if let scopeID { update = update.where("scope_id", .equal, scopeID) }
-        if let source { update = update.where("source", .equal, source.rawValue) }
-        if let extra { update = extra(update) }
-        let updated = try await update.returning("id").all()
-        guard !updated.isEmpty else { return nil }
-        return try await MembershipModel.find(id, on: db)
-    }
-
-    /// Marks pending invitations whose time is up as expired (of one scope, or addressed to one email),
-    /// with an audit event each. Returns how many expired.
+    /// Expires the pending invitations whose time is up (of one scope, or addressed to one email), each through
+    /// `Lifecycle.decide(.expire)`: a guarded transition and its audit event. Runs inside a write transaction that
+    /// holds the organization's lock. Returns how many expired.
     @discardableResult
     public func expireInvitations(scopeID: UUID? = nil, email: String? = nil, now: Date) async throws -> Int {
         var query = MembershipModel.query(on: db)
@@ -135,17 +86,15 @@ public struct MembershipStore: Sendable {
             .filter(\.$expiresAt <= now)
         if let scopeID { query = query.filter(\.$scopeID == scopeID) }
         if let email { query = query.filter(\.$email == email) }
-        let due = try await query.limit(1000).all()
-        var expired = 0
-        for row in due {
+        var plan = MembershipPlan()
+        for row in try await query.limit(1000).all() {
             guard let id = row.id else { continue }
-            if let updated = try await transition(id: id, from: [.pending], source: .invitation, to: .expired, now: now,
-                                                  extra: { $0.where("expires_at", .lessThanOrEqual, now) }) {
-                try await AuditLog(db).record(.expired, actor: .system, membership: updated, before: row.auditState, after: updated.auditState, requestID: nil, at: now)
-                expired += 1
-            }
+            let expiry = try Lifecycle.decide(.expire(id), facts: .sweep(of: row.facts), now: now, fresh: .unused)
+            plan.updates += expiry.updates
+            plan.audit += expiry.audit
         }
-        return expired
+        try await apply(plan, now: now, requestID: nil)
+        return plan.updates.count
     }
 }
 
@@ -168,36 +117,30 @@ extension RoleModel {
     }
 }
 
-extension MembershipModel {
-    /// The facts the lifecycle rules decide on.
-    public var facts: MembershipFacts {
-        MembershipFacts(id: id, status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
-                        roleKey: roleKey, accountID: accountID, email: email)
-    }
-
-    /// The fields the audit log records before and after a change.
-    public var auditState: [String: String] {
-        var state = ["status": status, "source": source, "role": roleKey]
-        if let externalID { state["external_id"] = externalID }
-        if attributes != "{}" { state["attributes"] = attributes }
-        return state
-    }
-}
-
 /// Appends audit events.
 public struct AuditLog: Sendable {
     public let db: any Database
 
     public init(_ db: any Database) { self.db = db }
 
-    /// Records one transition of `membership`.
-    public func record(
-        _ event: MembershipEvent, actor: AuditActor, membership: MembershipModel,
-        before: [String: String]?, after: [String: String]?, requestID: String?, at: Date
-    ) async throws {
-        try await record(action: event.rawValue, actor: actor, orgID: membership.orgID, spaceID: membership.spaceID,
-                         membershipID: membership.id, targetAccountID: membership.accountID, targetEmail: membership.email,
-                         before: before, after: after, requestID: requestID, at: at)
+    /// Records `entries` (a plan's audit events) in multi-row statements.
+    public func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date) async throws {
+        var start = 0
+        while start < entries.count {
+            let chunk = entries[start..<min(start + 500, entries.count)]
+            start += chunk.count
+            var insert = db.sql.insert(into: AuditEventModel.schema)
+                .columns("id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id",
+                         "target_email", "before", "after", "request_id")
+            for entry in chunk {
+                insert = insert.values([
+                    SQLBind(TimeOrderedID.make(now: at)), SQLBind(at), SQLBind(entry.actor.type), SQLBind(entry.actor.id), SQLBind(entry.action),
+                    SQLBind(entry.scope.orgID), SQLBind(entry.scope.spaceID), SQLBind(entry.membershipID), SQLBind(entry.targetAccountID),
+                    SQLBind(entry.targetEmail), SQLBind(entry.before.map(Self.json)), SQLBind(entry.after.map(Self.json)), SQLBind(requestID),
+                ] as [any SQLExpression])
+            }
+            try await insert.run()
+        }
     }
 
     /// Records any event on an organization.
@@ -206,21 +149,10 @@ public struct AuditLog: Sendable {
         targetAccountID: UUID? = nil, targetEmail: String? = nil,
         before: [String: String]?, after: [String: String]?, requestID: String?, at: Date
     ) async throws {
-        let event = AuditEventModel()
-        event.id = TimeOrderedID.make(now: at)
-        event.at = at
-        event.actorType = actor.type
-        event.actorID = actor.id
-        event.action = action
-        event.orgID = orgID
-        event.spaceID = spaceID
-        event.membershipID = membershipID
-        event.targetAccountID = targetAccountID
-        event.targetEmail = targetEmail
-        event.before = before.map(Self.json)
-        event.after = after.map(Self.json)
-        event.requestID = requestID
-        try await event.create(on: db)
+        try await record([MembershipPlan.AuditEntry(action: action, actor: actor, scope: ScopeRef(orgID: orgID, spaceID: spaceID),
+                                                    membershipID: membershipID, targetAccountID: targetAccountID, targetEmail: targetEmail,
+                                                    before: before, after: after)],
+                         requestID: requestID, at: at)
     }
 
     static func json(_ state: [String: String]) -> String {
@@ -255,11 +187,16 @@ public struct Outbox: Sendable {
 
     /// Marks the not yet delivered emails of an invitation (queued, or out of retries) `superseded` and drops their
     /// template fields: a resend or revocation made their link dead.
-    public func supersede(membershipID: UUID) async throws {
-        try await db.sql.update(OutboxMessageModel.schema).set("status", to: "superseded").set("payload", to: SQLLiteral.null)
-            .where("membership_id", .equal, membershipID).where("kind", .equal, EmailKind.invitation.rawValue)
-            .where("status", .in, ["queued", "failed_transient"])
-            .run()
+    public func supersede(membershipIDs: [UUID]) async throws {
+        var start = 0
+        while start < membershipIDs.count {
+            let chunk = Array(membershipIDs[start..<min(start + 500, membershipIDs.count)])
+            start += chunk.count
+            try await db.sql.update(OutboxMessageModel.schema).set("status", to: "superseded").set("payload", to: SQLLiteral.null)
+                .where("membership_id", .in, chunk).where("kind", .equal, EmailKind.invitation.rawValue)
+                .where("status", .in, ["queued", "failed_transient"])
+                .run()
+        }
     }
 
     /// Invitation emails queued for an organization since `since` (for the hourly rate limit).

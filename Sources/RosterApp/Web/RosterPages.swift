@@ -81,7 +81,7 @@ struct RosterPages: Sendable {
         return try await WebPages.perform(req, back: base(context)) {
             let body = InviteMemberRequest(email: form.email ?? "", role: form.role.flatMap { $0.isEmpty ? nil : $0 },
                                            name: form.name.flatMap { $0.isEmpty ? nil : $0 }, externalID: form.external_id.flatMap { $0.isEmpty ? nil : $0 })
-            let row = try await MembershipActions(req: req, context: context).invite(body)
+            let row = try await MembershipUseCases(req: req, context: context).invite(body)
             return (nil, row.status == MembershipStatus.active.rawValue ? "Added \(row.email)." : "Invited \(row.email). They join once they accept.")
         }
     }
@@ -92,7 +92,7 @@ struct RosterPages: Sendable {
     @Sendable func memberAction(req: Request) async throws -> Response {
         let context = try await scope(req)
         let id = try req.uuidParameter("id")
-        let actions = MembershipActions(req: req, context: context)
+        let actions = MembershipUseCases(req: req, context: context)
         return try await WebPages.perform(req, back: base(context)) {
             switch req.parameters.get("action") {
             case "role":
@@ -141,7 +141,7 @@ struct RosterPages: Sendable {
         }
         return try await WebPages.perform(req, back: base(context) + "/join-requests") {
             let role = (try? req.content.decode(RoleForm.self))?.role.flatMap { $0.isEmpty ? nil : $0 }
-            let row = try await MembershipActions(req: req, context: context).review(id: id, approve: approve, roleKey: role)
+            let row = try await MembershipUseCases(req: req, context: context).review(id: id, approve: approve, roleKey: role)
             return (nil, approve ? "\(row.email) is now a member." : "Request from \(row.email) rejected.")
         }
     }

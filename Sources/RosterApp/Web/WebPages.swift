@@ -224,7 +224,7 @@ struct WebPages: RouteCollection {
         let id = try req.uuidParameter("id")
         let accept = try Self.answer(req)
         return try await Self.perform(req, back: "/") {
-            _ = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .id(id), accept: accept)
+            _ = try await InviteeUseCases(req: req, account: try Self.requireAccount(req)).respond(to: .id(id), accept: accept)
             return ("/", accept ? "You joined." : "Invitation declined.")
         }
     }
@@ -237,7 +237,7 @@ struct WebPages: RouteCollection {
             // The request's own roster: its space, or its organization.
             if let spaceID = row.spaceID { req.parameters.set("space", to: spaceID.uuidString) } else { req.parameters.set("org", to: row.orgID.uuidString) }
             let context = try await row.spaceID == nil ? req.orgScope() : req.spaceScope()
-            try await MembershipActions(req: req, context: context).withdraw(id: id)
+            try await MembershipUseCases(req: req, context: context).withdraw(id: id)
             return ("/", "Request withdrawn.")
         }
     }
@@ -276,7 +276,7 @@ struct WebPages: RouteCollection {
         guard req.webAccount != nil else { return req.redirect(to: "/signin?next=" + Self.queryValue("/i/\(token)")) }
         let accept = try Self.answer(req)
         return try await Self.perform(req, back: "/i/\(token)") {
-            let row = try await InviteeActions(req: req, account: try Self.requireAccount(req)).respond(to: .token(Secret.hash(token)), accept: accept)
+            let row = try await InviteeUseCases(req: req, account: try Self.requireAccount(req)).respond(to: .token(Secret.hash(token)), accept: accept)
             let org = try await OrganizationModel.find(row.orgID, on: req.db)
             return ("/", accept ? "You joined \(org?.name ?? "the organization")." : "Invitation declined.")
         }

@@ -145,6 +145,7 @@ public enum ImportPlanner {
         }
         let roles = context.ladder.roles
         let grantable = roles.map { context.authority.outranks($0) }
+        let mayReview = context.authority.permissions.contains(.requestsReview)
         /// The ladder index of `key` (the lowest role when nil), or nil when the ladder has no such role.
         func roleIndex(_ key: String?) -> Int? {
             guard let key else { return roles.isEmpty ? nil : roles.count - 1 }
@@ -190,6 +191,8 @@ public enum ImportPlanner {
             let currentIndex = existing.isEmpty ? nil : existing[email]
             var role: Int? = nil
             if currentIndex == nil || rows[currentIndex!].source == .joinRequest {
+                // Meeting a join request activates it: only a reviewer of requests may (as with a single invitation).
+                if currentIndex != nil && !mayReview { reports[index].reason = "join_request_pending"; continue }
                 guard let resolved = roleIndex(roleKey) else { reports[index].reason = "unknown_role"; continue }
                 guard grantable[resolved] else { reports[index].reason = "role_not_allowed"; continue }
                 role = resolved
@@ -208,6 +211,13 @@ public enum ImportPlanner {
             guard let attributes else { reports[index].reason = "invalid_attribute"; continue }
             let kept = currentIndex.flatMap { rosterIDs[$0] }
             let claim = number(externalID)
+            // Changing a member's external ID or attributes needs the authority a single update needs: the importer
+            // outranks the member's role (decided here, before the external IDs, so a refused row frees nothing).
+            if let currentIndex, rows[currentIndex].source != .joinRequest,
+               (claim != nil && claim != kept) || attributes != rows[currentIndex].attributes,
+               !(roleIndex(rows[currentIndex].roleKey).map { grantable[$0] } ?? false) {
+                reports[index].reason = "not_permitted"; continue
+            }
             candidates[index] = Candidate(email: email, existing: currentIndex, role: role, attributes: attributes)
             externalIDs[index] = ExternalIDs(claim: claim, desired: claim ?? kept, kept: kept)
         }

@@ -1,0 +1,155 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// The membership use cases every door calls (API controllers, web pages, the CLI): each turns its input into a
+/// `MembershipCommand` and runs it through `run`: the organization's lock, the facts read under it,
+/// `Lifecycle.decide`, and `MembershipStore.apply`, in one transaction. It takes an actor (in `context`), never a
+/// request.
+struct MembershipUseCases: Sendable {
+    /// The scope acted on and the actor acting (resolved before the transaction, for early refusals).
+    let context: ScopeContext
+    let db: any Database
+    let limits: RosterLimits
+    /// The request id the audit log records, when the door has one.
+    let requestID: String?
+
+    // MARK: Commands
+
+    func invite(_ body: InviteMemberRequest) async throws -> MembershipModel {
+        let input = InviteInput(
+            email: try MemberFields.email(body.email).value, role: body.role, name: try MemberFields.name(body.name),
+            externalID: try MemberFields.externalID(body.externalID), attributes: body.attributes ?? [:])
+        return try await required(run(.invite(input)))
+    }
+
+    /// Resends a pending or expired invitation with a new link. With a different `email` (a corrected address, e.g.
+    /// after the first one bounced), the old invitation is revoked and a new one with the same role, name, external
+    /// ID and attributes goes to the new address instead.
+    func resend(id: UUID, to newEmail: EmailAddress? = nil) async throws -> MembershipModel {
+        try await required(run(.resend(id, newEmail: newEmail?.value)))
+    }
+
+    func update(id: UUID, _ body: UpdateMemberRequest) async throws -> MembershipModel {
+        let externalID: String?? = try body.externalID.map { try MemberFields.externalID($0) }
+        return try await required(run(.update(id, MemberUpdate(role: body.role, externalID: externalID, attributes: body.attributes))))
+    }
+
+    /// Removes an active member, or revokes a pending invitation.
+    func remove(id: UUID) async throws {
+        _ = try await run(.remove(id))
+    }
+
+    /// The caller leaves the scope.
+    func leave() async throws {
+        _ = try await run(.leave)
+    }
+
+    func requestToJoin(_ body: JoinRequestBody) async throws -> MembershipModel {
+        try await required(run(.requestToJoin(message: try MemberFields.message(body.message))))
+    }
+
+    /// Approves (with an optional role) or rejects a pending join request.
+    func review(id: UUID, approve: Bool, roleKey: String?) async throws -> MembershipModel {
+        try await required(run(approve ? .approve(id, role: roleKey) : .reject(id)))
+    }
+
+    /// The requester withdraws their own pending join request.
+    func withdraw(id: UUID) async throws {
+        _ = try await run(.withdraw(id))
+    }
+
+    /// Deletes the organization of `context` (owners): every live row in it ends.
+    func deleteOrganization() async throws {
+        _ = try await run(.deleteOrganization)
+    }
+
+    /// Deletes the space of `context`: every live row of its roster ends.
+    func deleteSpace() async throws {
+        _ = try await run(.deleteSpace)
+    }
+
+    // MARK: The one path
+
+    /// Runs `command` on the scope of `context` in one write transaction: takes the organization's lock, re-reads
+    /// the actor's authority and the command's facts under it, decides, applies. Returns the row the command is about.
+    func run(_ command: MembershipCommand) async throws -> MembershipModel? {
+        let unlocked = context, requestID = self.requestID, limits = self.limits
+        let now = Date()
+        let token = Secret.generate()
+        let fresh = FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token))
+        return try await db.writeTransaction { db in
+            let store = MembershipStore(db)
+            let context = try await unlocked.locked(on: db)
+            switch command {
+            case .invite, .resend, .requestToJoin:
+                // An invitation whose time is up holds no seat and no address.
+                try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
+            default: break
+            }
+            let facts = try await store.load(command, into: context.facts(limits: limits), now: now)
+            let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh)
+            let written = try await store.apply(plan, now: now, requestID: requestID)
+            guard let id = plan.result else { return nil }
+            if let row = written[id] { return row }
+            return try await MembershipModel.find(id, on: db)
+        }
+    }
+
+    private func required(_ row: MembershipModel?) throws -> MembershipModel {
+        guard let row else { throw RosterError.notFound }
+        return row
+    }
+}
+
+extension MembershipUseCases {
+    /// The use cases as the caller of `req` on `context`.
+    init(req: Request, context: ScopeContext) {
+        self.init(context: context, db: req.db, limits: req.application.roster.limits, requestID: req.id)
+    }
+}
+
+/// Validation of the per-member fields shared by invitations and updates.
+enum MemberFields {
+    static func name(_ raw: String?) throws(RosterError) -> String? {
+        let name = try text(raw, field: "name", maximum: AccountRules.maximumNameLength)
+        if let name, AccountRules.hasControlCharacters(name) {
+            throw RosterError.validation([FieldIssue(field: "name", message: "must not contain line breaks or control characters")])
+        }
+        return name
+    }
+
+    /// A member's address (an invitation's, or a resend's corrected one); `field` names the input in the issue.
+    static func email(_ raw: String, field: String = "email") throws(RosterError) -> EmailAddress {
+        guard let email = EmailAddress(raw) else {
+            throw RosterError.validation([FieldIssue(field: field, message: "must be an email address like name@example.com")])
+        }
+        return email
+    }
+
+    static func externalID(_ raw: String?) throws(RosterError) -> String? {
+        try text(raw, field: "external_id", maximum: ImportPlanner.maximumExternalIDLength)
+    }
+
+    static func message(_ raw: String?) throws(RosterError) -> String? {
+        try text(raw, field: "message", maximum: 2000)
+    }
+
+    /// Attribute values as stored.
+    static func json(_ values: [String: String]) -> String { MembershipRow.encodeAttributes(values) }
+
+    /// Trimmed text, nil when empty, refused when longer than `maximum` characters or holding a NUL (which
+    /// PostgreSQL refuses in text).
+    private static func text(_ raw: String?, field: String, maximum: Int) throws(RosterError) -> String? {
+        guard let raw else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count > maximum {
+            throw RosterError.validation([FieldIssue(field: field, message: "must be at most \(maximum) characters")])
+        }
+        if trimmed.utf8.contains(0) {
+            throw RosterError.validation([FieldIssue(field: field, message: "must not contain NUL characters")])
+        }
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}

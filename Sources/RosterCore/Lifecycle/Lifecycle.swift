@@ -1,0 +1,449 @@
+import Foundation
+
+/// The membership lifecycle of DESIGN §2: every transition is decided here, from facts the store read under the
+/// organization's lock, into a `MembershipPlan` the store applies in one transaction. Pure: no clock, no randomness,
+/// no I/O (the time and fresh values are passed in).
+public enum Lifecycle {
+    /// Decides `command` on `facts` at `now`; throws the refusal DESIGN §2 and §9 name.
+    public static func decide(_ command: MembershipCommand, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        switch command {
+        case .invite(let input): return try invite(input, facts: facts, now: now, fresh: fresh)
+        case .resend(let id, let newEmail): return try resend(id, to: newEmail, facts: facts, now: now, fresh: fresh)
+        case .update(let id, let update): return try self.update(id, update, facts: facts)
+        case .remove(let id): return try remove(id, facts: facts)
+        case .leave: return try leave(facts: facts)
+        case .requestToJoin(let message): return try requestToJoin(message: message, facts: facts, fresh: fresh)
+        case .approve(let id, let role): return try review(id, approve: true, role: role, facts: facts)
+        case .reject(let id): return try review(id, approve: false, role: nil, facts: facts)
+        case .withdraw(let id): return try withdraw(id, facts: facts)
+        case .accept(let handle): return try respond(handle, accept: true, facts: facts, now: now)
+        case .decline(let handle): return try respond(handle, accept: false, facts: facts, now: now)
+        case .expire(let id): return try expire(id, facts: facts, now: now)
+        case .deleteOrganization: return try deleteOrganization(facts: facts)
+        case .deleteSpace: return try deleteSpace(facts: facts)
+        }
+    }
+
+    // MARK: Admin side
+
+    static func invite(_ input: InviteInput, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        let authority = facts.authority
+        let role = try facts.ladder.roleOrDefault(input.role)
+        let direct = facts.settings.addPolicy == .direct && authority.permissions.contains(.membersAddDirect)
+            && facts.invitedAccount?.emailVerified == true
+        try authority.require(direct ? .membersAddDirect : .membersInvite)
+        try authority.requireMayGrant(role)
+        var plan = MembershipPlan()
+        if let existing = facts.existing {
+            switch (existing.status, existing.source) {
+            case (.active, _):
+                throw RosterError(.alreadyMember, "This person is already an active member here.")
+            case (.pending, .joinRequest):
+                // Both sides consented, but only a reviewer may turn a request into a membership.
+                guard authority.permissions.contains(.requestsReview) else {
+                    throw RosterError(.joinRequestPending, "This person asked to join; a reviewer of join requests must approve the request.")
+                }
+                let attributes = try AttributeDefinition.resolve(input.attributes, current: existing.attributes, definitions: facts.attributeDefinitions)
+                if let externalID = input.externalID { try requireExternalIDFree(externalID, for: existing, facts: facts) }
+                plan.transition(existing, to: .active, event: .mutualIntent, actor: facts.actor,
+                                set: MembershipChanges(roleKey: role.key, externalID: input.externalID.map { .some($0) },
+                                                       attributes: attributes, name: input.name.map { .some($0) }))
+                plan.emails.append(.init(message: EmailTemplates.joinRequestDecided(to: existing.email, approved: true, organization: facts.orgName,
+                                                                                    space: facts.spaceName, roleName: role.name),
+                                         orgID: facts.scope.orgID, membershipID: existing.id))
+                plan.result = existing.id
+                plan.lostRace = RosterError(.conflict, "The join request changed meanwhile; try again.")
+                return plan
+            default:
+                throw RosterError(.alreadyInvited, "An invitation to this email is already pending here. Use resend to send it again.")
+            }
+        }
+        try requireSeat(facts)
+        let attributes = try AttributeDefinition.resolve(input.attributes, definitions: facts.attributeDefinitions)
+        if let externalID = input.externalID { try requireExternalIDFree(externalID, for: nil, facts: facts) }
+        var row = MembershipPlan.NewRow(
+            id: fresh.id, scope: facts.scope, email: input.email, name: input.name, roleKey: role.key, status: .pending, source: .invitation,
+            accountID: nil, externalID: input.externalID, attributes: attributes, invitedBy: facts.actor.id)
+        plan.result = fresh.id
+        if direct, let account = facts.invitedAccount {
+            row.status = .active
+            row.source = .direct
+            row.accountID = account.id
+            row.name = input.name ?? account.name
+            plan.insert(row, event: .added, actor: facts.actor)
+            return plan
+        }
+        try requireInvitationQuota(facts)
+        row.tokenHash = fresh.tokenHash
+        row.expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
+        row.deliveryStatus = "queued"
+        plan.insert(row, event: .invited, actor: facts.actor)
+        plan.emails.append(invitationEmail(to: input.email, role: role, token: fresh.token, expiresAt: row.expiresAt ?? now, membershipID: fresh.id, facts: facts))
+        return plan
+    }
+
+    static func resend(_ id: UUID, to newEmail: String?, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        guard facts.authority.canSee, let row = facts.target, row.id == id else { throw RosterError.notFound }
+        let role = try facts.ladder.require(row.roleKey)
+        try requireMayRevoke(role, facts: facts)
+        guard row.source == .invitation, row.status == .pending || row.status == .expired else {
+            throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status.rawValue).")
+        }
+        var plan = MembershipPlan()
+        let expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
+        // Earlier emails of this invitation that have not gone out yet never will: their link is dead.
+        plan.supersede.append(id)
+        if let newEmail, newEmail != row.email {
+            if let existing = facts.existing {
+                throw existing.status == .active
+                    ? RosterError(.alreadyMember, "The corrected address already belongs to an active member here.")
+                    : RosterError(.alreadyInvited, "The corrected address already has a pending invitation or request here.")
+            }
+            if row.status == .pending {
+                plan.transition(row, to: .revoked, event: .revoked, actor: facts.actor)
+            } else {
+                try requireSeat(facts)  // an expired row holds no seat
+            }
+            try requireInvitationQuota(facts)
+            let invitation = MembershipPlan.NewRow(
+                id: fresh.id, scope: facts.scope, email: newEmail, name: row.name, roleKey: role.key, status: .pending, source: .invitation,
+                accountID: nil, externalID: row.externalID, attributes: row.attributes, invitedBy: facts.actor.id,
+                tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued")
+            plan.insert(invitation, event: .invited, actor: facts.actor)
+            plan.result = fresh.id
+        } else {
+            if row.status == .expired {
+                try requireSeat(facts)
+                if let externalID = row.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
+            }
+            try requireInvitationQuota(facts)
+            plan.transition(row, to: .pending, event: .resent, actor: facts.actor,
+                            set: MembershipChanges(tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", reopen: true))
+            plan.result = id
+        }
+        plan.emails.append(invitationEmail(to: newEmail ?? row.email, role: role, token: fresh.token, expiresAt: expiresAt,
+                                           membershipID: plan.result, facts: facts))
+        return plan
+    }
+
+    static func update(_ id: UUID, _ update: MemberUpdate, facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        guard facts.authority.canSee, let row = facts.target, row.id == id else { throw RosterError.notFound }
+        let authority = facts.authority
+        let current = try facts.ladder.require(row.roleKey)
+        let newRole = try update.role.map { key throws(RosterError) in try facts.ladder.require(key) }
+        switch (row.status, row.source) {
+        case (.active, _):
+            try authority.require(.membersSetRole)
+            if let newRole {
+                let actorIsTarget = row.accountID != nil && row.accountID == facts.person?.id
+                if actorIsTarget && newRole.rank > current.rank {
+                    throw RosterError(.roleEscalation, "Nobody can raise their own role.")
+                }
+                try authority.requireMayActOn(current)
+                try authority.requireMayGrant(newRole)
+            } else {
+                try authority.requireMayActOn(current)
+            }
+            if row.scope.spaceID == nil, current.isOwner, let newRole, !newRole.isOwner {
+                try checkLastOwner(activeOwnersAfter: facts.ownerCounts.owners - 1, activeMembersAfter: facts.ownerCounts.members)
+            }
+        case (.pending, .invitation):
+            try requireMayRevoke(current, facts: facts)
+            if let newRole { try authority.requireMayGrant(newRole) }
+        default:
+            throw RosterError(.conflict, "Only active members and pending invitations can be changed; this row is \(row.status.rawValue) (\(row.source.rawValue)).")
+        }
+        if case .some(.some(let externalID)) = update.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
+        let attributes = try update.attributes.map { given throws(RosterError) in
+            try AttributeDefinition.resolve(given, current: row.attributes, definitions: facts.attributeDefinitions)
+        }
+        var plan = MembershipPlan()
+        let event: MembershipEvent = newRole != nil && newRole?.key != current.key ? .roleChanged : .updated
+        plan.transition(row, to: row.status, event: event, actor: facts.actor,
+                        set: MembershipChanges(roleKey: newRole?.key, externalID: update.externalID, attributes: attributes))
+        plan.result = id
+        return plan
+    }
+
+    static func remove(_ id: UUID, facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        guard facts.authority.canSee, let row = facts.target, row.id == id else { throw RosterError.notFound }
+        let role = try facts.ladder.require(row.roleKey)
+        var plan = MembershipPlan()
+        switch (row.status, row.source) {
+        case (.active, _):
+            try facts.authority.require(.membersRemove)
+            try facts.authority.requireMayActOn(role)
+            if row.scope.spaceID == nil {
+                try checkLastOwner(activeOwnersAfter: facts.ownerCounts.owners - (role.isOwner ? 1 : 0), activeMembersAfter: facts.ownerCounts.members - 1)
+            }
+            plan.transition(row, to: .removed, event: .removed, actor: facts.actor)
+            endSpaceRows(of: row, facts: facts, into: &plan)
+        case (.pending, .invitation):
+            try requireMayRevoke(role, facts: facts)
+            plan.transition(row, to: .revoked, event: .revoked, actor: facts.actor)
+            plan.supersede.append(id)
+        case (.pending, _):
+            throw RosterError(.conflict, "This is a join request: reject it under join-requests.")
+        default:
+            throw RosterError(.conflict, "This membership has already ended (\(row.status.rawValue)).")
+        }
+        plan.result = id
+        return plan
+    }
+
+    static func leave(facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person else { throw RosterError(.forbidden, "Only a person can leave; API keys are not members.") }
+        guard let row = facts.target, row.status == .active, row.accountID == person.id else { throw RosterError.notFound }
+        var plan = MembershipPlan()
+        plan.transition(row, to: .left, event: .left, actor: facts.actor)
+        if row.scope.spaceID == nil {
+            let role = facts.ladder.role(row.roleKey)
+            try checkLastOwner(activeOwnersAfter: facts.ownerCounts.owners - (role?.isOwner == true ? 1 : 0), activeMembersAfter: facts.ownerCounts.members - 1)
+            if facts.ownerCounts.members == 1 {
+                // The last member leaves: the organization goes with them, and every other live row in it ends.
+                for other in facts.endingRows where other.id != row.id { end(other, actor: facts.actor, into: &plan) }
+                plan.deleteOrganizations.append(facts.scope.orgID)
+                plan.audit.append(.init(action: "organization.deleted", actor: facts.actor, scope: ScopeRef(orgID: facts.scope.orgID)))
+            } else {
+                endSpaceRows(of: row, facts: facts, into: &plan)
+            }
+        }
+        plan.result = row.id
+        return plan
+    }
+
+    // MARK: Join requests
+
+    static func requestToJoin(message: String?, facts: ScopeFacts, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person else {
+            throw RosterError(.forbidden, "Only a signed-in person can ask to join; API keys cannot request on someone's behalf.")
+        }
+        if let existing = facts.existing {
+            switch (existing.status, existing.source) {
+            case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
+            case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
+            default:
+                var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
+                if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
+                throw error
+            }
+        }
+        // A space takes requests from its organization's active members only; to others it does not exist, and
+        // neither does a closed organization.
+        if facts.scope.spaceID != nil && !facts.isOrgMember { throw RosterError.notFound }
+        guard facts.settings.joinPolicy == .request else { throw RosterError.notFound }
+        guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before asking to join.") }
+        if facts.pendingJoinRequestsOfPerson >= facts.limits.pendingJoinRequestsPerAccount {
+            throw RosterError(.joinRequestPending, "You already have \(facts.pendingJoinRequestsOfPerson) pending join request(s); withdraw one or wait for a decision.")
+        }
+        try requireSeat(facts)
+        let role = try facts.ladder.roleOrDefault(nil)
+        var plan = MembershipPlan()
+        plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
+                          source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: message),
+                    event: .requested, actor: facts.actor)
+        let reviewPath = facts.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(facts.orgSlug)/join-requests"
+        for reviewer in Set(facts.reviewerEmails).sorted() {
+            plan.emails.append(.init(message: EmailTemplates.joinRequest(to: reviewer, requesterName: person.name, requesterEmail: person.email,
+                                                                        organization: facts.orgName, space: facts.spaceName, message: message,
+                                                                        reviewPath: reviewPath),
+                                     orgID: facts.scope.orgID, membershipID: fresh.id))
+        }
+        plan.result = fresh.id
+        return plan
+    }
+
+    static func review(_ id: UUID, approve: Bool, role roleKey: String?, facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        try facts.authority.require(.requestsReview)
+        guard let row = facts.target, row.id == id, row.source == .joinRequest else { throw RosterError.notFound }
+        let role = try facts.ladder.require(roleKey ?? row.roleKey)
+        if approve { try facts.authority.requireMayGrant(role) }
+        guard row.status == .pending else { throw RosterError(.conflict, "This join request is no longer pending (\(row.status.rawValue)).") }
+        var plan = MembershipPlan()
+        plan.transition(row, to: approve ? .active : .rejected, event: approve ? .approved : .rejected, actor: facts.actor,
+                        set: MembershipChanges(roleKey: approve ? role.key : nil))
+        plan.emails.append(.init(message: EmailTemplates.joinRequestDecided(to: row.email, approved: approve, organization: facts.orgName,
+                                                                            space: facts.spaceName, roleName: approve ? role.name : nil),
+                                 orgID: facts.scope.orgID, membershipID: id))
+        plan.result = id
+        return plan
+    }
+
+    static func withdraw(_ id: UUID, facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person, let row = facts.target, row.id == id, row.source == .joinRequest, row.status == .pending,
+              row.accountID == person.id else { throw RosterError.notFound }
+        var plan = MembershipPlan()
+        plan.transition(row, to: .withdrawn, event: .withdrawn, actor: facts.actor, guards: [.account(person.id)])
+        plan.result = id
+        plan.lostRace = RosterError.notFound
+        return plan
+    }
+
+    // MARK: Invitee side
+
+    /// Accepts or declines for the invitee only. Every refusal is the opaque 404 (DESIGN §2 invariant 7).
+    static func respond(_ handle: InviteeHandle, accept: Bool, facts: ScopeFacts, now: Date) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person, let row = facts.target, let id = row.id, row.source == .invitation else { throw RosterError.notFound }
+        var plan = MembershipPlan()
+        plan.result = id
+        plan.lostRace = RosterError.notFound
+        // Re-accepting what this invitee already accepted is idempotent.
+        if accept, row.status == .active, row.accountID == person.id { return plan }
+        var guards: [MembershipPlan.Guard] = [.email(person.email), .expiresAfter(now)]
+        switch handle {
+        case .id:
+            // By id: only the signed-in account whose verified email is the invited one.
+            guard person.emailVerified, row.email == person.email else { throw RosterError.notFound }
+        case .token(let hash):
+            // Signed in as another account: the same 404, and the invitation stays usable.
+            guard row.email == person.email else { throw RosterError.notFound }
+            guards.append(.tokenHash(hash))
+            // The emailed token proves control of the address.
+            if !person.emailVerified { plan.verifyEmailOf = person.id }
+        }
+        guard row.status == .pending, let expiresAt = row.expiresAt, expiresAt > now else { throw RosterError.notFound }
+        plan.transition(row, to: accept ? .active : .declined, event: accept ? .accepted : .declined, actor: facts.actor,
+                        set: accept ? MembershipChanges(name: .some(row.name ?? person.name), accountID: person.id) : MembershipChanges(),
+                        guards: guards)
+        return plan
+    }
+
+    // MARK: Time and bulk endings
+
+    static func expire(_ id: UUID, facts: ScopeFacts, now: Date) throws(RosterError) -> MembershipPlan {
+        guard let row = facts.target, row.id == id, row.status == .pending, row.source == .invitation,
+              let expiresAt = row.expiresAt, expiresAt <= now else { throw RosterError.notFound }
+        var plan = MembershipPlan()
+        plan.transition(row, to: .expired, event: .expired, actor: .system, guards: [.expiredBy(now)])
+        plan.result = id
+        return plan
+    }
+
+    static func deleteOrganization(facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        try facts.authority.require(.scopeManage)
+        guard facts.authority.isOwner else { throw RosterError(.forbidden, "Only owners can delete an organization.") }
+        var plan = MembershipPlan()
+        for row in facts.endingRows { end(row, actor: facts.actor, into: &plan) }
+        plan.deleteOrganizations.append(facts.scope.orgID)
+        plan.audit.append(.init(action: "organization.deleted", actor: facts.actor, scope: ScopeRef(orgID: facts.scope.orgID)))
+        return plan
+    }
+
+    static func deleteSpace(facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
+        try facts.authority.require(.scopeManage)
+        guard let spaceID = facts.scope.spaceID else { throw RosterError.notFound }
+        var plan = MembershipPlan()
+        for row in facts.endingRows { end(row, actor: facts.actor, into: &plan) }
+        plan.deleteSpace = spaceID
+        plan.audit.append(.init(action: "space.deleted", actor: facts.actor, scope: facts.scope))
+        return plan
+    }
+
+    /// Deleting an account ends every live row it holds (DESIGN §2, "account deleted"), refused with `last_owner`
+    /// for the sole owner of an organization with other active members; an organization whose only active member
+    /// it was is deleted with it.
+    public static func deleteAccount(_ facts: AccountDeletionFacts) throws(RosterError) -> MembershipPlan {
+        let actor = AuditActor.account(facts.accountID)
+        var plan = MembershipPlan()
+        for row in facts.rows where row.scope.spaceID == nil && row.status == .active && row.accountID == facts.accountID {
+            guard let counts = facts.organizations[row.scope.orgID] else { continue }
+            try checkLastOwner(activeOwnersAfter: counts.owners - (row.roleKey == DefaultRoles.ownerKey ? 1 : 0), activeMembersAfter: counts.members - 1)
+        }
+        for row in facts.rows { end(row, actor: actor, into: &plan) }
+        for (orgID, rows) in facts.rowsOfEmptiedOrganizations.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+            for row in rows where !facts.rows.contains(where: { $0.id == row.id }) { end(row, actor: actor, into: &plan) }
+            plan.deleteOrganizations.append(orgID)
+            plan.audit.append(.init(action: "organization.deleted", actor: actor, scope: ScopeRef(orgID: orgID)))
+        }
+        plan.deleteAccount = facts.accountID
+        return plan
+    }
+
+    /// How a live row ends when its person, scope or organization goes: active → removed, a pending invitation →
+    /// revoked, a pending join request → withdrawn. Nil for a row that already ended.
+    public static func ending(of row: MembershipFacts) -> (status: MembershipStatus, event: MembershipEvent)? {
+        switch (row.status, row.source) {
+        case (.active, _): (.removed, .removed)
+        case (.pending, .joinRequest): (.withdrawn, .withdrawn)
+        case (.pending, _): (.revoked, .revoked)
+        default: nil
+        }
+    }
+
+    /// Ends `row` (see `ending(of:)`), superseding the emails of an invitation.
+    static func end(_ row: MembershipFacts, actor: AuditActor, into plan: inout MembershipPlan) {
+        guard let ending = ending(of: row), let id = row.id else { return }
+        plan.transition(row, to: ending.status, event: ending.event, actor: actor)
+        if row.source == .invitation { plan.supersede.append(id) }
+    }
+
+    /// An org row of a person ended: their live rows in the org's spaces end with it (`facts.endingRows`).
+    static func endSpaceRows(of row: MembershipFacts, facts: ScopeFacts, into plan: inout MembershipPlan) {
+        guard row.scope.spaceID == nil else { return }
+        for spaceRow in facts.endingRows where spaceRow.scope.spaceID != nil { end(spaceRow, actor: facts.actor, into: &plan) }
+    }
+
+    // MARK: Rules shared by the decisions (and the import planner)
+
+    /// Refuses a change that would leave an organization with active members but no active owner
+    /// (DESIGN §2, invariant 4), from the counts after the change.
+    public static func checkLastOwner(activeOwnersAfter: Int, activeMembersAfter: Int) throws(RosterError) {
+        if activeOwnersAfter == 0 && activeMembersAfter > 0 {
+            throw RosterError(.lastOwner, "This would leave the organization without an active owner. Make someone else owner first.")
+        }
+    }
+
+    /// Revoking, resending or changing a pending invitation of `role`: inviters may handle what they could have sent.
+    static func requireMayRevoke(_ role: RoleDefinition, facts: ScopeFacts) throws(RosterError) {
+        try facts.authority.require(.membersInvite)
+        try facts.authority.requireMayGrant(role)
+    }
+
+    /// 409 `seat_limit` when the scope's live rows (active and pending) fill its seats.
+    static func requireSeat(_ facts: ScopeFacts) throws(RosterError) {
+        if let seatLimit = facts.settings.seatLimit, facts.liveRows >= seatLimit {
+            throw RosterError(.seatLimit, "This roster has reached its seat limit of \(seatLimit) (active and pending).")
+        }
+    }
+
+    /// 429 `rate_limited` when the organization queued its hourly allowance of invitation emails (DESIGN §3).
+    static func requireInvitationQuota(_ facts: ScopeFacts) throws(RosterError) {
+        if facts.invitationsLastHour >= facts.limits.invitationsPerHour {
+            throw RosterError(.rateLimited, "This organization has sent \(facts.limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
+        }
+    }
+
+    /// 409 `external_id_taken` when another live row of the scope holds `externalID` (invariant 3; the unique
+    /// index is the backstop).
+    static func requireExternalIDFree(_ externalID: String, for row: MembershipFacts?, facts: ScopeFacts) throws(RosterError) {
+        if let holder = facts.externalIDHolder, holder.externalID == externalID, holder.id != row?.id {
+            throw UniqueRule.externalIDTaken
+        }
+    }
+
+    /// The invitation email with its one-time link.
+    static func invitationEmail(to email: String, role: RoleDefinition, token: String, expiresAt: Date, membershipID: UUID?, facts: ScopeFacts) -> MembershipPlan.Email {
+        .init(message: EmailTemplates.invitation(to: email, inviterName: facts.actorName, organization: facts.orgName, space: facts.spaceName,
+                                                  roleName: role.name, token: token, expiresAt: expiresAt),
+              orgID: facts.scope.orgID, membershipID: membershipID)
+    }
+
+    /// When a pending invitation sent at `now` with a TTL of `days` expires.
+    public static func expiry(from now: Date, ttlDays: Int) -> Date {
+        now.addingTimeInterval(Double(ttlDays) * 86_400)
+    }
+}
+
+/// The refusals that mean a uniqueness rule of DESIGN §2 (invariants 2 and 3), whether the engine or the database's
+/// unique index found the clash.
+public enum UniqueRule {
+    public static let externalIDTaken = RosterError(.externalIDTaken, "Another live membership here already has this external ID.")
+    public static let personTaken = RosterError(.alreadyInvited, "This person already has a pending invitation, request or membership here.")
+}
+
+extension MembershipPlan.AuditEntry {
+    /// An event on a scope, not on one membership row.
+    init(action: String, actor: AuditActor, scope: ScopeRef) {
+        self.init(action: action, actor: actor, scope: scope, membershipID: nil, targetAccountID: nil, targetEmail: nil, before: nil, after: nil)
+    }
+}

@@ -1,0 +1,170 @@
+import Fluent
+import FluentSQL
+import Foundation
+import RosterCore
+import SQLKit
+
+extension MembershipStore {
+    /// Reads what `command` is decided on into `base` (which holds the scope, the actor and its authority). Runs
+    /// inside the write transaction, after the organization's lock was taken, so the decision rests on the state
+    /// every earlier change left.
+    public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date) async throws -> ScopeFacts {
+        var facts = base
+        let scope = base.scope
+        func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
+        func seatsTaken() async throws -> Int { base.settings.seatLimit == nil ? 0 : try await liveCount(scopeID: scope.scopeID) }
+        func invitationsLastHour() async throws -> Int {
+            try await Outbox(db).invitationsQueued(orgID: scope.orgID, since: now.addingTimeInterval(-3600))
+        }
+        func ownerCounts() async throws -> OwnerCounts {
+            guard scope.spaceID == nil else { return OwnerCounts(members: 0, owners: 0) }
+            let counts = try await activeCounts(orgID: scope.orgID)
+            return OwnerCounts(members: counts.members, owners: counts.owners)
+        }
+        switch command {
+        case .invite(let input):
+            let account = try await AccountModel.query(on: db).filter(\.$email == input.email).first()
+            if let account, let id = account.id {
+                facts.invitedAccount = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
+            }
+            facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
+            if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
+            facts.liveRows = try await seatsTaken()
+            facts.invitationsLastHour = try await invitationsLastHour()
+        case .resend(let id, let newEmail):
+            facts.target = try await target(id)
+            if let newEmail, let row = facts.target, newEmail != row.email {
+                let account = try await AccountModel.query(on: db).filter(\.$email == newEmail).first()
+                facts.existing = try await liveRow(scopeID: scope.scopeID, email: newEmail, accountID: account?.id)?.facts
+            }
+            if let externalID = facts.target?.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
+            facts.liveRows = try await seatsTaken()
+            facts.invitationsLastHour = try await invitationsLastHour()
+        case .update(let id, let update):
+            facts.target = try await target(id)
+            facts.ownerCounts = try await ownerCounts()
+            if case .some(.some(let externalID)) = update.externalID {
+                facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID)
+            }
+        case .remove(let id):
+            facts.target = try await target(id)
+            facts.ownerCounts = try await ownerCounts()
+            if let row = facts.target, scope.spaceID == nil, row.status == .active { facts.endingRows = try await spaceRows(of: row) }
+        case .leave:
+            if let person = base.person {
+                facts.target = try await MembershipModel.query(on: db)
+                    .filter(\.$scopeID == scope.scopeID).filter(\.$accountID == person.id)
+                    .filter(\.$status == MembershipStatus.active.rawValue).first()?.facts
+            }
+            facts.ownerCounts = try await ownerCounts()
+            if let row = facts.target, scope.spaceID == nil {
+                facts.endingRows = facts.ownerCounts.members == 1 ? try await liveRows(orgID: scope.orgID) : try await spaceRows(of: row)
+            }
+        case .requestToJoin:
+            guard let person = base.person else { break }
+            facts.existing = try await liveRow(scopeID: scope.scopeID, email: person.email, accountID: person.id)?.facts
+            try await AccountStore(db).lockAccount(person.id)
+            facts.pendingJoinRequestsOfPerson = try await MembershipModel.query(on: db)
+                .filter(\.$accountID == person.id)
+                .filter(\.$status == MembershipStatus.pending.rawValue)
+                .filter(\.$source == MembershipSource.joinRequest.rawValue)
+                .count()
+            facts.liveRows = try await seatsTaken()
+            facts.reviewerEmails = try await reviewerEmails(scope: scope, ladder: base.ladder, limit: base.limits.reviewerEmails)
+        case .approve(let id, _), .reject(let id), .withdraw(let id), .expire(let id):
+            facts.target = try await target(id)
+        case .accept, .decline:
+            // The invitee's row was found by id or token before the lock; read it again under it.
+            if let id = base.target?.id { facts.target = try await MembershipModel.find(id, on: db)?.facts }
+        case .deleteOrganization:
+            facts.endingRows = try await liveRows(orgID: scope.orgID)
+        case .deleteSpace:
+            facts.endingRows = try await MembershipModel.query(on: db)
+                .filter(\.$scopeID == scope.scopeID).filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).all().map(\.facts)
+        }
+        return facts
+    }
+
+    /// Reads what deleting `account` is decided on, after locking every organization involved (in a fixed order)
+    /// and reading the rows again under the locks.
+    public func loadAccountDeletion(accountID: UUID, email: String, ownsEmail: Bool) async throws -> AccountDeletionFacts {
+        @Sendable func rows() async throws -> [MembershipModel] {
+            try await MembershipModel.query(on: db)
+                .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))
+                .group(.or) { group in
+                    group.filter(\.$accountID == accountID)
+                    // Invitations to the address are the account's only once it proved the address is its own.
+                    if ownsEmail {
+                        group.group(.and) {
+                            $0.filter(\.$email == email).filter(\.$source == MembershipSource.invitation.rawValue)
+                                .filter(\.$status == MembershipStatus.pending.rawValue)
+                        }
+                    }
+                }
+                .all()
+        }
+        var liveOrgs = Set<UUID>()
+        for orgID in Set(try await rows().map(\.orgID)).sorted(by: { $0.uuidString < $1.uuidString })
+        where (try? await lockOrganization(orgID)) != nil {
+            liveOrgs.insert(orgID)
+        }
+        let held = try await rows().filter { liveOrgs.contains($0.orgID) }.map(\.facts)
+        var organizations: [UUID: OwnerCounts] = [:]
+        var emptied: [UUID: [MembershipFacts]] = [:]
+        for row in held where row.scope.spaceID == nil && row.status == .active {
+            let counts = try await activeCounts(orgID: row.scope.orgID)
+            organizations[row.scope.orgID] = OwnerCounts(members: counts.members, owners: counts.owners)
+            if counts.members == 1 { emptied[row.scope.orgID] = try await liveRows(orgID: row.scope.orgID) }
+        }
+        return AccountDeletionFacts(accountID: accountID, rows: held, organizations: organizations, rowsOfEmptiedOrganizations: emptied)
+    }
+
+    /// The live row of the scope holding `externalID`, if any.
+    func externalIDHolder(scopeID: UUID, _ externalID: String) async throws -> MembershipFacts? {
+        try await MembershipModel.query(on: db)
+            .filter(\.$scopeID == scopeID).filter(\.$externalID == externalID)
+            .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).first()?.facts
+    }
+
+    /// Every live row of an organization and its spaces.
+    func liveRows(orgID: UUID) async throws -> [MembershipFacts] {
+        try await MembershipModel.query(on: db)
+            .filter(\.$orgID == orgID).filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).all().map(\.facts)
+    }
+
+    /// The live rows in the organization's spaces of the person holding the org row `row`: rows linked to their
+    /// account, and pending invitations to their email.
+    func spaceRows(of row: MembershipFacts) async throws -> [MembershipFacts] {
+        try await MembershipModel.query(on: db)
+            .filter(\.$orgID == row.scope.orgID)
+            .filter(\.$spaceID != nil)
+            .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue))
+            .group(.or) { group in
+                if let accountID = row.accountID { group.filter(\.$accountID == accountID) }
+                group.group(.and) {
+                    $0.filter(\.$email == row.email).filter(\.$source == MembershipSource.invitation.rawValue)
+                        .filter(\.$status == MembershipStatus.pending.rawValue)
+                }
+            }
+            .all().map(\.facts)
+    }
+
+    /// The emails of who reviews join requests of `scope`: its members holding `requests.review`, and for a space
+    /// its organization's owners and admins (at most `limit`).
+    func reviewerEmails(scope: ScopeRef, ladder: RoleLadder, limit: Int) async throws -> [String] {
+        let reviewerRoles = ladder.roles.filter { $0.permissions.contains(.requestsReview) }.map(\.key)
+        let orgLadder = scope.spaceID == nil ? ladder : try await self.ladder(orgID: scope.orgID, .org)
+        let orgReviewerRoles = orgLadder.roles.filter { $0.isOwner || $0.key == DefaultRoles.adminKey }.map(\.key)
+        let reviewers = try await MembershipModel.query(on: db)
+            .filter(\.$status == MembershipStatus.active.rawValue)
+            .group(.or) { group in
+                group.group(.and) { $0.filter(\.$scopeID == scope.scopeID).filter(\.$roleKey ~~ reviewerRoles) }
+                if scope.spaceID != nil {
+                    group.group(.and) { $0.filter(\.$scopeID == scope.orgID).filter(\.$roleKey ~~ orgReviewerRoles) }
+                }
+            }
+            .limit(limit)
+            .all()
+        return Set(reviewers.map(\.email)).sorted()
+    }
+}

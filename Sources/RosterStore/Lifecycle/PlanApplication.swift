@@ -1,0 +1,134 @@
+import Fluent
+import FluentSQL
+import Foundation
+import RosterCore
+import SQLKit
+
+extension MembershipStore {
+    /// Applies `plan` (inside the caller's `writeTransaction`, under the organization's lock): guarded updates first,
+    /// then new rows, emails, audit events and deletions. A guarded update that finds its row changed throws
+    /// `plan.lostRace`, so the whole transaction rolls back. Returns the rows written, by id.
+    @discardableResult
+    public func apply(_ plan: MembershipPlan, now: Date, requestID: String?) async throws -> [UUID: MembershipModel] {
+        var written: [UUID: MembershipModel] = [:]
+        var bulk: [BulkEnding: [UUID]] = [:]
+        for update in plan.updates {
+            if update.set == MembershipChanges(), update.guards.isEmpty, !update.to.isLive {
+                bulk[BulkEnding(from: update.from, source: update.source, to: update.to), default: []].append(update.id)
+                continue
+            }
+            guard let row = try await transition(update, now: now) else { throw plan.lostRace }
+            written[update.id] = row
+        }
+        for (ending, ids) in bulk.sorted(by: { $0.key.sortKey < $1.key.sortKey }) {
+            try await end(ids, ending, now: now, lostRace: plan.lostRace)
+        }
+        for new in plan.inserts {
+            let row = MembershipModel(new, now: now)
+            try await row.create(on: db)
+            written[new.id] = row
+        }
+        if !plan.supersede.isEmpty { try await Outbox(db).supersede(membershipIDs: plan.supersede) }
+        for email in plan.emails {
+            try await Outbox(db).enqueue(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now)
+        }
+        try await AuditLog(db).record(plan.audit, requestID: requestID, at: now)
+        if let accountID = plan.verifyEmailOf {
+            try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
+                .where("id", .equal, accountID).where("email_verified_at", .is, SQLLiteral.null).run()
+        }
+        if let spaceID = plan.deleteSpace {
+            try await db.sql.update(SpaceModel.schema).set("deleted_at", to: now).where("id", .equal, spaceID).run()
+        }
+        for orgID in plan.deleteOrganizations {
+            try await db.sql.update(OrganizationModel.schema).set("deleted_at", to: now).where("id", .equal, orgID).run()
+        }
+        if let accountID = plan.deleteAccount {
+            try await AccountModel.query(on: db).filter(\.$id == accountID).delete()
+        }
+        return written
+    }
+
+    /// The consume-once transition of DESIGN §2 invariant 6: `UPDATE … WHERE id = ? AND status = ? AND source = ?
+    /// … RETURNING *`. Returns the updated row, or nil when the row is no longer what the decision saw.
+    public func transition(_ update: MembershipPlan.Update, now: Date) async throws -> MembershipModel? {
+        try await transitionQuery(update, now: now).all().first?.decode(model: MembershipModel.self)
+    }
+
+    /// The statement of `transition(_:now:)` (pinned in tests).
+    public func transitionQuery(_ update: MembershipPlan.Update, now: Date) -> SQLReturningResultBuilder<SQLUpdateBuilder> {
+        var query = db.sql.update(MembershipModel.schema)
+            .set("status", to: update.to.rawValue)
+            .set("updated_at", to: now)
+        if !update.to.isLive { query = query.set("ended_at", to: now) }
+        let set = update.set
+        if set.reopen { query = query.set("ended_at", to: SQLLiteral.null) }
+        if let roleKey = set.roleKey { query = query.set("role_key", to: roleKey) }
+        if let externalID = set.externalID { query = query.set("external_id", to: externalID) }
+        if let attributes = set.attributes { query = query.set("attributes", to: MembershipRow.encodeAttributes(attributes)) }
+        if let name = set.name { query = query.set("name", to: name) }
+        if let accountID = set.accountID { query = query.set("account_id", to: accountID) }
+        if let tokenHash = set.tokenHash { query = query.set("token_hash", to: tokenHash) }
+        if let expiresAt = set.expiresAt { query = query.set("expires_at", to: expiresAt) }
+        if let deliveryStatus = set.deliveryStatus { query = query.set("delivery_status", to: deliveryStatus) }
+        query = query.where("id", .equal, update.id)
+            .where("status", .equal, update.from.rawValue)
+            .where("source", .equal, update.source.rawValue)
+        for condition in update.guards {
+            switch condition {
+            case .expiresAfter(let date): query = query.where("expires_at", .greaterThan, date)
+            case .expiredBy(let date): query = query.where("expires_at", .lessThanOrEqual, date)
+            case .email(let email): query = query.where("email", .equal, email)
+            case .account(let id): query = query.where("account_id", .equal, id)
+            case .tokenHash(let hash): query = query.where("token_hash", .equal, hash)
+            }
+        }
+        return query.returning(SQLLiteral.all)
+    }
+
+    /// Bulk endings (an organization's, a space's or an account's rows) in statements of up to 500 rows each.
+    private func end(_ ids: [UUID], _ ending: BulkEnding, now: Date, lostRace: RosterError) async throws {
+        var start = 0
+        while start < ids.count {
+            let chunk = Array(ids[start..<min(start + 500, ids.count)])
+            start += chunk.count
+            let ended = try await db.sql.update(MembershipModel.schema)
+                .set("status", to: ending.to.rawValue).set("updated_at", to: now).set("ended_at", to: now)
+                .where("id", .in, chunk)
+                .where("status", .equal, ending.from.rawValue)
+                .where("source", .equal, ending.source.rawValue)
+                .returning("id").all()
+            if ended.count != chunk.count { throw lostRace }
+        }
+    }
+}
+
+/// Rows ended together: the same status, source and end status.
+private struct BulkEnding: Hashable {
+    var from: MembershipStatus
+    var source: MembershipSource
+    var to: MembershipStatus
+    var sortKey: String { "\(from.rawValue) \(source.rawValue) \(to.rawValue)" }
+}
+
+extension MembershipModel {
+    /// The row a plan inserts, created at `now`.
+    convenience init(_ new: MembershipPlan.NewRow, now: Date) {
+        self.init(scope: new.scope, email: new.email, name: new.name, roleKey: new.roleKey, status: new.status, source: new.source,
+                  accountID: new.accountID, externalID: new.externalID, attributes: MembershipRow.encodeAttributes(new.attributes), now: now)
+        id = new.id
+        invitedBy = new.invitedBy
+        tokenHash = new.tokenHash
+        expiresAt = new.expiresAt
+        deliveryStatus = new.deliveryStatus
+        message = new.message
+    }
+
+    /// The row as the lifecycle decides on it.
+    public var facts: MembershipFacts {
+        MembershipFacts(id: id, scope: ScopeRef(orgID: orgID, spaceID: spaceID),
+                        status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
+                        roleKey: roleKey, accountID: accountID, email: email, name: name, externalID: externalID,
+                        attributes: MembershipRow.decodeAttributes(attributes), expiresAt: expiresAt)
+    }
+}
