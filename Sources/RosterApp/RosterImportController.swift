@@ -129,6 +129,9 @@ struct RosterImportController: RouteCollection {
             return report
         }
         if dryRun {
+            // Invitations whose time is up end first, as they do before an applied import (the expiry is the time's
+            // doing, not the dry run's), so both plan against the same roster.
+            try await MembershipStore(database).expireInvitationsIfDue(scopeID: unlocked.scope.scopeID, now: now)
             return try await run(database, unlocked)
         }
         return try await database.writeTransaction { db in

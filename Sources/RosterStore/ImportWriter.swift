@@ -144,17 +144,18 @@ public struct ImportWriter: Sendable {
         actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
+        // External IDs move in two steps so that swaps never collide in the unique index: every changing row lets go
+        // of its ID first, before new rows and changed rows claim theirs (a new row may claim an ID a change frees).
+        let moving = changes.filter { $0.externalID != nil }.map(\.id)
+        for chunk in stride(from: 0, to: moving.count, by: 500).map({ Array(moving[$0..<min($0 + 500, moving.count)]) }) {
+            try await db.sql.update(MembershipModel.schema).set("external_id", to: SQLLiteral.null).where("id", .in, chunk).run()
+        }
         if !newRows.isEmpty {
             // The new rows are indexed for search after the commit (`SearchIndex`).
             try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
                 try await insert(newRows, invitationsExpireAt: invitationsExpireAt, scope: scope, actor: actor, invitedBy: invitedBy,
                                  requestID: requestID, now: now)
             }
-        }
-        // External IDs move in two steps so that swaps never collide in the unique index.
-        let moving = changes.filter { $0.externalID != nil }.map(\.id)
-        for chunk in stride(from: 0, to: moving.count, by: 500).map({ Array(moving[$0..<min($0 + 500, moving.count)]) }) {
-            try await db.sql.update(MembershipModel.schema).set("external_id", to: SQLLiteral.null).where("id", .in, chunk).run()
         }
         for change in changes {
             var update = db.sql.update(MembershipModel.schema)
