@@ -15,12 +15,17 @@ public struct ConfigureOptions: Sendable {
     public var signInThrottle: SignInThrottle
     /// Invitation, join-request and reviewer limits.
     public var limits: RosterLimits
+    /// The generation the access caches follow: the process's own, or (for a test that runs a second instance in
+    /// the same process) one that only that instance's `ChangeListener` advances.
+    public var changeGeneration: ChangeGeneration
 
-    public init(mailer: (any Mailer)? = nil, bcryptCost: Int = 12, signInThrottle: SignInThrottle = SignInThrottle(), limits: RosterLimits = RosterLimits()) {
+    public init(mailer: (any Mailer)? = nil, bcryptCost: Int = 12, signInThrottle: SignInThrottle = SignInThrottle(), limits: RosterLimits = RosterLimits(),
+                changeGeneration: ChangeGeneration = .shared) {
         self.mailer = mailer
         self.bcryptCost = bcryptCost
         self.signInThrottle = signInThrottle
         self.limits = limits
+        self.changeGeneration = changeGeneration
     }
 }
 
@@ -48,7 +53,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         mailer: options.mailer ?? defaultMailer(app, configuration),
         signInThrottle: options.signInThrottle,
         limits: options.limits,
-        access: AccessCache(),
+        access: AccessCache(generation: options.changeGeneration),
         dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost))
 
     try app.register(collection: OperationsController())

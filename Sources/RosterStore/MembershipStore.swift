@@ -70,9 +70,14 @@ public struct MembershipStore: Sendable {
     /// on SQLite the `BEGIN IMMEDIATE` write lock already held. Last-owner and seat-limit checks rely on it.
     /// Refuses with 404 when the organization was deleted meanwhile.
     public func lockOrganization(_ orgID: UUID) async throws {
-        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
-        let live = try await db.sql.raw("SELECT id FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)").all()
+        let live = try await db.sql.raw(lockQuery(orgID)).all()
         if live.isEmpty { throw RosterError.notFound }
+    }
+
+    /// The statement of `lockOrganization(_:)` (pinned in tests).
+    public func lockQuery(_ orgID: UUID) -> SQLQueryString {
+        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
+        return "SELECT id FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
     /// Expires the pending invitations whose time is up (of one scope, or addressed to one email), each through

@@ -19,12 +19,7 @@ public struct OutboxDelivery: Sendable {
     /// On PostgreSQL concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the write
     /// lock serializes claims.
     public func claim(limit: Int, now: Date) async throws -> [OutboxMessageModel] {
-        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        let query: SQLQueryString = """
-        UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(bind: now) \
-        WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(bind: now) \
-        ORDER BY next_attempt_at LIMIT \(literal: limit)\(unsafeRaw: lock)) RETURNING *
-        """
+        let query = claimQuery(limit: limit, now: now)
         // Look before taking the write lock: an idle poll must not count as a change (it would empty every cache).
         let due = try await db.sql.select().column("id").from(OutboxMessageModel.schema)
             .where("status", .equal, "queued").where("next_attempt_at", .lessThanOrEqual, now).limit(1).all()
@@ -32,6 +27,16 @@ public struct OutboxDelivery: Sendable {
         return try await db.writeTransaction { db in
             try await db.sql.raw(query).all().map { try $0.decode(fluentModel: OutboxMessageModel.self) }
         }
+    }
+
+    /// The statement of `claim(limit:now:)` (pinned in tests).
+    public func claimQuery(limit: Int, now: Date) -> SQLQueryString {
+        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        return """
+        UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(bind: now) \
+        WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(bind: now) \
+        ORDER BY next_attempt_at LIMIT \(literal: limit)\(unsafeRaw: lock)) RETURNING *
+        """
     }
 
     /// What became of one claimed message.

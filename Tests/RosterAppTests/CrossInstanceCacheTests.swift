@@ -40,4 +40,40 @@ import RosterTesting
             await listener.shutdownAsync(t.app)
         }
     }
+
+    /// Two application instances on one database: a member removed through the first is refused by the second's
+    /// `POST /v1/authorize` on its first request after the change's notification arrived, though the second had
+    /// the old answer cached (its cache follows only its own listener here, as it would in another process).
+    @Test(.enabled(if: TestBackend.available.contains(.postgres)))
+    func aMemberRemovedThroughOneInstanceIsRefusedByTheOther() async throws {
+        try await TestApp.with(.postgres) { first in
+            guard case .postgres(let url) = first.location else { return }
+            let owner = try await first.verifiedPerson("owner@example.com")
+            let org = try await first.createOrg(owner, slug: "acme")
+            let member = try await first.addMember(owner: owner, org: org, email: "m@example.com")
+            let memberID = try #require(try await first.send(.GET, "/v1/me", token: member.token).string("id"))
+            let key = try await first.apiKey()
+            let generation = ChangeGeneration()
+            try await TestApp.with(.postgres, sharingDatabaseOf: first, changeGeneration: generation) { second in
+                let listener = ChangeListener(url: url, generation: generation)
+                try await listener.didBootAsync(second.app)
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(10)
+                while generation.current == 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                func ask() async throws -> Bool? {
+                    try await second.send(.POST, "/v1/authorize", json: ["account_id": memberID, "org": "acme", "permission": "scope.read"], token: key)
+                        .json["allowed"] as? Bool
+                }
+                #expect(try await ask() == true)
+                #expect(try await ask() == true)   // now cached in the second instance
+                let before = generation.current
+                #expect(try await first.send(.DELETE, "/v1/orgs/\(org)/members/\(member.membershipID)", token: owner).status == .noContent)
+                // Wait for the second instance to hear of the commit (a condition, not a fixed delay).
+                while generation.current == before && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(generation.current != before, "no notification reached the second instance")
+                #expect(try await ask() == false)
+                await listener.shutdownAsync(second.app)
+            }
+        }
+    }
 }

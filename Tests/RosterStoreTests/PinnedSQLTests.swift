@@ -35,4 +35,22 @@ import RosterTesting
             #expect(sql == "SELECT * FROM \(q)memberships\(q) WHERE \(backend == .sqlite ? "+scope_id" : "\"scope_id\"") = \(p(1)) AND (\(q)status\(q) = \(p(2)) OR (\(q)status\(q) = \(p(3)) AND \(q)source\(q) = \(p(4)))) AND lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, '')) LIKE \(p(5)) ESCAPE '\\' \(backend == .sqlite ? "AND rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH ?6) AND (email, id) > (?7, ?8)" : "AND id IN (SELECT membership_id FROM memberships_search WHERE scope_id = $6 AND haystack LIKE $7 ESCAPE '\\') AND (email, id) > ($8, $9)") ORDER BY \(q)email\(q) ASC, \(q)id\(q) ASC LIMIT 101")
         }
     }
+
+    /// The consume-once transition every lifecycle plan applies (DESIGN §2 invariant 6), the organization lock
+    /// every transition takes first, and the outbox claim several workers share.
+    @Test(arguments: TestBackend.available)
+    func theTransitionTheLockAndTheOutboxClaim(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let p: (Int) -> String = { backend == .postgres ? "$\($0)" : "?\($0)" }
+            let q = "\""
+            let update = MembershipPlan.Update(id: UUID(), from: .pending, source: .invitation, to: .active,
+                                               set: MembershipChanges(accountID: UUID()), guards: [.email("a@example.com"), .expiresAfter(Date())])
+            let transition = serialize(MembershipStore(t.app.db).transitionQuery(update, now: Date()).query, on: t.app.db.sql)
+            #expect(transition == "UPDATE \(q)memberships\(q) SET \(q)status\(q) = \(p(1)), \(q)updated_at\(q) = \(p(2)), \(q)account_id\(q) = \(p(3)) WHERE \(q)id\(q) = \(p(4)) AND \(q)status\(q) = \(p(5)) AND \(q)source\(q) = \(p(6)) AND \(q)email\(q) = \(p(7)) AND \(q)expires_at\(q) > \(p(8)) RETURNING *")
+            let lock = serialize(MembershipStore(t.app.db).lockQuery(UUID()), on: t.app.db.sql)
+            #expect(lock == "SELECT id FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
+            let claim = serialize(OutboxDelivery(t.app.db).claimQuery(limit: 20, now: Date()), on: t.app.db.sql)
+            #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
+        }
+    }
 }

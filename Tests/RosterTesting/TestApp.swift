@@ -60,6 +60,7 @@ public struct TestApp: Sendable {
         throttle: SignInThrottle = SignInThrottle(),
         limits: RosterLimits = RosterLimits(),
         sharingDatabaseOf other: TestApp? = nil,
+        changeGeneration: ChangeGeneration = .shared,
         _ body: (TestApp) async throws -> Void
     ) async throws {
         let scratch: ScratchDatabase
@@ -74,7 +75,8 @@ public struct TestApp: Sendable {
         let mailer = CapturingMailer()
         do {
             try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory),
-                          options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits))
+                          options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits,
+                                                     changeGeneration: changeGeneration))
             if !scratch.migrated { try await RosterApp.migrate(app) }
             try await body(TestApp(app: app, mailer: mailer, backend: backend, location: scratch.location))
         } catch {
