@@ -81,12 +81,8 @@ import Testing
         ("ROSTER_BASE_URL", "roster.example.com"), ("ROSTER_HOST", "a b"), ("ROSTER_MAX_PENDING_JOIN_REQUESTS", "0"),
     ])
     func badValuesNameTheVariable(variable: String, value: String) {
-        #expect(throws: ConfigurationError.self) { try RosterConfiguration.fromEnvironment([variable: value]) }
-        do {
-            _ = try RosterConfiguration.fromEnvironment([variable: value])
-        } catch {
-            #expect(error.variable == variable)
-            #expect(error.description.hasPrefix(variable))
-        }
+        let error = #expect(throws: ConfigurationError.self) { try RosterConfiguration.fromEnvironment([variable: value]) }
+        #expect(error?.variable == variable)
+        #expect(error?.description.hasPrefix(variable) == true)
     }
 }

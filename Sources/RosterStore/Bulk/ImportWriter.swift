@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the import's bulk write path (snapshot, batched multi-row inserts for two drivers,
+// the report store) is one hot path measured as a whole (docs/benchmarks.md); split, its batching would be spread out.
 import Fluent
 import FluentPostgresDriver
 import FluentSQL
