@@ -27,7 +27,7 @@ struct ImportCommand: AsyncCommand {
         let scope = try await Self.scope(orgRef: orgRef, spaceSlug: signature.space, actorEmail: signature.actor, on: app.db)
         let (table, columns): (CSVTable, ImportColumns)
         do {
-            (table, columns) = try RosterImportController.read(data, definitions: scope.attributeDefinitions)
+            (table, columns) = try RosterImport.read(data, definitions: scope.attributeDefinitions)
         } catch let error as RosterError {
             for issue in error.issues { context.console.error("\(issue.field): \(issue.message)") }
             throw CommandLineError("the file cannot be imported; nothing was written")
@@ -36,7 +36,7 @@ struct ImportCommand: AsyncCommand {
         indicator.start()
         let report: ImportReport
         do {
-            report = try await RosterImportController.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
+            report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
                                                          on: app.db, requestID: nil)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
@@ -61,12 +61,10 @@ struct ImportCommand: AsyncCommand {
 
     /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.
     static func scope(orgRef: String, spaceSlug: String?, actorEmail: String?, on db: any Database) async throws -> ScopeContext {
-        var orgQuery = OrganizationModel.query(on: db).filter(\.$deletedAt == nil)
-        orgQuery = UUID(uuidString: orgRef).map { orgQuery.filter(\.$id == $0) } ?? orgQuery.filter(\.$slug == orgRef.lowercased())
-        guard let org = try await orgQuery.first(), let orgID = org.id else { throw CommandLineError("no organization '\(orgRef)'") }
+        guard let org = try await Directory(db).organization(ref: orgRef), let orgID = org.id else { throw CommandLineError("no organization '\(orgRef)'") }
         var space: SpaceModel?
         if let spaceSlug {
-            space = try await SpaceModel.query(on: db).filter(\.$orgID == orgID).filter(\.$slug == spaceSlug.lowercased()).filter(\.$deletedAt == nil).first()
+            space = try await Directory(db).space(orgID: orgID, slug: spaceSlug)
             guard space != nil else { throw CommandLineError("no space '\(spaceSlug)' in \(org.slug)") }
         }
         var account: AccountModel?

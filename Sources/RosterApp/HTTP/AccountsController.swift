@@ -75,13 +75,13 @@ struct AccountsController: RouteCollection {
         if record != nil { try await store.clearSignInFailures(email: email) }
         let token = Secret.generate()
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
-        try await req.db.writeTransaction { try await session.create(on: $0) }
+        try await AccountStore(req.db).create(session)
         return (token, session, account)
     }
 
     @Sendable func signOut(req: Request) async throws -> HTTPStatus {
         let (_, sessionID) = try req.requireAccount()
-        try await req.db.writeTransaction { try await SessionModel.query(on: $0).filter(\.$id == sessionID).delete() }
+        try await AccountStore(req.db).deleteSession(sessionID)
         return .noContent
     }
 
@@ -114,17 +114,8 @@ struct AccountsController: RouteCollection {
             account.passwordHash = try await req.password.async.hash(password)
             passwordChanged = true
         }
-        let signOutOthers = passwordChanged
-        try await req.db.writeTransaction { db in
-            try await account.save(on: db)
-            if signOutOthers {
-                // A new password signs out every other session.
-                try await SessionModel.query(on: db)
-                    .filter(\.$account.$id == account.requireID())
-                    .filter(\.$id != sessionID)
-                    .delete()
-            }
-        }
+        // A new password signs out every other session.
+        try await AccountStore(req.db).save(account, endingSessionsBut: passwordChanged ? sessionID : nil)
         return try AccountResponse(account)
     }
 

@@ -15,7 +15,7 @@ struct OperationsController: RouteCollection {
 
     @Sendable func ready(req: Request) async throws -> Response {
         do {
-            try await req.db.sql.raw("SELECT 1").run()
+            try await Directory(req.db).ping()
             return try jsonResponse(Status(status: "ok"))
         } catch {
             req.logger.warning("readiness check failed: \(String(reflecting: error))")

@@ -45,10 +45,10 @@ struct RosterImportController: RouteCollection {
         headers.contentType = .json
         let body: Data
         do {
-            let (table, columns) = try Self.read(data, definitions: context.attributeDefinitions)
+            let (table, columns) = try RosterImport.read(data, definitions: context.attributeDefinitions)
             // The report's rows are written as JSON while the import writes to the database (the spare core).
             let encoding = NIOLockedValueBox<Task<[UInt8], Never>?>(nil)
-            let report = try await Self.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id,
+            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id,
                                             planned: { rows in encoding.withLockedValue { $0 = Task { ImportReport.json(rows: rows) } } })
             if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
             body = Data(report.json(encodedRows: await encoding.withLockedValue { $0 }?.value))
@@ -82,82 +82,6 @@ struct RosterImportController: RouteCollection {
             throw RosterError.notFound
         }
         return Self.csvDownload(csv, filename: "import-\(id)-failures.csv")
-    }
-
-    /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
-    /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
-    static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
-                    on database: any Database, requestID: String?,
-                    planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
-        let now = Date()
-        let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
-            let writer = ImportWriter(db)
-            let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
-            let known = Set(snapshot.map(\.email))
-            let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
-            var verified: [String: UUID] = [:]
-            if directAdd {
-                let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
-                verified = try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) })
-            }
-            let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
-                                         directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
-            let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
-            planned?(reports)
-            if !dryRun {
-                let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
-                let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
-                // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
-                // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
-                // 100,000 rows are never all held).
-                let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
-                let newRows = order.lazy.map { plan.newRows[$0] }.map { row -> ImportWriter.NewMembership in
-                    if row.active {
-                        return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, email: nil)
-                    }
-                    let token = Secret.generate()
-                    let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
-                                                          space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
-                                                          token: token, expiresAt: expiresAt)
-                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email)
-                }
-                try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
-                                       invitedBy: context.actor.id, requestID: requestID, now: now)
-            }
-            var report = ImportReport(dryRun: dryRun, rows: reports)
-            if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }
-            return report
-        }
-        if dryRun {
-            // Invitations whose time is up end first, as they do before an applied import (the expiry is the time's
-            // doing, not the dry run's), so both plan against the same roster.
-            try await MembershipStore(database).expireInvitationsIfDue(scopeID: unlocked.scope.scopeID, now: now)
-            return try await run(database, unlocked)
-        }
-        return try await database.writeTransaction { db in
-            let context = try await unlocked.locked(on: db)
-            try context.authority.require(.importsRun)
-            try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)
-            return try await run(db, context)
-        }
-    }
-
-    /// Parses and checks the whole file; every problem is listed (422 `invalid_file`, nothing written).
-    static func read(_ data: Data, definitions: [AttributeDefinition]) throws -> (CSVTable, ImportColumns) {
-        do {
-            let table = try CSVTable.parse(data)
-            let columns = try ImportColumns.resolve(header: table.header, attributeKeys: definitions.map(\.key))
-            if table.records.isEmpty {
-                throw ImportFileError([ImportFileIssue(line: nil, code: "no_data_rows", message: "The file has a header but no data rows.")])
-            }
-            if table.records.count > maximumRows {
-                throw ImportFileError([ImportFileIssue(line: nil, code: "too_many_rows", message: "The file has \(table.records.count) rows; the limit is \(maximumRows).")])
-            }
-            return (table, columns)
-        } catch let error as ImportFileError {
-            throw RosterError(.invalidFile, error.issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),
-                                      issues: error.issues.map { FieldIssue(field: $0.line.map { "line \($0)" } ?? "file", message: "\($0.code): \($0.message)") })
-        }
     }
 
     /// The roster (live rows: active members and pending invitations) as CSV the importer reads back.

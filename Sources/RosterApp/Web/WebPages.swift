@@ -161,7 +161,7 @@ struct WebPages: RouteCollection {
     @Sendable func signOut(req: Request) async throws -> Response {
         try req.requireCSRF()
         if case .account(_, let sessionID)? = req.principal {
-            try await req.db.writeTransaction { try await SessionModel.query(on: $0).filter(\.$id == sessionID).delete() }
+            try await AccountStore(req.db).deleteSession(sessionID)
         }
         let response = req.redirect(to: "/signin", notice: "Signed out.")
         response.cookies[WebSession.sessionCookie] = WebSession.expired(on: req)
@@ -190,7 +190,7 @@ struct WebPages: RouteCollection {
         let my = MyRosterController()
         let pages = [try await my.invitations(req: req), try await my.joinRequests(req: req), try await my.memberships(req: req)]
         let spaceIDs = Set(pages.flatMap { $0.items.compactMap(\.membership.spaceID) })
-        let spaces = spaceIDs.isEmpty ? [] : try await SpaceModel.query(on: req.db).filter(\.$id ~~ spaceIDs).all()
+        let spaces = try await Directory(req.db).spaces(ids: spaceIDs)
         let spaceNames = Dictionary(uniqueKeysWithValues: spaces.compactMap { space in space.id.map { ($0, space.name) } })
         func items(_ page: Page<MyRosterController.MyMembership>) -> [HomeItem] {
             page.items.map {
@@ -233,7 +233,7 @@ struct WebPages: RouteCollection {
         let account = try Self.requireAccount(req)
         let id = try req.uuidParameter("id")
         return try await Self.perform(req, back: "/") {
-            guard let row = try await MembershipModel.find(id, on: req.db), row.accountID == account.id else { throw RosterError.notFound }
+            guard let row = try await PersonalRoster(req.db).row(id: id), row.accountID == account.id else { throw RosterError.notFound }
             // The request's own roster: its space, or its organization.
             if let spaceID = row.spaceID { req.parameters.set("space", to: spaceID.uuidString) } else { req.parameters.set("org", to: row.orgID.uuidString) }
             let context = try await row.spaceID == nil ? req.orgScope() : req.spaceScope()
@@ -277,7 +277,7 @@ struct WebPages: RouteCollection {
         let accept = try Self.answer(req)
         return try await Self.perform(req, back: "/i/\(token)") {
             let row = try await InviteeUseCases(req: req, account: try Self.requireAccount(req)).respond(to: .token(Secret.hash(token)), accept: accept)
-            let org = try await OrganizationModel.find(row.orgID, on: req.db)
+            let org = try await Directory(req.db).organization(id: row.orgID)
             return ("/", accept ? "You joined \(org?.name ?? "the organization")." : "Invitation declined.")
         }
     }
@@ -302,7 +302,7 @@ struct WebPages: RouteCollection {
         let context = try await req.orgScope()
         let form = try req.content.decode(SpaceForm.self)
         return try await Self.perform(req, back: "/orgs/\(context.org.slug)/spaces") {
-            let space = try await SpacesController.create(SpaceRequest(name: form.name, kind: form.kind), context: context, on: req)
+            let space = try await SpaceUseCases(req: req, context: context).create(SpaceRequest(name: form.name, kind: form.kind))
             return ("/spaces/\(try space.requireID().uuidString.lowercased())", "Created \(space.name).")
         }
     }
@@ -353,7 +353,7 @@ struct WebPages: RouteCollection {
                 patch.seatLimit = .some(Int(raw))
             }
             patch.invitationTTLDays = form.invitation_ttl_days.flatMap { Int($0) }
-            _ = try await OrganizationsController.update(UpdateOrganizationRequest(settings: patch), context: context, on: req)
+            _ = try await OrganizationUseCases(req: req, context: context).update(UpdateOrganizationRequest(settings: patch))
             return (nil, "Settings saved.")
         }
     }

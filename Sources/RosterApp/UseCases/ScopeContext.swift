@@ -68,10 +68,7 @@ extension ScopeContext {
 extension Request {
     /// The organization named by the `org` path parameter (id or slug), not deleted; 404 otherwise.
     func organization() async throws -> OrganizationModel {
-        let raw = parameters.get("org") ?? ""
-        var query = OrganizationModel.query(on: db).filter(\.$deletedAt == nil)
-        if let id = UUID(uuidString: raw) { query = query.filter(\.$id == id) } else { query = query.filter(\.$slug == raw.lowercased()) }
-        guard let org = try await query.first() else { throw RosterError.notFound }
+        guard let org = try await Directory(db).organization(ref: parameters.get("org") ?? "") else { throw RosterError.notFound }
         return org
     }
 
@@ -104,11 +101,10 @@ extension Request {
 
     /// The space named by the `space` path parameter (its id), in an organization that is not deleted; 404 otherwise.
     func space() async throws -> (SpaceModel, OrganizationModel) {
-        guard let raw = parameters.get("space"), let id = UUID(uuidString: raw),
-              let space = try await SpaceModel.query(on: db).filter(\.$id == id).filter(\.$deletedAt == nil).first(),
-              let org = try await OrganizationModel.query(on: db).filter(\.$id == space.orgID).filter(\.$deletedAt == nil).first()
-        else { throw RosterError.notFound }
-        return (space, org)
+        guard let raw = parameters.get("space"), let id = UUID(uuidString: raw), let found = try await Directory(db).space(id: id) else {
+            throw RosterError.notFound
+        }
+        return found
     }
 
     /// The context of the space roster named by the path: the org's space ladder, and the caller's authority from

@@ -1,0 +1,100 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// Changes to an organization itself and its role ladders (the API and the settings pages), each under the
+/// organization's lock with the actor's authority re-read, and audited.
+struct OrganizationUseCases: Sendable {
+    let context: ScopeContext
+    let db: any Database
+    let requestID: String?
+
+    init(req: Request, context: ScopeContext) {
+        self.context = context
+        self.db = req.db
+        self.requestID = req.id
+    }
+
+    /// The organization's space ladder.
+    func spaceLadder() async throws -> RoleLadder {
+        try await MembershipStore(db).ladder(orgID: context.scope.orgID, .space)
+    }
+
+    /// Renames, re-slugs or changes the settings of the organization (the API and the settings page).
+    func update(_ body: UpdateOrganizationRequest) async throws -> OrganizationModel {
+        let context = self.context, requestID = self.requestID
+        try context.authority.require(.scopeManage)
+        let org = context.org
+        var issues: [FieldIssue] = []
+        let before = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
+        if let raw = body.name {
+            switch OrganizationRules.name(raw) {
+            case .success(let name): org.name = name
+            case .failure(let issue): issues.append(issue)
+            }
+        }
+        if let raw = body.slug {
+            let slug = raw.trimmingCharacters(in: .whitespaces).lowercased()
+            if OrganizationRules.isValidSlug(slug) { org.slug = slug } else {
+                issues.append(FieldIssue(field: "slug", message: "must be 2–48 characters of a–z, 0–9 and single inner hyphens"))
+            }
+        }
+        if let description = body.description {
+            if description.count > 2000 { issues.append(FieldIssue(field: "description", message: "must be at most 2000 characters")) }
+            org.description = description.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let patch = body.settings {
+            let settings = patch.applied(to: org.settings)
+            issues += settings.issues()
+            org.settings = settings
+        }
+        guard issues.isEmpty else { throw RosterError.validation(issues) }
+        let after = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
+        try await db.writeTransaction { db in
+            try await context.locked(on: db).authority.require(.scopeManage)
+            try await org.save(on: db)
+            try await AuditLog(db).record(action: "organization.updated", actor: context.actor, orgID: context.scope.orgID,
+                                          before: before, after: after, requestID: requestID, at: Date())
+        }
+        return org
+    }
+
+    /// Creates or replaces a role of `ladder`; true when it is new.
+    func saveRole(_ role: RoleDefinition, ladder ladderName: Ladder) async throws -> Bool {
+        let context = self.context, requestID = self.requestID
+        let orgID = context.scope.orgID
+        return try await db.writeTransaction { db -> Bool in
+            let authority = try await context.locked(on: db).authority
+            let ladder = try await MembershipStore(db).ladder(orgID: orgID, ladderName)
+            try RoleRules.validate(role, in: ladder)
+            try RoleRules.requireMayDefine(role, replacing: ladder.role(role.key), ladder: ladderName, authority: authority)
+            let previous = try await Directory(db).saveRole(role, ladder: ladderName, orgID: orgID)
+            let permissions = role.permissions.sorted().map(\.rawValue).joined(separator: ",")
+            try await AuditLog(db).record(
+                action: "role.saved", actor: context.actor, orgID: orgID,
+                before: previous.map { ["name": $0.name, "rank": String($0.rank), "permissions": $0.permissions.sorted().map(\.rawValue).joined(separator: ",")] },
+                after: ["ladder": ladderName.rawValue, "key": role.key, "name": role.name, "rank": String(role.rank), "permissions": permissions],
+                requestID: requestID, at: Date())
+            return previous == nil
+        }
+    }
+
+    /// Deletes a role no live membership holds.
+    func deleteRole(_ key: String, ladder ladderName: Ladder) async throws {
+        let context = self.context, requestID = self.requestID
+        let orgID = context.scope.orgID
+        try await db.writeTransaction { db in
+            let authority = try await context.locked(on: db).authority
+            let ladder = try await MembershipStore(db).ladder(orgID: orgID, ladderName)
+            let existing = try ladder.require(key)
+            try RoleRules.requireMayDefine(existing, replacing: existing, ladder: ladderName, authority: authority)
+            if ladder.roles.count <= 1 { throw RosterError(.conflict, "A ladder keeps at least one role.") }
+            let count = try await Directory(db).liveHolders(ofRole: key, ladder: ladderName, orgID: orgID)
+            if count > 0 { throw RosterError(.roleInUse, "\(count) live membership(s) hold '\(key)'; give them another role first.") }
+            try await Directory(db).deleteRole(key, ladder: ladderName, orgID: orgID)
+            try await AuditLog(db).record(action: "role.deleted", actor: context.actor, orgID: orgID, before: ["ladder": ladderName.rawValue, "key": key],
+                                          after: nil, requestID: requestID, at: Date())
+        }
+    }
+}

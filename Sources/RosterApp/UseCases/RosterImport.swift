@@ -1,0 +1,85 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// The import use case, shared by the API, the web page and `roster import`: the file read whole, planned by the pure
+/// `ImportPlanner` against the roster read under the organization's lock, and written by `ImportWriter` in the same
+/// transaction (DESIGN §4, §7).
+enum RosterImport {
+    /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
+    /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
+    static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
+                    on database: any Database, requestID: String?,
+                    planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
+        let now = Date()
+        let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
+            let writer = ImportWriter(db)
+            let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
+            let known = Set(snapshot.map(\.email))
+            let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
+            var verified: [String: UUID] = [:]
+            if directAdd {
+                let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
+                verified = try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) })
+            }
+            let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
+                                         directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
+            let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
+            planned?(reports)
+            if !dryRun {
+                let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
+                let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
+                // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
+                // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
+                // 100,000 rows are never all held).
+                let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
+                let newRows = order.lazy.map { plan.newRows[$0] }.map { row -> ImportWriter.NewMembership in
+                    if row.active {
+                        return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, email: nil)
+                    }
+                    let token = Secret.generate()
+                    let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
+                                                          space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
+                                                          token: token, expiresAt: expiresAt)
+                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email)
+                }
+                try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
+                                       invitedBy: context.actor.id, requestID: requestID, now: now)
+            }
+            var report = ImportReport(dryRun: dryRun, rows: reports)
+            if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }
+            return report
+        }
+        if dryRun {
+            // Invitations whose time is up end first, as they do before an applied import (the expiry is the time's
+            // doing, not the dry run's), so both plan against the same roster.
+            try await MembershipStore(database).expireInvitationsIfDue(scopeID: unlocked.scope.scopeID, now: now)
+            return try await run(database, unlocked)
+        }
+        return try await database.writeTransaction { db in
+            let context = try await unlocked.locked(on: db)
+            try context.authority.require(.importsRun)
+            try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)
+            return try await run(db, context)
+        }
+    }
+
+    /// Parses and checks the whole file; every problem is listed (422 `invalid_file`, nothing written).
+    static func read(_ data: Data, definitions: [AttributeDefinition]) throws -> (CSVTable, ImportColumns) {
+        do {
+            let table = try CSVTable.parse(data)
+            let columns = try ImportColumns.resolve(header: table.header, attributeKeys: definitions.map(\.key))
+            if table.records.isEmpty {
+                throw ImportFileError([ImportFileIssue(line: nil, code: "no_data_rows", message: "The file has a header but no data rows.")])
+            }
+            if table.records.count > RosterImportController.maximumRows {
+                throw ImportFileError([ImportFileIssue(line: nil, code: "too_many_rows", message: "The file has \(table.records.count) rows; the limit is \(RosterImportController.maximumRows).")])
+            }
+            return (table, columns)
+        } catch let error as ImportFileError {
+            throw RosterError(.invalidFile, error.issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),
+                                      issues: error.issues.map { FieldIssue(field: $0.line.map { "line \($0)" } ?? "file", message: "\($0.code): \($0.message)") })
+        }
+    }
+}
