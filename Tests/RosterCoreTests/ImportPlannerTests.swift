@@ -68,7 +68,7 @@ import Testing
         h@example.com,\(String(repeating: "n", count: 200)),,\(String(repeating: "x", count: 201))
         i@example.com,,,\(String(repeating: "x", count: 200))
         """, authority: admin)
-        #expect(reports.map { $0.reason ?? $0.outcome.rawValue } == [
+        #expect(reports.map { $0.reason?.rawValue ?? $0.outcome.rawValue } == [
             "missing_email", "invalid_email", "invited", "duplicate_email_in_file", "duplicate_external_id_in_file",
             "unknown_role", "role_not_allowed", "invited", "invalid_name", "invalid_name", "invalid_external_id", "invited",
         ])
@@ -94,7 +94,7 @@ import Testing
         let rows = [row("a@example.com", "X"), row("b@example.com", "Y")]
         // b keeps Y (blank cell), so a cannot take it; c cannot take X because a's claim failed and a keeps X.
         let (_, reports) = try plan("email,external_id\na@example.com,Y\nb@example.com,\nc@example.com,X", rows: rows)
-        #expect(reports.map { $0.reason ?? $0.outcome.rawValue } == ["external_id_taken", "already_member", "external_id_taken"])
+        #expect(reports.map { $0.reason?.rawValue ?? $0.outcome.rawValue } == ["external_id_taken", "already_member", "external_id_taken"])
     }
 
     @Test func reimportingChangesNothingAndSeatsAreCounted() throws {
@@ -103,7 +103,7 @@ import Testing
         #expect(plan1 == ImportPlan())
         #expect(reports.first?.outcome == .alreadyMember && reports.first?.role == "member")
         let (plan2, seats) = try plan("email\nb@example.com\nc@example.com", rows: rows, seatLimit: 2)
-        #expect(seats.map { $0.reason ?? $0.outcome.rawValue } == ["invited", "seat_limit"])
+        #expect(seats.map { $0.reason?.rawValue ?? $0.outcome.rawValue } == ["invited", "seat_limit"])
         #expect(plan2.newRows.count == 1)
         #expect(ImportSummary(seats) == { var s = ImportSummary([]); s.rows = 2; s.invited = 1; s.failed = 1; return s }())
     }

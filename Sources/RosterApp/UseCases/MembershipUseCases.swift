@@ -112,12 +112,13 @@ extension MembershipUseCases {
 
 /// Validation of the per-member fields shared by invitations and updates.
 enum MemberFields {
+    /// A member's name: the rule for account names (`AccountRules.name`), blank meaning none.
     static func name(_ raw: String?) throws(RosterError) -> String? {
-        let name = try text(raw, field: "name", maximum: AccountRules.maximumNameLength)
-        if let name, AccountRules.hasControlCharacters(name) {
-            throw RosterError.validation([FieldIssue(field: "name", message: "must not contain line breaks or control characters")])
+        guard let raw, !raw.allSatisfy(\.isWhitespace) else { return nil }
+        switch AccountRules.name(raw) {
+        case .success(let name): return name
+        case .failure(let issue): throw RosterError.validation([issue])
         }
-        return name
     }
 
     /// A member's address (an invitation's, or a resend's corrected one); `field` names the input in the issue.

@@ -244,7 +244,7 @@ struct ReportView: Encodable {
         func row(_ r: ImportRowReport) -> Row {
             Row(line: r.line, email: r.email, name: r.name ?? "", role: r.role.flatMap { ladder.role($0)?.name } ?? r.role ?? "",
                 externalID: r.externalID ?? "", attributes: definitions.map { r.attributes[$0.key] ?? "" },
-                reason: r.outcome == .failedToSend ? Self.words("failed_to_send") : r.reason.map(Self.words) ?? "",
+                reason: r.outcome == .failedToSend ? Self.words("failed_to_send") : r.reason.map { Self.words($0.rawValue) } ?? "",
                 updated: r.updated, previously: r.updated ? "Previously: external ID \(r.previousExternalID ?? "none")" : "",
                 undeliverable: r.outcome == .failedToSend)
         }

@@ -5,6 +5,23 @@ public enum ImportOutcome: String, Codable, Sendable {
     case invited, added, alreadyInvited = "already_invited", alreadyMember = "already_member", failed, failedToSend = "failed_to_send"
 }
 
+/// Why an import row failed (DESIGN §4), as the report names it.
+public enum ImportFailureReason: String, Codable, Sendable, CaseIterable {
+    case duplicateEmailInFile = "duplicate_email_in_file"
+    case duplicateExternalIDInFile = "duplicate_external_id_in_file"
+    case externalIDTaken = "external_id_taken"
+    case invalidAttribute = "invalid_attribute"
+    case invalidEmail = "invalid_email"
+    case invalidExternalID = "invalid_external_id"
+    case invalidName = "invalid_name"
+    case joinRequestPending = "join_request_pending"
+    case missingEmail = "missing_email"
+    case notPermitted = "not_permitted"
+    case roleNotAllowed = "role_not_allowed"
+    case seatLimit = "seat_limit"
+    case unknownRole = "unknown_role"
+}
+
 /// A live row of the roster being imported into, as the planner sees it.
 public struct RosterSnapshotRow: Sendable, Equatable {
     public var id: UUID
@@ -65,7 +82,7 @@ public struct ImportRowReport: Sendable, Equatable, Codable {
     public var outcome: ImportOutcome
     public var updated: Bool
     public var previousExternalID: String?
-    public var reason: String?
+    public var reason: ImportFailureReason?
 
     enum CodingKeys: String, CodingKey {
         case line, email, name, role, attributes, outcome, updated, reason
@@ -179,25 +196,25 @@ public enum ImportPlanner {
             candidates.append(nil)
             externalIDs.append(nil)
             let index = reports.count - 1
-            guard let rawEmail else { reports[index].reason = "missing_email"; continue }
-            guard let email = EmailAddress(rawEmail)?.value else { reports[index].reason = "invalid_email"; continue }
+            guard let rawEmail else { reports[index].reason = .missingEmail; continue }
+            guard let email = EmailAddress(rawEmail)?.value else { reports[index].reason = .invalidEmail; continue }
             reports[index].email = email
-            guard emailsSeen.insert(email).inserted else { reports[index].reason = "duplicate_email_in_file"; continue }
+            guard emailsSeen.insert(email).inserted else { reports[index].reason = .duplicateEmailInFile; continue }
             // The API's rules for these fields: a name as an account's, external IDs up to a length.
-            if let name = reports[index].name, case .failure = AccountRules.name(name) { reports[index].reason = "invalid_name"; continue }
+            if let name = reports[index].name, case .failure = AccountRules.name(name) { reports[index].reason = .invalidName; continue }
             if let externalID, externalID.utf8.count > maximumExternalIDLength, externalID.count > maximumExternalIDLength {
-                reports[index].reason = "invalid_external_id"; continue
+                reports[index].reason = .invalidExternalID; continue
             }
             let currentIndex = existing.isEmpty ? nil : existing[email]
             var role: Int? = nil
             if currentIndex == nil || rows[currentIndex!].source == .joinRequest {
                 // Meeting a join request activates it: only a reviewer of requests may (as with a single invitation).
-                if currentIndex != nil && !mayReview { reports[index].reason = "join_request_pending"; continue }
-                guard let resolved = roleIndex(roleKey) else { reports[index].reason = "unknown_role"; continue }
-                guard grantable[resolved] else { reports[index].reason = "role_not_allowed"; continue }
+                if currentIndex != nil && !mayReview { reports[index].reason = .joinRequestPending; continue }
+                guard let resolved = roleIndex(roleKey) else { reports[index].reason = .unknownRole; continue }
+                guard grantable[resolved] else { reports[index].reason = .roleNotAllowed; continue }
                 role = resolved
             } else if roleKey != nil, roleIndex(roleKey) == nil {
-                reports[index].reason = "unknown_role"; continue
+                reports[index].reason = .unknownRole; continue
             }
             let attributes: [String: String]?
             if let currentIndex {
@@ -208,7 +225,7 @@ public enum ImportPlanner {
                 attributes = try? AttributeDefinition.resolve(given, definitions: context.definitions)
                 resolvedForNewRows[values] = (given, attributes)
             }
-            guard let attributes else { reports[index].reason = "invalid_attribute"; continue }
+            guard let attributes else { reports[index].reason = .invalidAttribute; continue }
             let kept = currentIndex.flatMap { rosterIDs[$0] }
             let claim = number(externalID)
             // Changing a member's external ID or attributes needs the authority a single update needs: the importer
@@ -216,7 +233,7 @@ public enum ImportPlanner {
             if let currentIndex, rows[currentIndex].source != .joinRequest,
                (claim != nil && claim != kept) || attributes != rows[currentIndex].attributes,
                !(roleIndex(rows[currentIndex].roleKey).map { grantable[$0] } ?? false) {
-                reports[index].reason = "not_permitted"; continue
+                reports[index].reason = .notPermitted; continue
             }
             candidates[index] = Candidate(email: email, existing: currentIndex, role: role, attributes: attributes)
             externalIDs[index] = ExternalIDs(claim: claim, desired: claim ?? kept, kept: kept)
@@ -227,7 +244,7 @@ public enum ImportPlanner {
         for index in externalIDs.indices {
             guard let id = externalIDs[index]?.claim else { continue }
             if claimed[id] {
-                reports[index].reason = "duplicate_external_id_in_file"
+                reports[index].reason = .duplicateExternalIDInFile
                 candidates[index] = nil
                 externalIDs[index] = nil
             } else {
@@ -264,7 +281,7 @@ public enum ImportPlanner {
             if !newlyRejected { break }
         }
         for index in candidates.indices where rejected[index] {
-            reports[index].reason = "external_id_taken"
+            reports[index].reason = .externalIDTaken
             candidates[index] = nil
         }
 
@@ -303,7 +320,7 @@ public enum ImportPlanner {
                 plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: role))
             } else if let role = c.role.map({ roles[$0].key }) {
                 guard seatsLeft > 0 else {
-                    reports[index].reason = "seat_limit"
+                    reports[index].reason = .seatLimit
                     continue
                 }
                 seatsLeft -= 1

@@ -22,7 +22,7 @@ public struct ImportReport: Sendable, Equatable, Codable {
     public var failuresCSV: String {
         var out = "line,email,reason\r\n"
         for row in rows where row.outcome == .failed || row.outcome == .failedToSend {
-            out += "\(row.line),\(CSVTable.cell(row.email)),\(row.reason ?? row.outcome.rawValue)\r\n"
+            out += "\(row.line),\(CSVTable.cell(row.email)),\(row.reason?.rawValue ?? row.outcome.rawValue)\r\n"
         }
         return out
     }
@@ -59,7 +59,7 @@ public struct ImportReport: Sendable, Equatable, Codable {
             out.raw(",\"attributes\":"); out.object(row.attributes)
             out.raw(",\"outcome\":\"\(row.outcome.rawValue)\",\"updated\":\(row.updated)")
             if let previous = row.previousExternalID { out.raw(",\"previous_external_id\":"); out.string(previous) }
-            if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason) }
+            if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason.rawValue) }
             out.raw("}")
         }
         out.raw("]")
