@@ -51,14 +51,22 @@ let package = Package(
         ),
         .executableTarget(name: "roster", dependencies: ["RosterApp"], swiftSettings: strict),
         .target(
+            name: "RosterStoreTesting",
+            dependencies: ["RosterCore", "RosterStore", .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Tests/RosterStoreTesting",
+            swiftSettings: strict
+        ),
+        .target(
             name: "RosterTesting",
-            dependencies: ["RosterApp", "RosterStore", .product(name: "VaporTesting", package: "vapor")],
+            dependencies: ["RosterApp", "RosterStore", "RosterStoreTesting", .product(name: "VaporTesting", package: "vapor")],
             path: "Tests/RosterTesting",
             swiftSettings: strict
         ),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: strict),
-        .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterTesting"], swiftSettings: strict),
+        // The store's tests run without Vapor: FluentKit and the drivers only.
+        .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterStoreTesting"], swiftSettings: strict),
         .testTarget(name: "RosterAppTests", dependencies: [
             "RosterApp", "RosterTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),

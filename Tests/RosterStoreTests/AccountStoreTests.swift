@@ -3,13 +3,13 @@ import Testing
 import Fluent
 import RosterCore
 import RosterStore
-import RosterTesting
+import RosterStoreTesting
 
 @Suite struct AccountStoreTests {
     @Test(arguments: TestBackend.available)
     func aVerificationTokenIsConsumedExactlyOnceUnderConcurrency(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
-            let store = AccountStore(t.app.db)
+        try await StoreDatabase.with(backend) { db in
+            let store = AccountStore(db)
             _ = try await store.createAccount(
                 email: EmailAddress("race@example.com")!, name: "R", passwordHash: "x", verified: false, platformAdmin: false,
                 verificationTokenHash: "hash-1", verificationExpiresAt: Date().addingTimeInterval(60))
@@ -26,8 +26,8 @@ import RosterTesting
 
     @Test(arguments: TestBackend.available)
     func anExpiredVerificationTokenIsRefused(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
-            let store = AccountStore(t.app.db)
+        try await StoreDatabase.with(backend) { db in
+            let store = AccountStore(db)
             _ = try await store.createAccount(
                 email: EmailAddress("late@example.com")!, name: "L", passwordHash: "x", verified: false, platformAdmin: false,
                 verificationTokenHash: "hash-2", verificationExpiresAt: Date().addingTimeInterval(-1))
@@ -37,8 +37,8 @@ import RosterTesting
 
     @Test(arguments: TestBackend.available)
     func aDuplicateEmailIsMappedToEmailTaken(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
-            let store = AccountStore(t.app.db)
+        try await StoreDatabase.with(backend) { db in
+            let store = AccountStore(db)
             let email = EmailAddress("dup@example.com")!
             _ = try await store.createAccount(email: email, name: "A", passwordHash: "x", verified: true, platformAdmin: false,
                                               verificationTokenHash: nil, verificationExpiresAt: Date())

@@ -4,7 +4,7 @@ import Fluent
 import SQLKit
 import RosterCore
 import RosterStore
-import RosterTesting
+import RosterStoreTesting
 
 /// The hot queries' SQL, pinned: a change to them is a deliberate, reviewed change.
 @Suite struct PinnedSQLTests {
@@ -16,8 +16,8 @@ import RosterTesting
 
     @Test(arguments: TestBackend.available)
     func theAuthorizeQuery(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
-            let sql = serialize(ActiveRoleQuery(t.app.db).query(accountID: UUID(), orgRef: "acme"), on: t.app.db.sql)
+        try await StoreDatabase.with(backend) { db in
+            let sql = serialize(ActiveRoleQuery(db).query(accountID: UUID(), orgRef: "acme"), on: db.sql)
             let p = backend == .postgres ? ["$1", "$2"] : ["?1", "?2"]
             #expect(sql == "SELECT o.id AS org_id, r.key AS key, r.name AS name, r.rank AS rank, r.permissions AS permissions FROM organizations o JOIN memberships m ON m.scope_id = o.id AND m.status = 'active' JOIN roles r ON r.org_id = o.id AND r.ladder = 'org' AND r.key = m.role_key WHERE o.slug = \(p[0]) AND o.deleted_at IS NULL AND m.account_id = \(p[1])")
         }
@@ -25,11 +25,11 @@ import RosterTesting
 
     @Test(arguments: TestBackend.available)
     func theMembersPageQuery(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
+        try await StoreDatabase.with(backend) { db in
             var filter = MemberListFilter(scopeID: UUID(), limit: 100)
             filter.search = "ada"
             filter.cursor = PageCursor(key: "a@example.com", id: UUID())
-            let sql = serialize(MemberList(t.app.db).query(filter).query, on: t.app.db.sql)
+            let sql = serialize(MemberList(db).query(filter).query, on: db.sql)
             let q = "\""
             let p: (Int) -> String = { backend == .postgres ? "$\($0)" : "?\($0)" }
             #expect(sql == "SELECT * FROM \(q)memberships\(q) WHERE \(backend == .sqlite ? "+scope_id" : "\"scope_id\"") = \(p(1)) AND (\(q)status\(q) = \(p(2)) OR (\(q)status\(q) = \(p(3)) AND \(q)source\(q) = \(p(4)))) AND lower(coalesce(name, '') || ' ' || email || ' ' || coalesce(external_id, '')) LIKE \(p(5)) ESCAPE '\\' \(backend == .sqlite ? "AND rowid IN (SELECT rowid FROM memberships_search WHERE memberships_search MATCH ?6) AND (email, id) > (?7, ?8)" : "AND id IN (SELECT membership_id FROM memberships_search WHERE scope_id = $6 AND haystack LIKE $7 ESCAPE '\\') AND (email, id) > ($8, $9)") ORDER BY \(q)email\(q) ASC, \(q)id\(q) ASC LIMIT 101")
@@ -40,16 +40,16 @@ import RosterTesting
     /// every transition takes first, and the outbox claim several workers share.
     @Test(arguments: TestBackend.available)
     func theTransitionTheLockAndTheOutboxClaim(backend: TestBackend) async throws {
-        try await TestApp.with(backend) { t in
+        try await StoreDatabase.with(backend) { db in
             let p: (Int) -> String = { backend == .postgres ? "$\($0)" : "?\($0)" }
             let q = "\""
             let update = MembershipPlan.Update(id: UUID(), from: .pending, source: .invitation, to: .active,
                                                set: MembershipChanges(accountID: UUID()), guards: [.email("a@example.com"), .expiresAfter(Date())])
-            let transition = serialize(MembershipStore(t.app.db).transitionQuery(update, now: Date()).query, on: t.app.db.sql)
+            let transition = serialize(MembershipStore(db).transitionQuery(update, now: Date()).query, on: db.sql)
             #expect(transition == "UPDATE \(q)memberships\(q) SET \(q)status\(q) = \(p(1)), \(q)updated_at\(q) = \(p(2)), \(q)account_id\(q) = \(p(3)) WHERE \(q)id\(q) = \(p(4)) AND \(q)status\(q) = \(p(5)) AND \(q)source\(q) = \(p(6)) AND \(q)email\(q) = \(p(7)) AND \(q)expires_at\(q) > \(p(8)) RETURNING *")
-            let lock = serialize(MembershipStore(t.app.db).lockQuery(UUID()), on: t.app.db.sql)
+            let lock = serialize(MembershipStore(db).lockQuery(UUID()), on: db.sql)
             #expect(lock == "SELECT id FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
-            let claim = serialize(OutboxDelivery(t.app.db).claimQuery(limit: 20, now: Date()), on: t.app.db.sql)
+            let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
         }
     }

@@ -5,6 +5,7 @@ import VaporTesting
 import RosterApp
 import RosterCore
 import RosterStore
+@_exported import RosterStoreTesting
 
 /// Collects emails in memory so tests can read links and tokens out of them.
 public actor CapturingMailer: Mailer {
@@ -87,20 +88,6 @@ public struct TestApp: Sendable {
         try await app.asyncShutdown()
         await scratch.drop()
         try? FileManager.default.removeItem(atPath: dataDirectory)
-    }
-
-    /// Migrates the database at `location` (used to build the PostgreSQL template).
-    static func migrate(location: DatabaseLocation) async throws {
-        let app = try await Application.make(.testing)
-        app.logger.logLevel = .warning
-        do {
-            try configure(app, configuration(location: location, dataDirectory: NSTemporaryDirectory()), options: ConfigureOptions(bcryptCost: 4))
-            try await RosterApp.migrate(app)
-        } catch {
-            try? await app.asyncShutdown()
-            throw error
-        }
-        try await app.asyncShutdown()
     }
 
     /// Sends a request with an optional JSON body (a dictionary/array literal) and bearer token.

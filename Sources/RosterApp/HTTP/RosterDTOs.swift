@@ -348,19 +348,3 @@ struct AuthorizeResponse: Sendable {
     var allowed: Bool
     var role: String?
 }
-
-extension OrganizationModel {
-    /// The settings as the rules see them.
-    var settings: ScopeSettings {
-        get {
-            ScopeSettings(joinPolicy: JoinPolicy(rawValue: joinPolicy) ?? .closed, addPolicy: AddPolicy(rawValue: addPolicy) ?? .consent,
-                          invitationTTLDays: invitationTTLDays, seatLimit: seatLimit)
-        }
-        set {
-            joinPolicy = newValue.joinPolicy.rawValue
-            addPolicy = newValue.addPolicy.rawValue
-            invitationTTLDays = newValue.invitationTTLDays
-            seatLimit = newValue.seatLimit
-        }
-    }
-}

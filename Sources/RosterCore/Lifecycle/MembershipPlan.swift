@@ -129,7 +129,7 @@ public struct MembershipPlan: Sendable, Equatable {
     }
 
     /// Adds a guarded transition of `row` to `to` with `changes`, and its audit event.
-    mutating func transition(_ row: MembershipFacts, to: MembershipStatus, event: MembershipEvent, actor: AuditActor,
+    public mutating func transition(_ row: MembershipFacts, to: MembershipStatus, event: MembershipEvent, actor: AuditActor,
                              set changes: MembershipChanges = MembershipChanges(), guards: [Guard] = []) {
         guard let id = row.id else { return }
         updates.append(Update(id: id, from: row.status, source: row.source, to: to, set: changes, guards: guards))
@@ -139,7 +139,7 @@ public struct MembershipPlan: Sendable, Equatable {
     }
 
     /// Adds a new row and its audit event.
-    mutating func insert(_ row: NewRow, event: MembershipEvent, actor: AuditActor) {
+    public mutating func insert(_ row: NewRow, event: MembershipEvent, actor: AuditActor) {
         inserts.append(row)
         audit.append(.membership(event, actor: actor, before: nil, after: row.facts))
     }

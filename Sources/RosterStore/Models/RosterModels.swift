@@ -155,3 +155,19 @@ public final class SpaceModel: Model, @unchecked Sendable {
 
     public init() {}
 }
+
+extension OrganizationModel {
+    /// The settings as the rules see them.
+    public var settings: ScopeSettings {
+        get {
+            ScopeSettings(joinPolicy: JoinPolicy(rawValue: joinPolicy) ?? .closed, addPolicy: AddPolicy(rawValue: addPolicy) ?? .consent,
+                          invitationTTLDays: invitationTTLDays, seatLimit: seatLimit)
+        }
+        set {
+            joinPolicy = newValue.joinPolicy.rawValue
+            addPolicy = newValue.addPolicy.rawValue
+            invitationTTLDays = newValue.invitationTTLDays
+            seatLimit = newValue.seatLimit
+        }
+    }
+}

@@ -19,15 +19,21 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
 }
 
 /// A database made for one test and dropped after it.
-struct ScratchDatabase: Sendable {
-    var location: DatabaseLocation
-    var drop: @Sendable () async -> Void
+public struct ScratchDatabase: Sendable {
+    public var location: DatabaseLocation
+    public var drop: @Sendable () async -> Void
     /// Whether the schema is already migrated (PostgreSQL copies a migrated template).
-    var migrated: Bool
+    public var migrated: Bool
+
+    public init(location: DatabaseLocation, drop: @escaping @Sendable () async -> Void, migrated: Bool) {
+        self.location = location
+        self.drop = drop
+        self.migrated = migrated
+    }
 }
 
 extension TestBackend {
-    func makeScratchDatabase() async throws -> ScratchDatabase {
+    public func makeScratchDatabase() async throws -> ScratchDatabase {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roster-test-\(UUID().uuidString)")
@@ -64,7 +70,7 @@ actor PostgresScratch {
         if let template { return template }
         let name = "roster_tpl_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())"
         try await admin("CREATE DATABASE \(name)")
-        try await TestApp.migrate(location: .postgres(url: Self.url(baseURL, database: name)))
+        try await StoreDatabase.migrate(location: .postgres(url: Self.url(baseURL, database: name)))
         template = name
         return name
     }
