@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Vapor
+@testable import RosterApp
 import RosterTesting
 
 /// The behaviour of the "one lifecycle" issue, through every door that reaches it: an org membership's end reaches
@@ -120,6 +121,43 @@ import RosterTesting
             #expect(byRegistrar["new@example.com"] == "invited")
             let requests = try await t.send(.GET, "/v1/orgs/\(org)/join-requests", token: owner)
             #expect((requests.json["items"] as? [Any])?.count == 1)
+        }
+    }
+
+    /// The web door: removing an org member from the members page ends their space rows as the API does.
+    @Test(arguments: TestBackend.available)
+    func removingAMemberOnTheWebPageEndsTheirSpaceRows(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let (org, spaces, person) = try await orgWithSpaceRows(t, owner: owner)
+            let key = try await t.apiKey()
+            let slug = try #require(try await t.send(.GET, "/v1/orgs/\(org)", token: owner).string("slug"))
+            var headers = HTTPHeaders()
+            headers.contentType = .urlEncodedForm
+            headers.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=tok")
+            let removed = try await t.send(.POST, "/orgs/\(slug)/members/\(person.membershipID)/remove", body: Data("_csrf=tok".utf8), headers: headers)
+            #expect(removed.status == .seeOther)
+            #expect(try await t.member(owner, org: org, id: person.membershipID).string("status") == "removed")
+            #expect(try await spaceStatuses(t, spaces: spaces, key: key) == ["removed", "withdrawn", "revoked"])
+        }
+    }
+
+    /// The CLI door: `roster import` as an importer who may not review requests cannot activate one.
+    @Test(arguments: TestBackend.available)
+    func theCommandLineImportCannotActivateAJoinRequestWithoutAReviewer(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "uni", settings: ["join_policy": "request"])
+            #expect(try await t.send(.PUT, "/v1/orgs/\(org)/roles/org/registrar", json: ["name": "Registrar", "rank": 150, "permissions": ["scope.read", "members.read", "members.invite", "imports.run"]], token: owner).status == .created)
+            _ = try await t.addMember(owner: owner, org: org, email: "registrar@example.com", role: "registrar")
+            let asker = try await t.verifiedPerson("asker@example.com")
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/join-requests", json: [:], token: asker).status == .created)
+            let context = try await ImportCommand.scope(orgRef: "uni", spaceSlug: nil, actorEmail: "registrar@example.com", on: t.app.db)
+            let (table, columns) = try RosterImport.read(Data("email\nasker@example.com\n".utf8), definitions: [])
+            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: false, on: t.app.db, requestID: nil)
+            #expect(report.rows.map(\.reason) == [.joinRequestPending])
+            let requests = try await t.send(.GET, "/v1/orgs/\(org)/join-requests", token: owner)
+            #expect((requests.json["items"] as? [Any])?.count == 1, "the request is still pending")
         }
     }
 }
