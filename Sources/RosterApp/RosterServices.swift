@@ -20,20 +20,8 @@ public struct RosterServices: Sendable {
 }
 
 /// Limits that protect recipients and reviewers.
-public struct RosterLimits: Sendable {
-    /// Invitation emails one organization may queue per hour (DESIGN §3).
-    public var invitationsPerHour: Int
-    /// Pending join requests one account may have across all organizations.
-    public var pendingJoinRequestsPerAccount: Int
-    /// Reviewers emailed about one join request at most.
-    public var reviewerEmails: Int
-
-    public init(invitationsPerHour: Int = 500, pendingJoinRequestsPerAccount: Int = 1, reviewerEmails: Int = 50) {
-        self.invitationsPerHour = invitationsPerHour
-        self.pendingJoinRequestsPerAccount = pendingJoinRequestsPerAccount
-        self.reviewerEmails = reviewerEmails
-    }
-}
+/// Invitation, join-request and reviewer limits: the lifecycle's own (`LifecycleLimits`), set by configuration.
+public typealias RosterLimits = LifecycleLimits
 
 extension Application {
     private struct RosterServicesKey: StorageKey { typealias Value = RosterServices }

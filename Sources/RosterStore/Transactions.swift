@@ -120,8 +120,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         case .organizationSlug: RosterError(.slugTaken, "Another organization already uses this slug.")
         case .spaceSlug: RosterError(.slugTaken, "Another space of this organization already uses this slug.")
         case .roleKey: RosterError(.conflict, "A role with this key already exists on this ladder.")
-        case .liveAccount, .liveEmail: RosterError(.alreadyInvited, "This person already has a pending invitation, request or membership here.")
-        case .liveExternalID: RosterError(.externalIDTaken, "Another live membership here already has this external ID.")
+        case .liveAccount, .liveEmail: UniqueRule.personTaken
+        case .liveExternalID: UniqueRule.externalIDTaken
         }
     }
 

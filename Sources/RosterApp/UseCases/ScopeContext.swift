@@ -59,8 +59,7 @@ extension ScopeContext {
                                settings: settings, orgName: org.name, orgSlug: org.slug, spaceName: spaceName)
         facts.attributeDefinitions = attributeDefinitions
         facts.isOrgMember = isOrgMember
-        facts.limits = LifecycleLimits(invitationsPerHour: limits.invitationsPerHour,
-                                       pendingJoinRequestsPerAccount: limits.pendingJoinRequestsPerAccount, reviewerEmails: limits.reviewerEmails)
+        facts.limits = limits
         return facts
     }
 }
