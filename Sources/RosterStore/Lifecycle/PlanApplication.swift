@@ -52,7 +52,7 @@ extension MembershipStore {
     /// The consume-once transition of DESIGN §2 invariant 6: `UPDATE … WHERE id = ? AND status = ? AND source = ?
     /// … RETURNING *`. Returns the updated row, or nil when the row is no longer what the decision saw.
     public func transition(_ update: MembershipPlan.Update, now: Date) async throws -> MembershipModel? {
-        try await transitionQuery(update, now: now).all().first?.decode(model: MembershipModel.self)
+        try await transitionQuery(update, now: now).all().first?.decode(fluentModel: MembershipModel.self)
     }
 
     /// The statement of `transition(_:now:)` (pinned in tests).
