@@ -55,6 +55,14 @@ public struct RosterConfiguration: Sendable, Equatable {
     }
 
     /// Reads the configuration from `environment`, refusing bad values with the variable's name.
+    /// `url` with its password replaced by `***`, for messages and logs.
+    public static func redacted(_ url: String) -> String {
+        guard let at = url.range(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at.lowerBound else { return url }
+        let userinfo = url[scheme.upperBound..<at.lowerBound]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "***" + String(url[at.lowerBound...])
+    }
+
     public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> RosterConfiguration {
         func value(_ name: String) -> String? {
             guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
@@ -66,7 +74,7 @@ public struct RosterConfiguration: Sendable, Equatable {
         if let url = value("DATABASE_URL") {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
                   let parsed = URL(string: url), parsed.host != nil else {
-                throw ConfigurationError(variable: "DATABASE_URL", message: "must be a postgres:// URL with a host (unset it to use SQLite), got '\(url)'")
+                throw ConfigurationError(variable: "DATABASE_URL", message: "must be a postgres:// URL with a host (unset it to use SQLite), got '\(Self.redacted(url))'")
             }
             database = .postgres(url: url)
         } else {

@@ -12,7 +12,8 @@ public enum DatabaseSetup {
         case .sqlite(let path):
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                // The data directory holds the database and the outbox: the owner's alone.
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             return .sqlite(.file(path), sqlLogLevel: nil)
         case .postgres(let url):

@@ -106,3 +106,16 @@ func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) th
     headers.contentType = .json
     return Response(status: status, headers: headers, body: .init(data: try JSONEncoder.roster.encode(value)))
 }
+
+extension Request {
+    /// A boolean query parameter: `true` or `false` (also `1` and `0`); nil when absent. Anything else is 422
+    /// `validation_failed`, never a silent false (`dry_run=yes` must not write).
+    func booleanQuery(_ name: String) throws(RosterError) -> Bool? {
+        guard let raw = query[String.self, at: name] else { return nil }
+        switch raw.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw RosterError.validation([FieldIssue(field: name, message: "must be true or false")])
+        }
+    }
+}

@@ -70,7 +70,7 @@ struct RosterController: RouteCollection {
             filter.status = filter.status ?? .pending
         }
         filter.role = query.role
-        filter.search = query.q.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
+        filter.search = try MemberSearch.text(query.q)
         filter.cursor = try query.cursor.map { raw throws(RosterError) in try PageCursor.decode(raw) }
         try await MembershipStore(req.db).expireInvitationsIfDue(scopeID: context.scope.scopeID, now: Date())
         let (rows, next) = try await MemberList(req.db).page(filter)
@@ -141,5 +141,24 @@ struct RosterController: RouteCollection {
         let context = try await scope(req)
         try await MembershipUseCases(req: req, context: context).withdraw(id: try req.uuidParameter("id"))
         return .noContent
+    }
+}
+
+/// The members search `q`: matched literally as a substring; bounded and printable, so no backend ever sees a NUL
+/// or a 10,000-character pattern.
+enum MemberSearch {
+    static let maximumLength = 200
+
+    /// The trimmed, lowercased search text; nil when blank; 422 when too long or holding control characters.
+    static func text(_ raw: String?) throws(RosterError) -> String? {
+        guard let raw else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed.count > maximumLength {
+            throw RosterError.validation([FieldIssue(field: "q", message: "must be at most \(maximumLength) characters")])
+        }
+        if AccountRules.hasControlCharacters(trimmed) {
+            throw RosterError.validation([FieldIssue(field: "q", message: "must not contain control characters")])
+        }
+        return trimmed.isEmpty ? nil : trimmed
     }
 }

@@ -22,7 +22,6 @@ struct RosterImportController: RouteCollection {
         routes.get("members.csv", use: export)
     }
 
-    struct ImportQuery: Content { var dry_run: Bool? }
 
     /// A `multipart/form-data` upload: the CSV is the part named `file`.
     struct FileUpload: Content { var file: File }
@@ -30,7 +29,7 @@ struct RosterImportController: RouteCollection {
     @Sendable func importCSV(req: Request) async throws -> Response {
         let context = try await scope(req)
         try context.authority.require(.importsRun)
-        let dryRun = (try? req.query.decode(ImportQuery.self))?.dry_run ?? false
+        let dryRun = try req.booleanQuery("dry_run") ?? false
         let data: Data
         if req.headers.contentType?.type == "multipart", req.headers.contentType?.subType == "form-data" {
             guard let upload = try? req.content.decode(FileUpload.self) else {

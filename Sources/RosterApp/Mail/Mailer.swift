@@ -24,10 +24,14 @@ public struct FileMailer: Mailer {
     }
 
     public func send(_ message: EmailMessage) async throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Messages hold one-time links: the directory and the files are the owner's alone.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let stamp = Int64(Date().timeIntervalSince1970 * 1000)
         let path = (directory as NSString).appendingPathComponent("\(stamp)-\(UUID().uuidString.lowercased()).eml")
-        try Data(MIMEMessage.render(message, from: fromHeader, domain: domain).utf8).write(to: URL(fileURLWithPath: path))
+        let data = Data(MIMEMessage.render(message, from: fromHeader, domain: domain).utf8)
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
         logger.info("email written", metadata: ["to": .string(message.to), "subject": .string(message.subject), "path": .string(path)])
     }
 }
