@@ -69,4 +69,26 @@ import RosterTesting
         let fileMode = try FileManager.default.attributesOfItem(atPath: (directory as NSString).appendingPathComponent(files[0]))[.posixPermissions] as? Int
         #expect(fileMode == 0o600)
     }
+
+    /// Issue 13, point 4 (and DESIGN §2: the inviter holds a verified email): an unverified account creates no
+    /// organization and sends no invitation, through the API or an import, whatever its authority.
+    @Test(arguments: TestBackend.available)
+    func anUnverifiedAccountCannotCreateAnOrganizationInviteOrImport(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            _ = try await t.signUp("stranger@example.com")
+            let stranger = try await t.signIn("stranger@example.com")
+            let created = try await t.send(.POST, "/v1/orgs", json: ["name": "Spam Inc"], token: stranger)
+            #expect(created.status == .forbidden && created.code == "forbidden", "\(created.text)")
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            // Even platform administration does not lift the rule for a person whose address is unproven.
+            try await t.makePlatformAdmin("stranger@example.com")
+            let invite = try await t.invite(stranger, org: org, email: "victim@example.com")
+            #expect(invite.status == .forbidden, "\(invite.text)")
+            let upload = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: stranger, body: Data("email\nvictim@example.com\n".utf8),
+                                          headers: ["Content-Type": "text/csv"])
+            #expect(upload.status == .forbidden, "\(upload.text)")
+            #expect(try await t.emails(to: "victim@example.com").isEmpty)
+        }
+    }
 }

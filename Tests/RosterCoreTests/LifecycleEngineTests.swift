@@ -170,4 +170,14 @@ import Testing
         facts.settings.joinPolicy = .closed
         #expect(throws: RosterError.notFound) { try Lifecycle.decide(.requestToJoin(message: nil), facts: facts, now: Self.now, fresh: Self.fresh) }
     }
+
+    @Test func anUnverifiedInviterIsRefused() {
+        var facts = Self.facts()
+        facts.person?.emailVerified = false
+        #expect(throws: RosterError(.forbidden, "Verify your email address before inviting anyone.")) {
+            try Lifecycle.decide(.invite(InviteInput(email: "x@example.com")), facts: facts, now: Self.now, fresh: Self.fresh)
+        }
+        facts.target = Self.row(.pending, .invitation)
+        #expect(throws: RosterError.self) { try Lifecycle.decide(.resend(Self.rowID, newEmail: nil), facts: facts, now: Self.now, fresh: Self.fresh) }
+    }
 }

@@ -9,6 +9,9 @@ enum OrganizationLifecycle {
     static func create(name: String, slug requested: String?, description: String, settings: ScopeSettings,
                        creator: AccountModel, requestID: String, on database: any Database) async throws -> OrganizationModel {
         let creatorID = try creator.requireID()
+        guard creator.emailVerifiedAt != nil else {
+            throw RosterError(.forbidden, "Verify your email address before creating an organization.")
+        }
         let now = Date()
         return try await database.writeTransaction { db in
             var slug = requested ?? OrganizationRules.slug(from: name)

@@ -9,15 +9,23 @@ import RosterStore
 enum RosterImport {
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
+    /// Whether `context`'s actor may import at all: `imports.run`, and (a person) a verified email, as for any
+    /// invitation. Checked before a body is read, and again under the lock.
+    static func authorize(_ context: ScopeContext) throws(RosterError) {
+        try context.authority.require(.importsRun)
+        try Lifecycle.requireVerifiedInviter(context.person)
+    }
+
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
                     on database: any Database, requestID: String?,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
+        try authorize(unlocked)
         let now = Date()
         let run: @Sendable (any Database, ScopeContext) async throws -> ImportReport = { db, context in
             let writer = ImportWriter(db)
             let snapshot = try await writer.snapshot(scopeID: context.scope.scopeID)
             let known = Set(snapshot.map(\.email))
-            let directAdd = context.settings.addPolicy == .direct && context.authority.permissions.contains(.membersAddDirect)
+            let directAdd = Lifecycle.addsDirectly(settings: context.settings, authority: context.authority)
             var verified: [String: UUID] = [:]
             if directAdd {
                 let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
@@ -59,7 +67,7 @@ enum RosterImport {
         }
         return try await database.writeTransaction { db in
             let context = try await unlocked.locked(on: db)
-            try context.authority.require(.importsRun)
+            try authorize(context)
             try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)
             return try await run(db, context)
         }

@@ -5,7 +5,7 @@ import RosterStore
 
 /// Everything a roster route needs to decide: the organization, the scope, its ladder and the caller's authority.
 struct ScopeContext: Sendable {
-    let org: OrganizationModel
+    var org: OrganizationModel
     let scope: ScopeRef
     var ladder: RoleLadder
     var authority: Authority
@@ -14,9 +14,9 @@ struct ScopeContext: Sendable {
     let account: AccountModel?
     /// A name for the caller in emails ("Ada Lovelace", or the API key's name).
     let actorName: String
-    let settings: ScopeSettings
+    var settings: ScopeSettings
     /// Display name of the scope's space, for emails (nil for org rosters).
-    let spaceName: String?
+    var spaceName: String?
     /// The member attributes the scope defines (spaces only; organizations define none).
     var attributeDefinitions: [AttributeDefinition] = []
     /// Whether the caller is an active member of the organization (spaces take join requests only from them).
@@ -29,12 +29,26 @@ extension ScopeContext {
         scope.spaceID.map { "/v1/spaces/\($0)" } ?? "/v1/orgs/\(scope.orgID)"
     }
 
-    /// Takes the organization's write lock and re-reads the caller's authority under it, so a decision never rests
-    /// on a role that a concurrent, already committed change took away (e.g. two owners removing each other).
+    /// Takes the organization's write lock and re-reads under it everything a decision rests on: the organization
+    /// and the space (404 when deleted meanwhile), their settings and attribute definitions, the ladder and the
+    /// caller's authority. So a decision never rests on a policy, a scope or a role that a concurrent, already
+    /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
     func locked(on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
         try await store.lockOrganization(scope.orgID)
         var copy = self
+        let directory = Directory(db)
+        if let spaceID = scope.spaceID {
+            guard let (space, org) = try await directory.space(id: spaceID) else { throw RosterError.notFound }
+            copy.org = org
+            copy.settings = space.settings(in: org)
+            copy.attributeDefinitions = space.attributeDefinitions
+            copy.spaceName = space.name
+        } else {
+            guard let org = try await directory.organization(ref: scope.orgID.uuidString) else { throw RosterError.notFound }
+            copy.org = org
+            copy.settings = org.settings
+        }
         copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
         guard let account, !account.isPlatformAdmin, let accountID = account.id else { return copy }
         let orgKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.orgID)
@@ -49,12 +63,15 @@ extension ScopeContext {
         return copy
     }
 
+    /// The acting person, when the caller is one.
+    var person: ActingPerson? {
+        account.flatMap { account in
+            account.id.map { ActingPerson(id: $0, email: account.email, name: account.name, emailVerified: account.emailVerifiedAt != nil) }
+        }
+    }
+
     /// The facts every lifecycle decision on this scope starts from: the scope, the actor and its authority.
     func facts(limits: RosterLimits) -> ScopeFacts {
-        let person = account.flatMap { account in
-            account.id.map { ActingPerson(id: $0, email: account.email, name: account.name, emailVerified: account.emailVerifiedAt != nil,
-                                          isPlatformAdmin: account.isPlatformAdmin) }
-        }
         var facts = ScopeFacts(scope: scope, actor: actor, person: person, actorName: actorName, authority: authority, ladder: ladder,
                                settings: settings, orgName: org.name, orgSlug: org.slug, spaceName: spaceName)
         facts.attributeDefinitions = attributeDefinitions

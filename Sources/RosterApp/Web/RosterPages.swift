@@ -171,7 +171,7 @@ struct RosterPages: Sendable {
     @Sendable func runImport(req: Request) async throws -> Response {
         try req.requireCSRF()
         let context = try await scope(req)
-        try context.authority.require(.importsRun)
+        try RosterImport.authorize(context)
         let form = try req.content.decode(ImportForm.self)
         let data: Data
         if let file = form.file, file.data.readableBytes > 0 {

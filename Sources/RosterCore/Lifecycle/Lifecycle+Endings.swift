@@ -87,6 +87,20 @@ extension Lifecycle {
         }
     }
 
+    /// An invitation (or an import, or a resend) by a person needs their verified email (DESIGN §2: "holder of
+    /// `members.invite` with a verified email"): an unverified sign-up cannot send mail under any name it likes.
+    public static func requireVerifiedInviter(_ person: ActingPerson?) throws(RosterError) {
+        if let person, !person.emailVerified {
+            throw RosterError(.forbidden, "Verify your email address before inviting anyone.")
+        }
+    }
+
+    /// Whether an invitation or import row adds an existing verified account at once: the scope's add policy is
+    /// `direct` (institution mode) and the actor holds `members.add_direct`.
+    public static func addsDirectly(settings: ScopeSettings, authority: Authority) -> Bool {
+        settings.addPolicy == .direct && authority.permissions.contains(.membersAddDirect)
+    }
+
     /// Revoking, resending or changing a pending invitation of `role`: inviters may handle what they could have sent.
     static func requireMayRevoke(_ role: RoleDefinition, facts: ScopeFacts) throws(RosterError) {
         try facts.authority.require(.membersInvite)

@@ -29,10 +29,12 @@ public enum Lifecycle {
     static func invite(_ input: InviteInput, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
         let authority = facts.authority
         let role = try facts.ladder.roleOrDefault(input.role)
-        let direct = facts.settings.addPolicy == .direct && authority.permissions.contains(.membersAddDirect)
-            && facts.invitedAccount?.emailVerified == true
+        let direct = addsDirectly(settings: facts.settings, authority: authority) && facts.invitedAccount?.emailVerified == true
         try authority.require(direct ? .membersAddDirect : .membersInvite)
         try authority.requireMayGrant(role)
+        try requireVerifiedInviter(facts.person)
+        // Invalid attributes are refused before any conflict with an existing row.
+        let attributes = try AttributeDefinition.resolve(input.attributes, definitions: facts.attributeDefinitions)
         var plan = MembershipPlan()
         if let existing = facts.existing {
             switch (existing.status, existing.source) {
@@ -43,11 +45,11 @@ public enum Lifecycle {
                 guard authority.permissions.contains(.requestsReview) else {
                     throw RosterError(.joinRequestPending, "This person asked to join; a reviewer of join requests must approve the request.")
                 }
-                let attributes = try AttributeDefinition.resolve(input.attributes, current: existing.attributes, definitions: facts.attributeDefinitions)
+                let merged = try AttributeDefinition.resolve(input.attributes, current: existing.attributes, definitions: facts.attributeDefinitions)
                 if let externalID = input.externalID { try requireExternalIDFree(externalID, for: existing, facts: facts) }
                 plan.transition(existing, to: .active, event: .mutualIntent, actor: facts.actor,
                                 set: MembershipChanges(roleKey: role.key, externalID: input.externalID.map { .some($0) },
-                                                       attributes: attributes, name: input.name.map { .some($0) }))
+                                                       attributes: merged, name: input.name.map { .some($0) }))
                 plan.emails.append(.init(message: EmailTemplates.joinRequestDecided(to: existing.email, approved: true, organization: facts.orgName,
                                                                                     space: facts.spaceName, roleName: role.name),
                                          orgID: facts.scope.orgID, membershipID: existing.id))
@@ -59,7 +61,6 @@ public enum Lifecycle {
             }
         }
         try requireSeat(facts)
-        let attributes = try AttributeDefinition.resolve(input.attributes, definitions: facts.attributeDefinitions)
         if let externalID = input.externalID { try requireExternalIDFree(externalID, for: nil, facts: facts) }
         var row = MembershipPlan.NewRow(
             id: fresh.id, scope: facts.scope, email: input.email, name: input.name, roleKey: role.key, status: .pending, source: .invitation,
@@ -86,6 +87,7 @@ public enum Lifecycle {
         guard facts.authority.canSee, let row = facts.target, row.id == id else { throw RosterError.notFound }
         let role = try facts.ladder.require(row.roleKey)
         try requireMayRevoke(role, facts: facts)
+        try requireVerifiedInviter(facts.person)
         guard row.source == .invitation, row.status == .pending || row.status == .expired else {
             throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status.rawValue).")
         }
@@ -95,14 +97,17 @@ public enum Lifecycle {
         plan.supersede.append(id)
         if let newEmail, newEmail != row.email {
             if let existing = facts.existing {
-                throw existing.status == .active
-                    ? RosterError(.alreadyMember, "The corrected address already belongs to an active member here.")
-                    : RosterError(.alreadyInvited, "The corrected address already has a pending invitation or request here.")
+                switch (existing.status, existing.source) {
+                case (.active, _): throw RosterError(.alreadyMember, "The corrected address already belongs to an active member here.")
+                case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "The corrected address asked to join; review the request instead.")
+                default: throw RosterError(.alreadyInvited, "The corrected address already has a pending invitation here.")
+                }
             }
             if row.status == .pending {
                 plan.transition(row, to: .revoked, event: .revoked, actor: facts.actor)
             } else {
                 try requireSeat(facts)  // an expired row holds no seat
+                if let externalID = row.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
             }
             try requireInvitationQuota(facts)
             let invitation = MembershipPlan.NewRow(
@@ -218,6 +223,8 @@ public enum Lifecycle {
         guard let person = facts.person else {
             throw RosterError(.forbidden, "Only a signed-in person can ask to join; API keys cannot request on someone's behalf.")
         }
+        // A space takes requests from its organization's active members only; to others it does not exist.
+        if facts.scope.spaceID != nil && !facts.isOrgMember { throw RosterError.notFound }
         if let existing = facts.existing {
             switch (existing.status, existing.source) {
             case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
@@ -228,9 +235,7 @@ public enum Lifecycle {
                 throw error
             }
         }
-        // A space takes requests from its organization's active members only; to others it does not exist, and
-        // neither does a closed organization.
-        if facts.scope.spaceID != nil && !facts.isOrgMember { throw RosterError.notFound }
+        // A closed scope is not discoverable: the same 404 as one that does not exist.
         guard facts.settings.joinPolicy == .request else { throw RosterError.notFound }
         guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before asking to join.") }
         if facts.pendingJoinRequestsOfPerson >= facts.limits.pendingJoinRequestsPerAccount {

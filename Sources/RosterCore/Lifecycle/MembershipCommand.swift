@@ -114,14 +114,12 @@ public struct ActingPerson: Sendable, Equatable {
     public var email: String
     public var name: String
     public var emailVerified: Bool
-    public var isPlatformAdmin: Bool
 
-    public init(id: UUID, email: String, name: String, emailVerified: Bool, isPlatformAdmin: Bool = false) {
+    public init(id: UUID, email: String, name: String, emailVerified: Bool) {
         self.id = id
         self.email = email
         self.name = name
         self.emailVerified = emailVerified
-        self.isPlatformAdmin = isPlatformAdmin
     }
 }
 
