@@ -125,6 +125,9 @@ import RosterTesting
             #expect(byRegistrar["new@example.com"] == "invited")
             let requests = try await t.send(.GET, "/v1/orgs/\(org)/join-requests", token: owner)
             #expect((requests.json["items"] as? [Any])?.count == 1)
+            // An owner's import activates the request, and the requester is told, as by a single invitation.
+            #expect(try await importAs(owner, dryRun: false)["asker@example.com"] == "added")
+            #expect(try await t.emails(to: "asker@example.com", kind: "join_request_approved").count == 1)
         }
     }
 

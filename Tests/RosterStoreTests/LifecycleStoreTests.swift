@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Fluent
 import RosterCore
-import RosterStore
+@testable import RosterStore
 import RosterStoreTesting
 
 /// `MembershipStore.load`, `apply` and the expiry sweep on a database, without Vapor: the store applies what the
@@ -90,6 +90,26 @@ import RosterStoreTesting
             #expect(try await MembershipModel.find(open.id, on: db)?.status == "pending")
             let events = try await AuditEventModel.query(on: db).filter(\.$membershipID == due.id).all()
             #expect(events.map(\.action) == ["invitation.expired"] && events.map(\.actorType) == ["system"])
+        }
+    }
+
+    /// Rows an older version left live under a deleted organization or space end once, with an audit event each.
+    @Test(arguments: TestBackend.available)
+    func theMigrationEndsRowsLeftLiveUnderDeletedScopes(backend: TestBackend) async throws {
+        try await StoreDatabase.with(backend) { db in
+            let gone = try await organization(db, slug: "gone")
+            let kept = try await organization(db, slug: "kept")
+            _ = try await row(db, ScopeRef(orgID: gone), "a@example.com", .active, .direct)
+            _ = try await row(db, ScopeRef(orgID: gone), "b@example.com", .pending, .joinRequest)
+            _ = try await row(db, ScopeRef(orgID: kept), "c@example.com", .active, .direct)
+            try await db.writeTransaction { db in
+                try await db.sql.update(OrganizationModel.schema).set("deleted_at", to: Date()).where("id", .equal, gone).run()
+            }
+            try await EndRowsOfDeletedScopes().prepare(on: db)
+            let statuses = try await MembershipModel.query(on: db).sort(\.$email).all().map(\.status)
+            #expect(statuses == ["removed", "withdrawn", "active"])
+            let actions = try await AuditEventModel.query(on: db).filter(\.$orgID == gone).all().map(\.action).sorted()
+            #expect(actions == ["join_request.withdrawn", "membership.removed"])
         }
     }
 }

@@ -137,8 +137,6 @@ enum MemberFields {
         try text(raw, field: "message", maximum: 2000)
     }
 
-    /// Attribute values as stored.
-    static func json(_ values: [String: String]) -> String { MembershipRow.encodeAttributes(values) }
 
     /// Trimmed text, nil when empty, refused when longer than `maximum` characters or holding a NUL (which
     /// PostgreSQL refuses in text).

@@ -54,6 +54,15 @@ enum RosterImport {
                 }
                 try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
+                // A join request the import met is now a membership: its requester hears so, as from a single invite.
+                let emails = Dictionary(snapshot.map { ($0.id, $0.email) }, uniquingKeysWith: { first, _ in first })
+                for change in plan.changes {
+                    guard let role = change.activateWithRole, let email = emails[change.id] else { continue }
+                    try await Outbox(db).enqueue(
+                        EmailTemplates.joinRequestDecided(to: email, approved: true, organization: context.org.name, space: context.spaceName,
+                                                          roleName: roleNames[role] ?? role),
+                        orgID: context.scope.orgID, membershipID: change.id, now: now)
+                }
             }
             var report = ImportReport(dryRun: dryRun, rows: reports)
             if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }

@@ -103,20 +103,28 @@ extension MembershipStore {
                 }
                 .all()
         }
-        var liveOrgs = Set<UUID>()
-        for orgID in Set(try await rows().map(\.orgID)).sorted(by: { $0.uuidString < $1.uuidString })
-        where (try? await lockOrganization(orgID)) != nil {
-            liveOrgs.insert(orgID)
+        // Lock every live organization involved, in a fixed order, then read the rows again under the locks; a row
+        // that appeared meanwhile in another organization brings its lock in too, until nothing new appears.
+        // Rows under deleted organizations end as well (nothing else writes there any more).
+        var seen = Set<UUID>(), live = Set<UUID>()
+        var held = try await rows()
+        while case let new = Set(held.map(\.orgID)).subtracting(seen), !new.isEmpty {
+            for orgID in new.sorted(by: { $0.uuidString < $1.uuidString }) {
+                if (try? await lockOrganization(orgID)) != nil { live.insert(orgID) }
+                seen.insert(orgID)
+            }
+            held = try await rows()
         }
-        let held = try await rows().filter { liveOrgs.contains($0.orgID) }.map(\.facts)
+        let heldFacts = held.map(\.facts)
         var organizations: [UUID: OwnerCounts] = [:]
         var emptied: [UUID: [MembershipFacts]] = [:]
-        for row in held where row.scope.spaceID == nil && row.status == .active {
+        // Last-owner protection and "the last member takes the organization along" concern live organizations only.
+        for row in heldFacts where row.scope.spaceID == nil && row.status == .active && live.contains(row.scope.orgID) {
             let counts = try await activeCounts(orgID: row.scope.orgID)
             organizations[row.scope.orgID] = OwnerCounts(members: counts.members, owners: counts.owners)
             if counts.members == 1 { emptied[row.scope.orgID] = try await liveRows(orgID: row.scope.orgID) }
         }
-        return AccountDeletionFacts(accountID: accountID, rows: held, organizations: organizations, rowsOfEmptiedOrganizations: emptied)
+        return AccountDeletionFacts(accountID: accountID, rows: heldFacts, organizations: organizations, rowsOfEmptiedOrganizations: emptied)
     }
 
     /// The live row of the scope holding `externalID`, if any.

@@ -5,8 +5,10 @@ import RosterCore
 import SQLKit
 
 extension MembershipStore {
-    /// Applies `plan` (inside the caller's `writeTransaction`, under the organization's lock): guarded updates first,
-    /// then new rows, emails, audit events and deletions. A guarded update that finds its row changed throws
+    /// Applies `plan` (inside the caller's `writeTransaction`, under the organization's lock): guarded updates in plan
+    /// order, then the plain endings (no changes, no guards; batched by status, source and end status), then new rows,
+    /// emails, audit events and deletions. So a plan may free a unique key by a guarded update or an ending and
+    /// claim it with a new row, but must not claim by a guarded update what an ending frees. A guarded update that finds its row changed throws
     /// `plan.lostRace`, so the whole transaction rolls back. Returns the rows written, by id.
     @discardableResult
     public func apply(_ plan: MembershipPlan, now: Date, requestID: String?) async throws -> [UUID: MembershipModel] {

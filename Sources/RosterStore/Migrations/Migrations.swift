@@ -21,6 +21,7 @@ public enum RosterMigrations {
         AddOutboxPayloadAndClaim(),
         DeferrableMembershipSearch(),
         TrimImportedRowIndexes(),
+        EndRowsOfDeletedScopes(),
     ]
 }
 

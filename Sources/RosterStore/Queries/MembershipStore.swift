@@ -80,26 +80,26 @@ public struct MembershipStore: Sendable {
         return "SELECT id FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
-    /// Expires the pending invitations whose time is up (of one scope, or addressed to one email), each through
-    /// `Lifecycle.decide(.expire)`: a guarded transition and its audit event. Runs inside a write transaction that
-    /// holds the organization's lock. Returns how many expired.
+    /// Expires the pending invitations of a scope whose time is up, each through `Lifecycle.decide(.expire)`: a
+    /// guarded transition and its audit event. Runs inside a write transaction that holds the organization's lock.
+    /// A row the engine or the guard finds not due after all (at the boundary of `now`) is left for the next sweep:
+    /// an expiry never fails the command it runs before. Returns how many expired.
     @discardableResult
-    public func expireInvitations(scopeID: UUID? = nil, email: String? = nil, now: Date) async throws -> Int {
-        var query = MembershipModel.query(on: db)
+    public func expireInvitations(scopeID: UUID, now: Date) async throws -> Int {
+        let due = try await MembershipModel.query(on: db)
+            .filter(\.$scopeID == scopeID)
             .filter(\.$status == MembershipStatus.pending.rawValue)
             .filter(\.$source == MembershipSource.invitation.rawValue)
             .filter(\.$expiresAt <= now)
-        if let scopeID { query = query.filter(\.$scopeID == scopeID) }
-        if let email { query = query.filter(\.$email == email) }
-        var plan = MembershipPlan()
-        for row in try await query.limit(1000).all() {
-            guard let id = row.id else { continue }
-            let expiry = try Lifecycle.decide(.expire(id), facts: .sweep(of: row.facts), now: now, fresh: .unused)
-            plan.updates += expiry.updates
-            plan.audit += expiry.audit
+            .limit(1000).all()
+        var expired = 0
+        for row in due {
+            guard let id = row.id, let expiry = try? Lifecycle.decide(.expire(id), facts: .sweep(of: row.facts), now: now, fresh: .unused),
+                  let update = expiry.updates.first, try await transition(update, now: now) != nil else { continue }
+            try await AuditLog(db).record(expiry.audit, requestID: nil, at: now)
+            expired += 1
         }
-        try await apply(plan, now: now, requestID: nil)
-        return plan.updates.count
+        return expired
     }
 }
 
