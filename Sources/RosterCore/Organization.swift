@@ -16,6 +16,17 @@ public enum AddPolicy: String, Codable, Sendable, CaseIterable {
     case direct
 }
 
+extension AddPolicy {
+    /// Refuses switching a scope to `direct` — adding existing accounts without their consent — unless the actor is
+    /// platform administration or an API key (institution mode is the platform's to grant, DESIGN §2). Switching back
+    /// to `consent` is anyone's who may manage the scope.
+    public static func requireMayChange(from old: AddPolicy, to new: AddPolicy, byPlatform: Bool) throws(RosterError) {
+        if new == .direct && old != .direct && !byPlatform {
+            throw RosterError(.forbidden, "Only platform administration or an API key can set add_policy to direct (institution mode).")
+        }
+    }
+}
+
 /// An organization's (or space's) settings.
 public struct ScopeSettings: Codable, Sendable, Equatable {
     public var joinPolicy: JoinPolicy

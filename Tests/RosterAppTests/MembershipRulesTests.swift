@@ -109,7 +109,16 @@ import RosterTesting
     func directAddUnderTheDirectPolicy(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in
             let owner = try await t.verifiedPerson("owner@example.com")
-            let org = try await t.createOrg(owner, settings: ["add_policy": "direct"])
+            // Institution mode is the platform's to grant: the owner may not switch it on, an API key may.
+            #expect(try await t.send(.POST, "/v1/orgs", json: ["name": "Self-made", "settings": ["add_policy": "direct"]], token: owner).code == "forbidden")
+            let org = try await t.createOrg(owner)
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)", json: ["settings": ["add_policy": "direct"]], token: owner).code == "forbidden")
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Lab"], token: owner).string("id"))
+            #expect(try await t.send(.PATCH, "/v1/spaces/\(space)", json: ["settings": ["add_policy": "direct"]], token: owner).code == "forbidden")
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)", json: ["settings": ["add_policy": "direct"]], token: try await t.apiKey()).status == .ok)
+            // Switching back to consent is the owner's.
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)", json: ["settings": ["add_policy": "consent"]], token: owner).status == .ok)
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)", json: ["settings": ["add_policy": "direct"]], token: try await t.apiKey()).status == .ok)
             try await t.verifiedPerson("lee@example.com")
             let added = try await t.invite(owner, org: org, email: "lee@example.com")
             #expect(added.string("status") == "active")

@@ -41,6 +41,7 @@ struct OrganizationsController: RouteCollection {
         let settings = (body.settings ?? SettingsPatch()).applied(to: ScopeSettings())
         issues += settings.issues()
         guard issues.isEmpty else { throw RosterError.validation(issues) }
+        try AddPolicy.requireMayChange(from: ScopeSettings().addPolicy, to: settings.addPolicy, byPlatform: account.isPlatformAdmin)
         let org = try await OrganizationLifecycle.create(name: name, slug: slug, description: description, settings: settings,
                                                          creator: account, requestID: req.id, on: req.db)
         return try jsonResponse(OrganizationResponse(org, role: DefaultRoles.ownerKey), status: .created)

@@ -47,6 +47,7 @@ struct OrganizationUseCases: Sendable {
         if let patch = body.settings {
             let settings = patch.applied(to: org.settings)
             issues += settings.issues()
+            try AddPolicy.requireMayChange(from: org.settings.addPolicy, to: settings.addPolicy, byPlatform: context.actsAsPlatform)
             org.settings = settings
         }
         guard issues.isEmpty else { throw RosterError.validation(issues) }

@@ -63,6 +63,9 @@ extension ScopeContext {
         return copy
     }
 
+    /// Whether the caller acts as the platform: an API key, or a platform administrator.
+    var actsAsPlatform: Bool { account.map(\.isPlatformAdmin) ?? true }
+
     /// The acting person, when the caller is one.
     var person: ActingPerson? {
         account.flatMap { account in

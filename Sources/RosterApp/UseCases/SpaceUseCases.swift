@@ -22,7 +22,7 @@ struct SpaceUseCases: Sendable {
         try context.authority.require(.spacesCreate)
         let space = SpaceModel()
         space.orgID = context.scope.orgID
-        try Self.apply(body, to: space, creating: true)
+        try Self.apply(body, to: space, creating: true, byPlatform: context.actsAsPlatform)
         try await db.writeTransaction { db in
             try await context.locked(on: db).authority.require(.spacesCreate)
             // A generated slug takes the first free suffix within the organization.
@@ -38,7 +38,7 @@ struct SpaceUseCases: Sendable {
     func update(_ space: SpaceModel, with body: SpaceRequest) async throws {
         let context = self.context, requestID = self.requestID
         let before = ["name": space.name, "slug": space.slug, "attributes": space.attributes]
-        try Self.apply(body, to: space, creating: false)
+        try Self.apply(body, to: space, creating: false, byPlatform: context.actsAsPlatform)
         try await db.writeTransaction { db in
             try await context.locked(on: db).authority.require(.scopeManage)
             try await space.save(on: db)
@@ -48,7 +48,7 @@ struct SpaceUseCases: Sendable {
     }
 
     /// Validates and applies a request to a space (new or existing); every problem at once.
-    static func apply(_ body: SpaceRequest, to space: SpaceModel, creating: Bool) throws {
+    static func apply(_ body: SpaceRequest, to space: SpaceModel, creating: Bool, byPlatform: Bool) throws {
         var issues: [FieldIssue] = []
         if let raw = body.name ?? (creating ? "" : nil) {
             switch OrganizationRules.name(raw) {
@@ -76,7 +76,10 @@ struct SpaceUseCases: Sendable {
         }
         if let settings = body.settings {
             if let join = settings.joinPolicy { space.joinPolicy = join.rawValue }
-            if let add = settings.addPolicy { space.addPolicy = add.rawValue }
+            if let add = settings.addPolicy {
+                try AddPolicy.requireMayChange(from: AddPolicy(rawValue: space.addPolicy) ?? .consent, to: add, byPlatform: byPlatform)
+                space.addPolicy = add.rawValue
+            }
             if let seats = settings.seatLimit {
                 if let seats, seats < 1 || seats > 10_000_000 {
                     issues.append(FieldIssue(field: "settings.seat_limit", message: "must be from 1 to 10000000, or null for no limit"))
