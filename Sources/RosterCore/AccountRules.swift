@@ -72,6 +72,14 @@ public struct SignInThrottle: Sendable, Equatable {
         return remaining > 0 ? Int(remaining.rounded(.up)) : nil
     }
 
+    /// Seconds to wait before trying again when `record` is the count *including* the attempt being made (counted
+    /// before its password is checked), or nil when this attempt is within the allowance.
+    public func retryAfter(reserved record: Record, now: Date) -> Int? {
+        guard record.failures > maximumFailures else { return nil }
+        let remaining = record.windowStart.addingTimeInterval(window).timeIntervalSince(now)
+        return Swift.max(1, Int(remaining.rounded(.up)))
+    }
+
     /// The record after one more failure at `now`.
     public func recordingFailure(_ record: Record?, now: Date) -> Record {
         if let record, now.timeIntervalSince(record.windowStart) < window {

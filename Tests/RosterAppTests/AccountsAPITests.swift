@@ -100,6 +100,25 @@ import RosterTesting
         }
     }
 
+    /// Issue 13, point 2: each attempt is counted before its password is checked, so of 30 parallel wrong passwords
+    /// at most the allowance is evaluated (401) and the rest are refused (429), and the right password right after too.
+    @Test(arguments: TestBackend.available)
+    func parallelWrongPasswordsTripTheThrottle(backend: TestBackend) async throws {
+        try await TestApp.with(backend, throttle: .init(maximumFailures: 5, window: 600)) { t in
+            try await t.signUp("victim@example.com")
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for _ in 0..<30 {
+                    group.addTask { try await t.send(.POST, "/v1/sessions", json: ["email": "victim@example.com", "password": "guess guess guess"]).status }
+                }
+                return try await group.reduce(into: [HTTPStatus]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .unauthorized }.count == 5, "\(statuses.map(\.code))")
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 25)
+            let right = try await t.send(.POST, "/v1/sessions", json: ["email": "victim@example.com", "password": "long enough password"])
+            #expect(right.status == .tooManyRequests)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func signOutRevokesTheSession(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in

@@ -60,8 +60,10 @@ struct AccountsController: RouteCollection {
         let store = AccountStore(req.db)
         let throttle = req.application.roster.signInThrottle
         let now = Date()
-        let record = try await store.signInFailures(email: email)
-        if let wait = throttle.retryAfter(record, now: now) {
+        // The attempt counts as a failure before the password is checked, atomically: of N parallel attempts at most
+        // the allowance is evaluated, the rest are refused without a bcrypt comparison.
+        let reserved = try await store.reserveSignInAttempt(email: email, now: now) { throttle.recordingFailure($0, now: now) }
+        if let wait = throttle.retryAfter(reserved: reserved, now: now) {
             throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
         }
         let account = try await store.account(email: email)
@@ -69,10 +71,9 @@ struct AccountsController: RouteCollection {
         let hash = account?.passwordHash ?? req.application.roster.dummyPasswordHash
         let matches = try await req.password.async.verify(body.password, created: hash)
         guard matches, let account else {
-            try await store.saveSignInFailures(email: email, throttle.recordingFailure(record, now: now))
             throw RosterError(.invalidCredentials, "The email or password is wrong.")
         }
-        if record != nil { try await store.clearSignInFailures(email: email) }
+        try await store.clearSignInFailures(email: email)
         let token = Secret.generate()
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
         try await AccountStore(req.db).create(session)

@@ -65,22 +65,28 @@ public struct AccountStore: Sendable {
         }
     }
 
-    /// The throttling record for failed sign-ins to `email`.
-    public func signInFailures(email: EmailAddress) async throws -> SignInThrottle.Record? {
-        guard let row = try await SignInFailureModel.find(email.value, on: db) else { return nil }
-        return SignInThrottle.Record(failures: row.failures, windowStart: row.windowStart)
-    }
-
-    /// Stores the throttling record for `email`.
-    public func saveSignInFailures(email: EmailAddress, _ record: SignInThrottle.Record) async throws {
-        try await db.writeTransaction { db in try await db.sql.insert(into: SignInFailureModel.schema)
-            .columns("email", "failures", "window_start")
-            .values(SQLBind(email.value), SQLBind(record.failures), SQLBind(record.windowStart))
-            .onConflict(with: ["email"]) { $0
-                .set(excludedValueOf: "failures")
-                .set(excludedValueOf: "window_start")
-            }
-            .run() }
+    /// Counts one sign-in attempt for `email` before its password is checked: the record after `advance` (the
+    /// throttle's rule) is stored and returned, in one transaction that holds the record's row (created if missing,
+    /// then read `FOR UPDATE` on PostgreSQL; SQLite's writers are serialized), so parallel attempts count one by one.
+    public func reserveSignInAttempt(email: EmailAddress, now: Date,
+                                     advance: @escaping @Sendable (SignInThrottle.Record?) -> SignInThrottle.Record) async throws -> SignInThrottle.Record {
+        try await db.writeTransaction { db in
+            try await db.sql.insert(into: SignInFailureModel.schema)
+                .columns("email", "failures", "window_start")
+                .values(SQLBind(email.value), SQLBind(0), SQLBind(now))
+                .ignoringConflicts(with: ["email"])
+                .run()
+            let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
+            let row = try await db.sql.raw("SELECT failures, window_start FROM sign_in_failures WHERE email = \(bind: email.value)\(unsafeRaw: lock)").first()
+            let current = try row.map { row -> SignInThrottle.Record? in
+                let failures = try row.decode(column: "failures", as: Int.self)
+                return failures == 0 ? nil : SignInThrottle.Record(failures: failures, windowStart: try row.decode(column: "window_start", as: Date.self))
+            } ?? nil
+            let next = advance(current)
+            try await db.sql.update(SignInFailureModel.schema).set("failures", to: next.failures).set("window_start", to: next.windowStart)
+                .where("email", .equal, email.value).run()
+            return next
+        }
     }
 
     /// Forgets failed sign-ins for `email` after a successful one.
