@@ -45,6 +45,13 @@ import RosterTesting
             let link = try await t.send(.GET, "/i/not-a-token")
             #expect(link.status == .ok)
             #expect(link.text.contains("This invitation is not available"))
+            // Pages cannot be framed or sniffed, and an invitation link's token never leaves in a Referer.
+            for page in [home, link] {
+                #expect(page.headers.first(name: "X-Frame-Options") == "DENY")
+                #expect(page.headers.first(name: "Content-Security-Policy") == "frame-ancestors 'none'")
+                #expect(page.headers.first(name: "X-Content-Type-Options") == "nosniff")
+                #expect(page.headers.first(name: "Referrer-Policy") == "same-origin")
+            }
         }
     }
 }

@@ -25,6 +25,18 @@ import Testing
             try CSVTable.parse(Data("email,name\na@example.com,x\u{0}y\nb@example.com,\"two\u{0}\u{0}\"\nc@example.com,fine\n".utf8))
         }
         #expect(nul?.issues.map(\.code) == ["nul_character", "nul_character"] && nul?.issues.map(\.line) == [2, 3])
+        // A file of stray quotes: one problem per line, at most 100 listed, the rest counted, so the refusal stays small.
+        let strays = #expect(throws: ImportFileError.self) {
+            try CSVTable.parse(Data(("email\n" + String(repeating: "a\"\"\"\"\"\"\"\"\"\"\n", count: 5_000)).utf8))
+        }
+        #expect(strays?.issues.count == ImportFileError.maximumIssues + 1)
+        #expect(strays?.issues.prefix(3).map(\.line) == [2, 3, 4])
+        #expect(strays?.issues.last?.code == "more_problems" && strays?.issues.last?.message.contains("4900 more") == true)
+        // Parsing stops past the row limit, whatever follows.
+        let long = #expect(throws: ImportFileError.self) {
+            try CSVTable.parse(Data(("email\n" + String(repeating: "a@example.com\n", count: 50) + "\"broken\n").utf8), maximumRecords: 10)
+        }
+        #expect(long?.issues.map(\.code) == ["too_many_rows"])
     }
 
     @Test func columnsByNameWithAliasesAndEveryProblemListed() throws {

@@ -82,21 +82,23 @@ enum RosterImport {
         }
     }
 
-    /// Parses and checks the whole file; every problem is listed (422 `invalid_file`, nothing written).
+    /// Parses and checks the whole file (stopping past the row limit); its problems are listed, at most
+    /// `ImportFileError.maximumIssues` of them and a count of the rest (422 `invalid_file`, nothing written).
     static func read(_ data: Data, definitions: [AttributeDefinition]) throws -> (CSVTable, ImportColumns) {
         do {
-            let table = try CSVTable.parse(data)
+            let table = try CSVTable.parse(data, maximumRecords: RosterImportController.maximumRows)
             let columns = try ImportColumns.resolve(header: table.header, attributeKeys: definitions.map(\.key))
             if table.records.isEmpty {
                 throw ImportFileError([ImportFileIssue(line: nil, code: "no_data_rows", message: "The file has a header but no data rows.")])
             }
-            if table.records.count > RosterImportController.maximumRows {
-                throw ImportFileError([ImportFileIssue(line: nil, code: "too_many_rows", message: "The file has \(table.records.count) rows; the limit is \(RosterImportController.maximumRows).")])
-            }
             return (table, columns)
         } catch let error as ImportFileError {
-            throw RosterError(.invalidFile, error.issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),
-                                      issues: error.issues.map { FieldIssue(field: $0.line.map { "line \($0)" } ?? "file", message: "\($0.code): \($0.message)") })
+            var issues = Array(error.issues.prefix(ImportFileError.maximumIssues))
+            if error.issues.count > issues.count {   // a header of thousands of unknown columns
+                issues.append(ImportFileIssue(line: nil, code: "more_problems", message: "… and \(error.issues.count - issues.count) more problems."))
+            }
+            throw RosterError(.invalidFile, issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),
+                              issues: issues.map { FieldIssue(field: $0.line.map { "line \($0)" } ?? "file", message: "\($0.code): \($0.message)") })
         }
     }
 }

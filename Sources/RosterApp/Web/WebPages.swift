@@ -8,7 +8,7 @@ import RosterStore
 /// page behind emailed links, and each roster's members, join requests and import pages.
 struct WebPages: RouteCollection {
     func boot(routes: any RoutesBuilder) throws {
-        let web = routes.grouped(WebSession())
+        let web = routes.grouped(PageHeaders(), WebSession())
         web.get(use: home)
         web.get("signup", use: signUpPage)
         web.post("signup", use: signUp)

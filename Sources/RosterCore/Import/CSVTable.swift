@@ -5,7 +5,7 @@ public struct ImportFileIssue: Sendable, Equatable, Codable {
     /// The physical line (header = 1), or nil for the file as a whole.
     public var line: Int?
     /// A stable code: `not_utf8`, `malformed_quoting`, `missing_email_column`, `unknown_column`, `duplicate_column`,
-    /// `no_data_rows`, `too_many_rows`, `too_large`, `empty_file`, `nul_character`.
+    /// `no_data_rows`, `too_many_rows`, `too_large`, `empty_file`, `nul_character`, `more_problems`.
     public var code: String
     public var message: String
 
@@ -28,8 +28,11 @@ public struct CSVTable: Sendable, Equatable {
     /// Parses RFC 4180 CSV: UTF-8 (a BOM is stripped), comma-separated, `"` quoting with `""` escapes, quoted
     /// commas and newlines, CRLF or LF. Physical lines that are empty are skipped. Cells are trimmed.
     ///
-    /// Works on bytes: every delimiter is ASCII, so UTF-8 sequences pass through untouched.
-    public static func parse(_ data: Data) throws(ImportFileError) -> CSVTable {
+    /// Works on bytes: every delimiter is ASCII, so UTF-8 sequences pass through untouched. Parsing stops as soon as
+    /// the file holds more than `maximumRecords` data rows (`too_many_rows`). Problems are listed once per line and
+    /// kind, at most `ImportFileError.maximumIssues` of them, then counted (`more_problems`), so a refusal stays small
+    /// whatever the file.
+    public static func parse(_ data: Data, maximumRecords: Int = .max) throws(ImportFileError) -> CSVTable {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) || (bytes.count >= 2 && bytes.prefix(200).filter({ $0 == 0 }).count * 4 >= min(bytes.count, 200)) {
             throw ImportFileError([ImportFileIssue(line: nil, code: "not_utf8", message: "The file is UTF-16; save it as UTF-8 (CSV UTF-8) and upload it again.")])
@@ -42,6 +45,14 @@ public struct CSVTable: Sendable, Equatable {
         let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
         var records: [(line: Int, cells: [String])] = []
         var issues: [ImportFileIssue] = []
+        var unlisted = 0
+        var tooManyRecords = false
+        var lastReported: (line: Int?, code: String)?
+        func report(_ line: Int?, _ code: String, _ message: String) {
+            if let last = lastReported, last.line == line, last.code == code { return }
+            lastReported = (line, code)
+            if issues.count < ImportFileError.maximumIssues { issues.append(ImportFileIssue(line: line, code: code, message: message)) } else { unlisted += 1 }
+        }
         var cells: [String] = []
         var cell: [UInt8] = []
         cell.reserveCapacity(256)
@@ -63,7 +74,10 @@ public struct CSVTable: Sendable, Equatable {
         func endRecord() {
             endCell()
             let width = cells.count
-            if recordHasContent || width > 1 { records.append((recordLine, cells)) }
+            if recordHasContent || width > 1 {
+                records.append((recordLine, cells))
+                if records.count - 1 > maximumRecords { tooManyRecords = true }   // the header is not a data row
+            }
             cells = []
             cells.reserveCapacity(width)   // the next record is most likely as wide
             recordHasContent = false
@@ -71,12 +85,12 @@ public struct CSVTable: Sendable, Equatable {
 
         var i = 0
         let count = bytes.count
-        while i < count {
+        while i < count && !tooManyRecords {
             let c = bytes[i]
             i += 1
-            if c == 0, issues.last?.line != line || issues.last?.code != "nul_character" {
+            if c == 0 {
                 // Valid UTF-8, but no text holds it (and PostgreSQL refuses it): most likely not a text file.
-                issues.append(ImportFileIssue(line: line, code: "nul_character", message: "The line holds a NUL character; is this a CSV text file?"))
+                report(line, "nul_character", "The line holds a NUL character; is this a CSV text file?")
             }
             if inQuotes {
                 if c == quote {
@@ -101,23 +115,29 @@ public struct CSVTable: Sendable, Equatable {
                     quotedCell = true
                     cell.removeAll(keepingCapacity: true)
                 } else {
-                    issues.append(ImportFileIssue(line: line, code: "malformed_quoting", message: "A quote appears inside an unquoted cell; quote the whole cell and double inner quotes (\"\")."))
+                    report(line, "malformed_quoting", "A quote appears inside an unquoted cell; quote the whole cell and double inner quotes (\"\").")
                     cell.append(c)
                 }
             default:
                 if quotedCell {
                     if c != space && c != tab {
-                        issues.append(ImportFileIssue(line: line, code: "malformed_quoting", message: "Text follows a closing quote; double inner quotes (\"\")."))
+                        report(line, "malformed_quoting", "Text follows a closing quote; double inner quotes (\"\").")
                     }
                 } else {
                     cell.append(c)
                 }
             }
         }
+        if tooManyRecords {
+            throw ImportFileError([ImportFileIssue(line: nil, code: "too_many_rows", message: "The file has more than \(maximumRecords) rows; the limit is \(maximumRecords).")])
+        }
         if inQuotes {
-            issues.append(ImportFileIssue(line: recordLine, code: "malformed_quoting", message: "A quoted cell is never closed."))
+            report(recordLine, "malformed_quoting", "A quoted cell is never closed.")
         } else if !cell.isEmpty || !cells.isEmpty || quotedCell {
             endRecord()
+        }
+        if unlisted > 0 {
+            issues.append(ImportFileIssue(line: nil, code: "more_problems", message: "… and \(unlisted) more problems; fix the lines above and upload again."))
         }
         if !issues.isEmpty { throw ImportFileError(issues) }
         guard let first = records.first else {
@@ -138,6 +158,8 @@ extension CSVTable {
 
 /// The whole-upload refusal: every problem found, nothing written.
 public struct ImportFileError: Error, Sendable, Equatable {
+    /// Problems listed at most; the rest are counted in one last `more_problems` issue.
+    public static let maximumIssues = 100
     public var issues: [ImportFileIssue]
     public init(_ issues: [ImportFileIssue]) { self.issues = issues }
 }
