@@ -16,7 +16,8 @@ public struct RosterServices: Sendable {
     let access: AccessCache
     /// A bcrypt hash of nothing in particular, verified against when an email has no account.
     var dummyPasswordHash: String
-
+    /// The threads bcrypt runs on.
+    let passwordPool: PasswordPool
 }
 
 /// Limits that protect recipients and reviewers.

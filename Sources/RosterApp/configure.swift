@@ -48,13 +48,16 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.middleware.use(RequestIDMiddleware())
     app.middleware.use(ProblemMiddleware())
 
+    let passwordPool = PasswordPool()
+    app.lifecycle.use(passwordPool)
     app.roster = RosterServices(
         configuration: configuration,
         mailer: options.mailer ?? defaultMailer(app, configuration),
         signInThrottle: options.signInThrottle,
         limits: options.limits,
         access: AccessCache(generation: options.changeGeneration),
-        dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost))
+        dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost),
+        passwordPool: passwordPool)
 
     try app.register(collection: OperationsController())
     try app.register(collection: AccountsController())

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Vapor
+@testable import RosterApp
 import RosterTesting
 
 @Suite struct AccountsAPITests {
@@ -156,6 +157,30 @@ import RosterTesting
             #expect(try await t.send(.GET, "/v1/me", token: token).status == .unauthorized)
             // The address is free again.
             try await t.signUp("gone@example.com")
+        }
+    }
+
+    /// Issue 13, point 2: bcrypt has threads of its own. With every one of them busy (a sign-in flood), `/readyz` —
+    /// a database round trip — still answers.
+    @Test(arguments: TestBackend.available)
+    func busyPasswordThreadsLeaveTheDatabaseFree(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let pool = t.app.roster.passwordPool
+            let release = DispatchSemaphore(value: 0)
+            let started = DispatchSemaphore(value: 0)
+            for _ in 0..<pool.numberOfThreads {
+                pool.threads.submit { _ in started.signal(); release.wait() }
+            }
+            for _ in 0..<pool.numberOfThreads { started.wait() }
+            defer { for _ in 0..<pool.numberOfThreads { release.signal() } }
+            let ready = try await withThrowingTaskGroup(of: HTTPStatus?.self) { group in
+                group.addTask { try await t.send(.GET, "/readyz").status }
+                group.addTask { try await Task.sleep(for: .seconds(10)); return nil }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            #expect(ready == .ok, "/readyz waited for the password threads")
         }
     }
 }

@@ -28,7 +28,8 @@ public enum StoreDatabase {
 
     /// Opens the database at `location` with FluentKit, optionally migrates it, runs `body`, and closes it.
     static func open(_ location: DatabaseLocation, migrate: Bool, _ body: (any Database) async throws -> Void) async throws {
-        let logger = Logger(label: "roster.tests.store")
+        var logger = Logger(label: "roster.tests.store")
+        logger.logLevel = .warning
         let databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
         databases.use(try DatabaseSetup.configuration(for: location), as: DatabaseID(string: "roster"), isDefault: true)
         do {

@@ -49,7 +49,7 @@ struct CreateAccountCommand: AsyncCommand {
             throw CommandLineError(error.detail)
         }
         try await migrate(context.application)
-        let hash = try await context.application.password.async.hash(password)
+        let hash = try await context.application.passwordHashing.hash(password)
         do {
             let account = try await AccountStore(context.application.db).createAccount(
                 email: email, name: name, passwordHash: hash, verified: true, platformAdmin: signature.admin,

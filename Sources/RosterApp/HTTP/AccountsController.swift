@@ -31,7 +31,7 @@ struct AccountsController: RouteCollection {
     /// Creates an unverified account and queues its verification email (the API and the sign-up page).
     static func signUp(_ body: CreateAccountRequest, on req: Request) async throws -> AccountModel {
         let (email, name) = try body.validated()
-        let passwordHash = try await req.password.async.hash(body.password)
+        let passwordHash = try await req.passwordHashing.hash(body.password)
         let token = Secret.generate()
         return try await AccountStore(req.db).createAccount(
             email: email, name: name, passwordHash: passwordHash, verified: false, platformAdmin: false,
@@ -69,7 +69,7 @@ struct AccountsController: RouteCollection {
         let account = try await store.account(email: email)
         // Verify against a dummy hash when there is no account, so both refusals take the same time.
         let hash = account?.passwordHash ?? req.application.roster.dummyPasswordHash
-        let matches = try await req.password.async.verify(body.password, created: hash)
+        let matches = try await req.passwordHashing.verify(body.password, created: hash)
         guard matches, let account else {
             throw RosterError(.invalidCredentials, "The email or password is wrong.")
         }
@@ -109,10 +109,10 @@ struct AccountsController: RouteCollection {
         }
         guard issues.isEmpty else { throw RosterError.validation(issues) }
         if let password = body.password, let current = body.currentPassword {
-            guard try await req.password.async.verify(current, created: account.passwordHash) else {
+            guard try await req.passwordHashing.verify(current, created: account.passwordHash) else {
                 throw RosterError.validation([FieldIssue(field: "current_password", message: "is not your current password")])
             }
-            account.passwordHash = try await req.password.async.hash(password)
+            account.passwordHash = try await req.passwordHashing.hash(password)
             passwordChanged = true
         }
         // A new password signs out every other session.
@@ -123,7 +123,7 @@ struct AccountsController: RouteCollection {
     @Sendable func deleteMe(req: Request) async throws -> HTTPStatus {
         let (account, _) = try req.requireAccount()
         let body = try req.decodeBody(DeleteMeRequest.self)
-        guard try await req.password.async.verify(body.password, created: account.passwordHash) else {
+        guard try await req.passwordHashing.verify(body.password, created: account.passwordHash) else {
             throw RosterError.validation([FieldIssue(field: "password", message: "is not your current password")])
         }
         try await AccountDeletion.delete(account, requestID: req.id, on: req.db)
