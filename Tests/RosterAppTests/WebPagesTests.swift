@@ -54,4 +54,48 @@ import RosterTesting
             }
         }
     }
+
+    /// Issue 13, point 1: a form post is judged before its body is read. A stranger's multipart body is refused
+    /// (415) without being parsed; a signed-in route without a session goes to sign-in; an upload with too many
+    /// parts is refused before its form is parsed; an import upload checks the token in its URL first.
+    @Test(arguments: TestBackend.available)
+    func formBodiesAreJudgedBeforeTheyAreRead(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            func multipart(parts: Int, cookie: String) -> (Data, HTTPHeaders) {
+                var body = ""
+                for n in 0..<parts { body += "--B\r\nContent-Disposition: form-data; name=\"f\(n)\"\r\n\r\nx\r\n" }
+                body += "--B--\r\n"
+                var headers = HTTPHeaders()
+                headers.replaceOrAdd(name: .contentType, value: "multipart/form-data; boundary=B")
+                headers.replaceOrAdd(name: .cookie, value: cookie)
+                return (Data(body.utf8), headers)
+            }
+            let (many, manyHeaders) = multipart(parts: 20_000, cookie: "roster_csrf=tok")
+            let signup = try await t.send(.POST, "/signup", body: many, headers: manyHeaders)
+            #expect(signup.status == .unsupportedMediaType)
+            let (plain, plainHeaders) = form(["_csrf": "tok", "name": "Acme"], cookie: "roster_csrf=tok")
+            let orgs = try await t.send(.POST, "/orgs", body: plain, headers: plainHeaders)
+            #expect(orgs.status == .seeOther && orgs.headers.first(name: .location)?.hasPrefix("/signin") == true)
+            let (noCookie, noCookieHeaders) = form(["_csrf": "tok", "email": "a@example.com", "password": "long enough password"])
+            #expect(try await t.send(.POST, "/signin", body: noCookie, headers: noCookieHeaders).status == .forbidden)
+
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            _ = org
+            let session = "roster_session=\(owner); roster_csrf=tok"
+            let (upload, uploadHeaders) = multipart(parts: 20_000, cookie: session)
+            let tooMany = try await t.send(.POST, "/orgs/acme/import?_csrf=tok", body: upload, headers: uploadHeaders)
+            #expect(tooMany.status == .unprocessableEntity, "\(tooMany.status)")
+            let (small, smallHeaders) = multipart(parts: 2, cookie: session)
+            let forged = try await t.send(.POST, "/orgs/acme/import?_csrf=guess", body: small, headers: smallHeaders)
+            #expect(forged.status == .forbidden)
+            // The API's upload authenticates and authorizes before reading: a stranger's body is never read.
+            let stranger = try await t.send(.POST, "/v1/orgs/acme/imports", body: many, headers: ["Content-Type": "multipart/form-data; boundary=B"])
+            #expect(stranger.status == .unauthorized)
+            var apiHeaders = HTTPHeaders()
+            apiHeaders.replaceOrAdd(name: .contentType, value: "multipart/form-data; boundary=B")
+            let api = try await t.send(.POST, "/v1/orgs/acme/imports", token: owner, body: many, headers: apiHeaders)
+            #expect(api.status == .unprocessableEntity && api.code == "validation_failed", "\(api.text.prefix(200))")
+        }
+    }
 }

@@ -17,7 +17,8 @@ struct RosterImportController: RouteCollection {
     static let maximumRows = 100_000
 
     func boot(routes: any RoutesBuilder) throws {
-        routes.on(.POST, "imports", body: .collect(maxSize: ByteCount(value: Self.maximumBytes)), use: importCSV)
+        // Streamed: the caller is authenticated and authorized before the body is read (`RosterImport.collectUpload`).
+        routes.on(.POST, "imports", body: .stream, use: importCSV)
         routes.get("imports", ":import", "failures.csv", use: failures)
         routes.get("members.csv", use: export)
     }
@@ -30,6 +31,7 @@ struct RosterImportController: RouteCollection {
         let context = try await scope(req)
         try RosterImport.authorize(context)
         let dryRun = try req.booleanQuery("dry_run") ?? false
+        try await RosterImport.collectUpload(req, maximumBytes: Self.maximumBytes)
         let data: Data
         if req.headers.contentType?.type == "multipart", req.headers.contentType?.subType == "form-data" {
             guard let upload = try? req.content.decode(FileUpload.self) else {

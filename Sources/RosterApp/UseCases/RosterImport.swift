@@ -16,6 +16,31 @@ enum RosterImport {
         try Lifecycle.requireVerifiedInviter(context.person)
     }
 
+    /// Multipart parts an upload may hold (the file and a few fields); more is refused before the form is parsed,
+    /// whose parser's time grows with the square of the parts.
+    static let maximumParts = 16
+
+    /// Reads an upload's body once the caller was authenticated and authorized: at most `maximumBytes` (413), and
+    /// for a multipart form at most `maximumParts` parts (422), counted on the raw bytes before any parsing.
+    static func collectUpload(_ req: Request, maximumBytes: Int) async throws {
+        _ = try await req.body.collect(max: maximumBytes).get()
+        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"], !boundary.isEmpty,
+              let body = req.body.data else { return }
+        let delimiter = Array(("--" + boundary).utf8)
+        var parts = 0
+        body.withUnsafeReadableBytes { bytes in
+            var start = bytes.startIndex
+            while let found = bytes[start...].firstRange(of: delimiter) {
+                parts += 1
+                if parts > maximumParts + 1 { return }
+                start = found.upperBound
+            }
+        }
+        if parts > maximumParts + 1 {   // n parts have n + 1 delimiters (the last one closes the form)
+            throw RosterError(.validationFailed, "The form has more than \(maximumParts) parts; send the CSV as the part named \"file\".")
+        }
+    }
+
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
                     on database: any Database, requestID: String?,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {

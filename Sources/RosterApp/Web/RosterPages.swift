@@ -17,7 +17,8 @@ struct RosterPages: Sendable {
         routes.get("join-requests", use: joinRequests)
         routes.post("join-requests", ":id", ":action", use: review)
         routes.get("import", use: importPage)
-        routes.on(.POST, "import", body: .collect(maxSize: ByteCount(value: RosterImportController.maximumBytes)), use: runImport)
+        // Streamed: the session, the form token (in the URL) and the permission are checked before the body is read.
+        routes.on(.POST, "import", body: .stream, use: runImport)
         routes.get("import", "template.csv", use: template)
         routes.get("imports", ":import", "failures.csv", use: failures)
     }
@@ -172,6 +173,7 @@ struct RosterPages: Sendable {
         try req.requireCSRF()
         let context = try await scope(req)
         try RosterImport.authorize(context)
+        try await RosterImport.collectUpload(req, maximumBytes: RosterImportController.maximumBytes)
         let form = try req.content.decode(ImportForm.self)
         let data: Data
         if let file = form.file, file.data.readableBytes > 0 {

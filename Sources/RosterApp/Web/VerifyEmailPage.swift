@@ -17,7 +17,8 @@ struct VerifyEmailPage: RouteCollection {
     }
 
     @Sendable func submit(req: Request) async throws -> View {
-        let token = (try? req.content.decode(Form.self))?.token ?? ""
+        // A URL-encoded form only: nobody's multipart body is parsed before anything is known of them.
+        let token = req.headers.contentType == .urlEncodedForm ? (try? req.content.decode(Form.self))?.token ?? "" : ""
         let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date())
         return try await req.view.render("verify-email-done", ["verified": account != nil ? "yes" : "", "email": account?.email ?? ""])
     }

@@ -54,8 +54,8 @@ struct WebPages: RouteCollection {
         let status: HTTPResponseStatus, title: String, message: String
         switch error {
         case let problem as RosterError:
-            if problem.code == .unauthenticated, req.method == .GET {
-                return req.redirect(to: "/signin?next=" + queryValue(req.url.path))
+            if problem.code == .unauthenticated {
+                return req.redirect(to: "/signin?next=" + queryValue(req.method == .GET ? req.url.path : "/"))
             }
             (status, title, message) = (HTTPResponseStatus(statusCode: problem.code.status), problem.code.title, problem.detail)
         case let abort as any AbortError:

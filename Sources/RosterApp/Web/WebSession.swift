@@ -23,6 +23,7 @@ struct WebSession: AsyncMiddleware {
         request.storage[CSRFKey.self] = csrf
         let response: Response
         do {
+            if request.method != .GET && request.method != .HEAD { try Self.admitForm(request) }
             response = try await next.respond(to: request)
         } catch {
             response = try await WebPages.errorPage(error, on: request)
@@ -34,6 +35,28 @@ struct WebSession: AsyncMiddleware {
             response.cookies[Self.flashCookie] = Self.expired(on: request)
         }
         return response
+    }
+
+    /// Posts that need no session: signing up and in (the invitation link's answer redirects to sign-in itself).
+    static func isAnonymousForm(_ path: String) -> Bool { path == "/signup" || path == "/signin" || path.hasPrefix("/i/") }
+
+    /// Checks a form post before its body is read (the route collects it only after the middleware): the CSRF cookie
+    /// is there, the body is a URL-encoded form (multipart only for an import upload, which reads its own body after
+    /// checking the session, the token and the permission), and a signed-in route has a live session. A stranger's
+    /// multipart body is never parsed.
+    static func admitForm(_ request: Request) throws {
+        guard request.cookies[csrfCookie]?.string.isEmpty == false else {
+            throw RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
+        }
+        let path = request.url.path
+        let type = request.headers.contentType
+        let upload = path.hasSuffix("/import")
+        if upload ? !(type?.type == "multipart" && type?.subType == "form-data") : type != .urlEncodedForm {
+            throw Abort(.unsupportedMediaType, reason: upload ? "Upload the file as a multipart form." : "Send the form URL-encoded.")
+        }
+        if request.principal == nil && !isAnonymousForm(path) {
+            throw RosterError(.unauthenticated, "Sign in first.")
+        }
     }
 
     /// A cookie with Roster's attributes.
@@ -53,9 +76,10 @@ struct WebSession: AsyncMiddleware {
 }
 
 extension Request {
-    /// Refuses a form post whose `_csrf` field does not match the cookie (403, nothing done).
+    /// Refuses a form post whose `_csrf` field does not match the cookie (403, nothing done). An upload carries the
+    /// token in its URL (`?_csrf=`), so it is checked before the body is read.
     func requireCSRF() throws {
-        let sent = try? content.get(String.self, at: "_csrf")
+        let sent = query[String.self, at: "_csrf"] ?? (try? content.get(String.self, at: "_csrf"))
         guard let cookie = cookies[WebSession.csrfCookie]?.string, let sent, !cookie.isEmpty,
               Array(sent.utf8).count == Array(cookie.utf8).count,
               zip(sent.utf8, cookie.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
