@@ -142,7 +142,8 @@ import RosterTesting
             var headers = HTTPHeaders()
             headers.contentType = .urlEncodedForm
             headers.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=tok")
-            let removed = try await t.send(.POST, "/orgs/\(slug)/members/\(person.membershipID)/remove", body: Data("_csrf=tok".utf8), headers: headers)
+            let token = WebSession.formToken(session: owner)
+            let removed = try await t.send(.POST, "/orgs/\(slug)/members/\(person.membershipID)/remove", body: Data("_csrf=\(token)".utf8), headers: headers)
             #expect(removed.status == .seeOther)
             #expect(try await t.member(owner, org: org, id: person.membershipID).string("status") == "removed")
             #expect(try await spaceStatuses(t, spaces: spaces, key: key) == ["removed", "withdrawn", "revoked"])

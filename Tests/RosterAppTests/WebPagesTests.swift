@@ -13,6 +13,35 @@ import RosterTesting
         return (Data(body.utf8), headers)
     }
 
+    /// The form token a signed-in page hands out (read from the page, as a browser would).
+    func formToken(_ t: TestApp, cookie: String) async throws -> String {
+        var headers = HTTPHeaders()
+        headers.replaceOrAdd(name: .cookie, value: cookie)
+        let page = try await t.send(.GET, "/", headers: headers)
+        guard let range = page.text.range(of: #"name="_csrf" value="[^"]+""#, options: .regularExpression) else {
+            throw TestFailure("no form token on the home page: \(page.status)")
+        }
+        return String(page.text[range].dropFirst(#"name="_csrf" value=""#.count).dropLast())
+    }
+
+    /// Issue 13, point 3: signed in, the form token comes from the session: a `roster_csrf` cookie planted from a
+    /// sibling domain (with the same value in the form) is refused, and nothing is created.
+    @Test(arguments: TestBackend.available)
+    func aPlantedCSRFCookieIsUseless(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let (planted, plantedHeaders) = form(["_csrf": "planted", "name": "Forged Org"], cookie: "roster_session=\(owner); roster_csrf=planted")
+            #expect(try await t.send(.POST, "/orgs", body: planted, headers: plantedHeaders).status == .forbidden)
+            let orgs = try await t.send(.GET, "/v1/orgs", token: owner)
+            #expect((orgs.json["items"] as? [Any])?.isEmpty == true, "nothing was created")
+            let token = try await formToken(t, cookie: "roster_session=\(owner); roster_csrf=planted")
+            #expect(token != "planted")
+            let (real, realHeaders) = form(["_csrf": token, "name": "Real Org"], cookie: "roster_session=\(owner); roster_csrf=planted")
+            #expect(try await t.send(.POST, "/orgs", body: real, headers: realHeaders).status == .seeOther)
+            #expect((try await t.send(.GET, "/v1/orgs", token: owner).json["items"] as? [Any])?.count == 1)
+        }
+    }
+
     @Test func aFormPostWithoutTheCSRFTokenIsRefusedAndChangesNothing() async throws {
         try await TestApp.with(.sqlite) { t in
             // No token, no cookie.
@@ -83,8 +112,9 @@ import RosterTesting
             let org = try await t.createOrg(owner, slug: "acme")
             _ = org
             let session = "roster_session=\(owner); roster_csrf=tok"
+            let token = try await formToken(t, cookie: session)
             let (upload, uploadHeaders) = multipart(parts: 20_000, cookie: session)
-            let tooMany = try await t.send(.POST, "/orgs/acme/import?_csrf=tok", body: upload, headers: uploadHeaders)
+            let tooMany = try await t.send(.POST, "/orgs/acme/import?_csrf=\(token)", body: upload, headers: uploadHeaders)
             #expect(tooMany.status == .unprocessableEntity, "\(tooMany.status)")
             let (small, smallHeaders) = multipart(parts: 2, cookie: session)
             let forged = try await t.send(.POST, "/orgs/acme/import?_csrf=guess", body: small, headers: smallHeaders)

@@ -5,22 +5,27 @@ import RosterStore
 /// Cookie sessions and CSRF protection for the web pages.
 ///
 /// The session cookie holds the same kind of session token as the API's bearer tokens (`HttpOnly`,
-/// `SameSite=Lax`, `Secure` when `ROSTER_BASE_URL` is https). Every form carries a `_csrf` field that must
-/// equal the `roster_csrf` cookie (double submit): another site can make a browser send the cookie but cannot
-/// read it to fill the field.
+/// `SameSite=Lax`, `Secure` when `ROSTER_BASE_URL` is https). Every form carries a `_csrf` field: signed in, it
+/// must equal a one-way function of the session token (`formToken(session:)`), which another site can neither read
+/// nor plant; signed out, it must equal the `roster_csrf` cookie (double submit).
 struct WebSession: AsyncMiddleware {
     static let sessionCookie = "roster_session"
     static let csrfCookie = "roster_csrf"
     static let flashCookie = "roster_flash"
 
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        var sessionToken: String?
         if let token = request.cookies[Self.sessionCookie]?.string,
            let (session, account) = try await AccountStore(request.db).session(tokenHash: Secret.hash(token), now: Date()),
            let id = session.id {
             request.principal = .account(account, sessionID: id)
+            sessionToken = token
         }
         let csrf = request.cookies[Self.csrfCookie]?.string ?? Secret.generate()
-        request.storage[CSRFKey.self] = csrf
+        // Signed in, a form's token is derived from the session token, which no other site can read or plant: a
+        // `roster_csrf` cookie planted from a sibling domain is useless. Signed out (sign-up, sign-in) it is the
+        // double-submitted cookie.
+        request.storage[CSRFKey.self] = sessionToken.map(Self.formToken(session:)) ?? csrf
         let response: Response
         do {
             if request.method != .GET && request.method != .HEAD { try Self.admitForm(request) }
@@ -71,6 +76,9 @@ struct WebSession: AsyncMiddleware {
         return value
     }
 
+    /// The form token of a session: a one-way function of its secret token.
+    static func formToken(session token: String) -> String { Secret.hash("roster-form:" + token) }
+
     private struct CSRFKey: StorageKey { typealias Value = String }
     static func csrfToken(_ request: Request) -> String { request.storage[CSRFKey.self] ?? "" }
 }
@@ -80,9 +88,9 @@ extension Request {
     /// token in its URL (`?_csrf=`), so it is checked before the body is read.
     func requireCSRF() throws {
         let sent = query[String.self, at: "_csrf"] ?? (try? content.get(String.self, at: "_csrf"))
-        guard let cookie = cookies[WebSession.csrfCookie]?.string, let sent, !cookie.isEmpty,
-              Array(sent.utf8).count == Array(cookie.utf8).count,
-              zip(sent.utf8, cookie.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+        let expected = WebSession.csrfToken(self)
+        guard let sent, !expected.isEmpty, Array(sent.utf8).count == Array(expected.utf8).count,
+              zip(sent.utf8, expected.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
             throw RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
         }
     }
