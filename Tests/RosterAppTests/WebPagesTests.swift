@@ -128,4 +128,21 @@ import RosterTesting
             #expect(api.status == .unprocessableEntity && api.code == "validation_failed", "\(api.text.prefix(200))")
         }
     }
+
+    /// Issue 13, point 3: behind https every cookie carries the `__Host-` prefix (secure, host-only, path `/`), and
+    /// a cookie without it — as a sibling domain could set — is not read as a session.
+    @Test func cookiesUseTheHostPrefixBehindHTTPS() async throws {
+        try await TestApp.with(.sqlite, baseURL: "https://roster.example") { t in
+            let signin = try await t.send(.GET, "/signin")
+            let csrf = try #require(signin.headers[.setCookie].first { $0.hasPrefix("__Host-roster_csrf=") })
+            #expect(csrf.contains("Secure") && csrf.contains("Path=/") && !csrf.lowercased().contains("domain="))
+            let owner = try await t.verifiedPerson("owner@example.com")
+            var plain = HTTPHeaders()
+            plain.replaceOrAdd(name: .cookie, value: "roster_session=\(owner)")
+            #expect(try await t.send(.GET, "/", headers: plain).status == .seeOther, "an unprefixed cookie is nobody's session")
+            var prefixed = HTTPHeaders()
+            prefixed.replaceOrAdd(name: .cookie, value: "__Host-roster_session=\(owner)")
+            #expect(try await t.send(.GET, "/", headers: prefixed).status == .ok)
+        }
+    }
 }

@@ -51,8 +51,8 @@ public struct TestApp: Sendable {
     public let location: DatabaseLocation
 
     /// The configuration tests run with.
-    public static func configuration(location: DatabaseLocation, dataDirectory: String) -> RosterConfiguration {
-        RosterConfiguration(dataDirectory: dataDirectory, database: location, host: "127.0.0.1", port: 8080, baseURL: "http://roster.test")
+    public static func configuration(location: DatabaseLocation, dataDirectory: String, baseURL: String = "http://roster.test") -> RosterConfiguration {
+        RosterConfiguration(dataDirectory: dataDirectory, database: location, host: "127.0.0.1", port: 8080, baseURL: baseURL)
     }
 
     /// Runs `body` against a new app on a new database of `backend`; shuts both down afterwards.
@@ -62,6 +62,7 @@ public struct TestApp: Sendable {
         limits: RosterLimits = RosterLimits(),
         sharingDatabaseOf other: TestApp? = nil,
         changeGeneration: ChangeGeneration = .shared,
+        baseURL: String = "http://roster.test",
         _ body: (TestApp) async throws -> Void
     ) async throws {
         let scratch: ScratchDatabase
@@ -75,7 +76,7 @@ public struct TestApp: Sendable {
         app.logger.logLevel = .warning
         let mailer = CapturingMailer()
         do {
-            try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory),
+            try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory, baseURL: baseURL),
                           options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits,
                                                      changeGeneration: changeGeneration))
             if !scratch.migrated { try await RosterApp.migrate(app) }

@@ -164,7 +164,7 @@ struct WebPages: RouteCollection {
             try await AccountStore(req.db).deleteSession(sessionID)
         }
         let response = req.redirect(to: "/signin", notice: "Signed out.")
-        response.cookies[WebSession.sessionCookie] = WebSession.expired(on: req)
+        response.cookies[WebSession.name(WebSession.sessionCookie, on: req)] = WebSession.expired(on: req)
         return response
     }
 
@@ -366,8 +366,8 @@ private extension Response {
     /// sign-in is worth nothing after it).
     func withSession(from req: Request) -> Response {
         if let token = req.storage[NewSessionKey.self] {
-            cookies[WebSession.sessionCookie] = WebSession.cookie(token, on: req, maxAge: Int(AccountsController.sessionLifetime))
-            cookies[WebSession.csrfCookie] = WebSession.cookie(Secret.generate(), on: req, maxAge: nil)
+            cookies[WebSession.name(WebSession.sessionCookie, on: req)] = WebSession.cookie(token, on: req, maxAge: Int(AccountsController.sessionLifetime))
+            cookies[WebSession.name(WebSession.csrfCookie, on: req)] = WebSession.cookie(Secret.generate(), on: req, maxAge: nil)
         }
         return self
     }

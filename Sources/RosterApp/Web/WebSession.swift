@@ -13,15 +13,21 @@ struct WebSession: AsyncMiddleware {
     static let csrfCookie = "roster_csrf"
     static let flashCookie = "roster_flash"
 
+    /// A cookie's name as sent: behind https with the `__Host-` prefix, which browsers accept only from the exact
+    /// host, secure and for path `/`, so no sibling subdomain can set or shadow it.
+    static func name(_ name: String, on request: Request) -> String {
+        request.application.roster.configuration.baseURL.hasPrefix("https:") ? "__Host-" + name : name
+    }
+
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         var sessionToken: String?
-        if let token = request.cookies[Self.sessionCookie]?.string,
+        if let token = request.cookies[Self.name(Self.sessionCookie, on: request)]?.string,
            let (session, account) = try await AccountStore(request.db).session(tokenHash: Secret.hash(token), now: Date()),
            let id = session.id {
             request.principal = .account(account, sessionID: id)
             sessionToken = token
         }
-        let csrf = request.cookies[Self.csrfCookie]?.string ?? Secret.generate()
+        let csrf = request.cookies[Self.name(Self.csrfCookie, on: request)]?.string ?? Secret.generate()
         // Signed in, a form's token is derived from the session token, which no other site can read or plant: a
         // `roster_csrf` cookie planted from a sibling domain is useless. Signed out (sign-up, sign-in) it is the
         // double-submitted cookie.
@@ -33,11 +39,11 @@ struct WebSession: AsyncMiddleware {
         } catch {
             response = try await WebPages.errorPage(error, on: request)
         }
-        if request.cookies[Self.csrfCookie] == nil {
-            response.cookies[Self.csrfCookie] = Self.cookie(csrf, on: request, maxAge: nil)
+        if request.cookies[Self.name(Self.csrfCookie, on: request)] == nil {
+            response.cookies[Self.name(Self.csrfCookie, on: request)] = Self.cookie(csrf, on: request, maxAge: nil)
         }
-        if request.cookies[Self.flashCookie] != nil, response.cookies[Self.flashCookie] == nil {
-            response.cookies[Self.flashCookie] = Self.expired(on: request)
+        if request.cookies[Self.name(Self.flashCookie, on: request)] != nil, response.cookies[Self.name(Self.flashCookie, on: request)] == nil {
+            response.cookies[Self.name(Self.flashCookie, on: request)] = Self.expired(on: request)
         }
         return response
     }
@@ -50,7 +56,7 @@ struct WebSession: AsyncMiddleware {
     /// checking the session, the token and the permission), and a signed-in route has a live session. A stranger's
     /// multipart body is never parsed.
     static func admitForm(_ request: Request) throws {
-        guard request.cookies[csrfCookie]?.string.isEmpty == false else {
+        guard request.cookies[name(csrfCookie, on: request)]?.string.isEmpty == false else {
             throw RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
         }
         let path = request.url.path
@@ -107,14 +113,14 @@ extension Request {
         response.headers.replaceOrAdd(name: .location, value: path)
         if let message = error.map({ "error:" + $0 }) ?? notice.map({ "notice:" + $0 }) {
             let encoded = Data(message.utf8).base64EncodedString()
-            response.cookies[WebSession.flashCookie] = WebSession.cookie(encoded, on: self, maxAge: 60)
+            response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(encoded, on: self, maxAge: 60)
         }
         return response
     }
 
     /// The one-time message set by the previous redirect.
     var flash: (notice: String?, error: String?) {
-        guard let raw = cookies[WebSession.flashCookie]?.string, let data = Data(base64Encoded: raw) else { return (nil, nil) }
+        guard let raw = cookies[WebSession.name(WebSession.flashCookie, on: self)]?.string, let data = Data(base64Encoded: raw) else { return (nil, nil) }
         let text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("error:") { return (nil, String(text.dropFirst(6))) }
         if text.hasPrefix("notice:") { return (String(text.dropFirst(7)), nil) }
