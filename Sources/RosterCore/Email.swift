@@ -25,6 +25,7 @@ public enum EmailKind: String, Sendable, CaseIterable, Codable {
     case joinRequest = "join_request"
     case joinRequestApproved = "join_request_approved"
     case joinRequestRejected = "join_request_rejected"
+    case passwordReset = "password_reset"
 }
 
 /// An email as the outbox stores it: recipient, kind, subject and the template's fields. The body is rendered
@@ -57,6 +58,11 @@ public enum EmailTemplates {
     public static func verification(to email: String, name: String, token: String) -> QueuedEmail {
         QueuedEmail(to: email, kind: .verification, subject: "Verify your email address for Roster",
                     fields: ["name": name, "email": email, "token": token])
+    }
+
+    /// A link to choose a new password, asked for on the sign-in page or through the API.
+    public static func passwordReset(to email: String, name: String, token: String) -> QueuedEmail {
+        QueuedEmail(to: email, kind: .passwordReset, subject: "Choose a new Roster password", fields: ["name": name, "email": email, "token": token])
     }
 
     /// The invitation to join an organization (or one of its spaces). Wording: "has invited you to join".

@@ -16,6 +16,19 @@ struct VerifyEmailRequest: RequestBody {
     var token: String
 }
 
+/// `POST /v1/password-resets`.
+struct PasswordResetRequest: RequestBody {
+    static let fields: Set<String> = ["email"]
+    var email: String
+}
+
+/// `POST /v1/password-resets/confirm`.
+struct ConfirmPasswordResetRequest: RequestBody {
+    static let fields: Set<String> = ["token", "password"]
+    var token: String
+    var password: String
+}
+
 /// `POST /v1/sessions`.
 struct CreateSessionRequest: RequestBody {
     static let fields: Set<String> = ["email", "password"]

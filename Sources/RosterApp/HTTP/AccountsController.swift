@@ -9,12 +9,18 @@ struct AccountsController: RouteCollection {
     static let verificationLifetime: TimeInterval = 48 * 3600
     /// How long a session lasts.
     static let sessionLifetime: TimeInterval = 30 * 24 * 3600
+    /// How long a password reset link stays valid.
+    static let passwordResetLifetime: TimeInterval = 3600
+    /// Password reset links made for one account in an hour at most.
+    static let passwordResetsPerHour = 3
 
     func boot(routes: any RoutesBuilder) throws {
         let v1 = routes.grouped("v1")
         v1.post("accounts", use: signUp)
         v1.post("accounts", "verify", use: verify)
         v1.post("sessions", use: signIn)
+        v1.post("password-resets", use: requestPasswordReset)
+        v1.post("password-resets", "confirm", use: confirmPasswordReset)
 
         let authed = v1.grouped(BearerAuthenticator())
         authed.delete("sessions", "current", use: signOut)
@@ -45,6 +51,41 @@ struct AccountsController: RouteCollection {
             throw RosterError(.invalidToken, "The verification token is unknown, already used or expired.")
         }
         return try AccountResponse(account)
+    }
+
+    @Sendable func requestPasswordReset(req: Request) async throws -> Response {
+        try await Self.requestPasswordReset(email: req.decodeBody(PasswordResetRequest.self).email, on: req)
+        return try jsonResponse(["status": "If an account has this address, a link to choose a new password is on its way."], status: .accepted)
+    }
+
+    /// Emails a one-time link to choose a new password, when an account has `email` (the API and the web page). The
+    /// answer never says whether one does.
+    static func requestPasswordReset(email raw: String, on req: Request) async throws {
+        guard let email = EmailAddress(raw) else {
+            throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
+        }
+        let store = AccountStore(req.db)
+        guard let account = try await store.account(email: email) else { return }
+        let token = Secret.generate(), now = Date()
+        try await store.createPasswordReset(for: account, tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(passwordResetLifetime),
+                                            now: now, perHour: passwordResetsPerHour,
+                                            email: EmailTemplates.passwordReset(to: account.email, name: account.name, token: token))
+    }
+
+    @Sendable func confirmPasswordReset(req: Request) async throws -> AccountResponse {
+        let body = try req.decodeBody(ConfirmPasswordResetRequest.self)
+        return try AccountResponse(try await Self.confirmPasswordReset(token: body.token, password: body.password, on: req))
+    }
+
+    /// Sets a new password with an emailed token: every session ends (the API and the web page).
+    static func confirmPasswordReset(token: String, password: String, on req: Request) async throws -> AccountModel {
+        let issues = AccountRules.passwordIssues(password)
+        guard issues.isEmpty else { throw RosterError.validation(issues) }
+        let hash = try await req.passwordHashing.hash(password)
+        guard let account = try await AccountStore(req.db).consumePasswordReset(tokenHash: Secret.hash(token), newPasswordHash: hash, now: Date()) else {
+            throw RosterError(.invalidToken, "The link is unknown, already used or expired; ask for a new one.")
+        }
+        return account
     }
 
     @Sendable func signIn(req: Request) async throws -> Response {

@@ -38,6 +38,7 @@ public struct EmailRenderer: Sendable {
         switch email.kind {
         case .invitation: context["link"] = .string("\(baseURL)/i/\(token)")
         case .verification: context["link"] = .string("\(baseURL)/verify-email?token=\(token)")
+        case .passwordReset: context["link"] = .string("\(baseURL)/reset-password?token=\(token)")
         case .joinRequest: context["link"] = .string(baseURL + (email.fields["review_path"] ?? ""))
         case .joinRequestApproved, .joinRequestRejected: break
         }

@@ -15,6 +15,10 @@ struct WebPages: RouteCollection {
         web.get("signin", use: signInPage)
         web.post("signin", use: signIn)
         web.post("signout", use: signOut)
+        web.get("forgot-password", use: forgotPasswordPage)
+        web.post("forgot-password", use: forgotPassword)
+        web.get("reset-password", use: resetPasswordPage)
+        web.post("reset-password", use: resetPassword)
         web.post("orgs", use: createOrganization)
         web.post("invitations", ":id", ":answer", use: answerInvitation)
         web.post("join-requests", ":id", "withdraw", use: withdrawRequest)
@@ -156,6 +160,39 @@ struct WebPages: RouteCollection {
             req.storage[NewSessionKey.self] = token
             return (next, nil)
         }.withSession(from: req)
+    }
+
+    // MARK: Forgotten passwords
+
+    struct EmailPage: Encodable { var frame: Frame; var email: String }
+    struct ResetPage: Encodable { var frame: Frame; var token: String }
+    struct ResetForm: Content { var email: String?; var token: String?; var password: String? }
+
+    @Sendable func forgotPasswordPage(req: Request) async throws -> View {
+        try await req.view.render("web/forgot-password", EmailPage(frame: Self.frame(req, "Forgot your password?"),
+                                                                   email: (try? req.query.decode(ResetForm.self))?.email ?? ""))
+    }
+
+    @Sendable func forgotPassword(req: Request) async throws -> Response {
+        let form = try req.content.decode(ResetForm.self)
+        return try await Self.perform(req, back: "/forgot-password") {
+            try await AccountsController.requestPasswordReset(email: form.email ?? "", on: req)
+            return ("/signin", "If an account has this address, a link to choose a new password is on its way.")
+        }
+    }
+
+    @Sendable func resetPasswordPage(req: Request) async throws -> View {
+        try await req.view.render("web/reset-password", ResetPage(frame: Self.frame(req, "Choose a new password"),
+                                                                  token: (try? req.query.decode(ResetForm.self))?.token ?? ""))
+    }
+
+    @Sendable func resetPassword(req: Request) async throws -> Response {
+        let form = try req.content.decode(ResetForm.self)
+        let token = form.token ?? ""
+        return try await Self.perform(req, back: "/reset-password?token=" + Self.queryValue(token)) {
+            _ = try await AccountsController.confirmPasswordReset(token: token, password: form.password ?? "", on: req)
+            return ("/signin", "Your new password is set; sign in with it.")
+        }
     }
 
     @Sendable func signOut(req: Request) async throws -> Response {

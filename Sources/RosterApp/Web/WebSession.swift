@@ -49,7 +49,9 @@ struct WebSession: AsyncMiddleware {
     }
 
     /// Posts that need no session: signing up and in (the invitation link's answer redirects to sign-in itself).
-    static func isAnonymousForm(_ path: String) -> Bool { path == "/signup" || path == "/signin" || path.hasPrefix("/i/") }
+    static func isAnonymousForm(_ path: String) -> Bool {
+        ["/signup", "/signin", "/forgot-password", "/reset-password"].contains(path) || path.hasPrefix("/i/")
+    }
 
     /// Checks a form post before its body is read (the route collects it only after the middleware): the CSRF cookie
     /// is there, the body is a URL-encoded form (multipart only for an import upload, which reads its own body after

@@ -22,6 +22,7 @@ public enum RosterMigrations {
         DeferrableMembershipSearch(),
         TrimImportedRowIndexes(),
         EndRowsOfDeletedScopes(),
+        CreatePasswordResets(),
     ]
 }
 

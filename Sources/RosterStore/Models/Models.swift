@@ -104,3 +104,24 @@ public final class SignInFailureModel: Model, @unchecked Sendable {
         self.windowStart = windowStart
     }
 }
+
+/// A one-time link to choose a new password: only the SHA-256 of its token is stored.
+public final class PasswordResetModel: Model, @unchecked Sendable {
+    public static let schema = "password_resets"
+
+    @ID(key: .id) public var id: UUID?
+    @Parent(key: "account_id") public var account: AccountModel
+    @Field(key: "token_hash") public var tokenHash: String
+    @Field(key: "expires_at") public var expiresAt: Date
+    @OptionalField(key: "used_at") public var usedAt: Date?
+    @Field(key: "created_at") public var createdAt: Date
+
+    public init() {}
+
+    public init(accountID: UUID, tokenHash: String, expiresAt: Date, createdAt: Date) {
+        self.$account.id = accountID
+        self.tokenHash = tokenHash
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+    }
+}

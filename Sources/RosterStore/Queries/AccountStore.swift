@@ -65,6 +65,41 @@ public struct AccountStore: Sendable {
         }
     }
 
+    /// Stores a password reset link for `account` and queues its email, in one transaction. At most
+    /// `perHour` links are made for one account in an hour (the rest are dropped silently: the answer is the same).
+    public func createPasswordReset(for account: AccountModel, tokenHash: String, expiresAt: Date, now: Date, perHour: Int,
+                                    email: QueuedEmail) async throws {
+        let accountID = try account.requireID()
+        try await db.writeTransaction { db in
+            let recent = try await PasswordResetModel.query(on: db).filter(\.$account.$id == accountID)
+                .filter(\.$createdAt > now.addingTimeInterval(-3600)).count()
+            guard recent < perHour else { return }
+            try await PasswordResetModel(accountID: accountID, tokenHash: tokenHash, expiresAt: expiresAt, createdAt: now).create(on: db)
+            try await Outbox(db).enqueue(email, orgID: nil, membershipID: nil, now: now)
+        }
+    }
+
+    /// Consumes a password reset link once: sets the new password hash, ends every session of the account and every
+    /// other open link, and marks the email verified (the link proved control of it). Nil for an unknown, used or
+    /// expired token.
+    public func consumePasswordReset(tokenHash: String, newPasswordHash: String, now: Date) async throws -> AccountModel? {
+        try await db.writeTransaction { db -> AccountModel? in
+            guard let row = try await PasswordResetModel.query(on: db).filter(\.$tokenHash == tokenHash)
+                .filter(\.$usedAt == nil).filter(\.$expiresAt > now).first() else { return nil }
+            let consumed = try await db.sql.update(PasswordResetModel.schema).set("used_at", to: now)
+                .where("id", .equal, row.id).where("used_at", .is, SQLLiteral.null).returning("id").all()
+            guard !consumed.isEmpty, let account = try await AccountModel.find(row.$account.id, on: db) else { return nil }
+            account.passwordHash = newPasswordHash
+            if account.emailVerifiedAt == nil { account.emailVerifiedAt = now }
+            try await account.save(on: db)
+            let accountID = try account.requireID()
+            try await SessionModel.query(on: db).filter(\.$account.$id == accountID).delete()
+            try await db.sql.update(PasswordResetModel.schema).set("used_at", to: now)
+                .where("account_id", .equal, accountID).where("used_at", .is, SQLLiteral.null).run()
+            return account
+        }
+    }
+
     /// Counts one sign-in attempt for `email` before its password is checked: the record after `advance` (the
     /// throttle's rule) is stored and returned, in one transaction that holds the record's row (created if missing,
     /// then read `FOR UPDATE` on PostgreSQL; SQLite's writers are serialized), so parallel attempts count one by one.
