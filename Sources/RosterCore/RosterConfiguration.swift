@@ -38,6 +38,9 @@ public struct RosterConfiguration: Sendable, Equatable {
     public var baseURL: String
     /// `ROSTER_MAX_PENDING_JOIN_REQUESTS`, default 1: pending join requests one account may have across all organizations.
     public var maxPendingJoinRequests: Int = 1
+    /// `ROSTER_UNVERIFIED_TTL_DAYS`, default 7: accounts that never verified their address are removed after this
+    /// many days, so nobody can hold someone else's address by signing up with it.
+    public var unverifiedAccountTTLDays: Int = 7
     /// How email leaves (`ROSTER_MAIL_*`, `ROSTER_SMTP_*`).
     public var mail = MailConfiguration()
     /// `ROSTER_OUTBOX_WORKER`, `on` (default) or `off`: whether `roster serve` delivers the outbox itself (off when
@@ -105,6 +108,12 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_MAX_PENDING_JOIN_REQUESTS", message: "must be a number from 1 to 1000, got '\(raw)'")
             }
             configuration.maxPendingJoinRequests = parsed
+        }
+        if let raw = value("ROSTER_UNVERIFIED_TTL_DAYS") {
+            guard let parsed = Int(raw), (1...365).contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_UNVERIFIED_TTL_DAYS", message: "must be a number of days from 1 to 365, got '\(raw)'")
+            }
+            configuration.unverifiedAccountTTLDays = parsed
         }
         if let raw = value("ROSTER_OUTBOX_WORKER") {
             guard ["on", "off"].contains(raw) else {

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import Vapor
+@testable import RosterApp
+import RosterCore
 import RosterTesting
 
 /// Issue 13, point 5: an account that forgot its password gets back in through a one-time emailed link.
@@ -63,5 +65,26 @@ import RosterTesting
             #expect(set.status == .seeOther && set.headers.first(name: .location) == "/signin")
             #expect(try await t.send(.POST, "/v1/sessions", json: ["email": "ada@example.com", "password": "a brand new password"]).status == .created)
         }
+    }
+
+    /// An address signed up by someone else is not taken forever: an account that never verified it is removed after
+    /// `ROSTER_UNVERIFIED_TTL_DAYS`, and its owner can sign up with it.
+    @Test(arguments: TestBackend.available)
+    func unverifiedAccountsAreRemovedAfterTheirTime(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            _ = try await t.signUp("squatted@example.com")
+            _ = try await t.verifiedPerson("kept@example.com")
+            #expect(try await AccountDeletion.removeUnverified(ttlDays: 7, now: Date(), on: t.app.db) == 0, "not yet")
+            #expect(try await AccountDeletion.removeUnverified(ttlDays: 7, now: Date().addingTimeInterval(8 * 86_400), on: t.app.db) == 1)
+            #expect(try await t.send(.POST, "/v1/sessions", json: ["email": "kept@example.com", "password": "long enough password"]).status == .created)
+            let again = try await t.send(.POST, "/v1/accounts", json: ["email": "squatted@example.com", "name": "Owner", "password": "long enough password"])
+            #expect(again.status == .created, "the address is free again")
+        }
+    }
+
+    @Test func theTimeToVerifyIsConfigured() throws {
+        #expect(try RosterConfiguration.fromEnvironment([:]).unverifiedAccountTTLDays == 7)
+        #expect(try RosterConfiguration.fromEnvironment(["ROSTER_UNVERIFIED_TTL_DAYS": "2"]).unverifiedAccountTTLDays == 2)
+        #expect(throws: ConfigurationError.self) { try RosterConfiguration.fromEnvironment(["ROSTER_UNVERIFIED_TTL_DAYS": "0"]) }
     }
 }

@@ -26,6 +26,9 @@ struct OutboxWorker: Sendable {
     /// Until when delivery is paused (shared by the copies of one worker).
     let pausedUntil = NIOLockedValueBox<Date?>(nil)
 
+    /// Days after which accounts that never verified their address are removed (the minute sweep).
+    var unverifiedAccountTTLDays = 7
+
     init(db: any Database, mailer: any Mailer, renderer: EmailRenderer, logger: Logger, maximumAttempts: Int = 8) {
         self.db = db
         self.mailer = mailer
@@ -38,6 +41,7 @@ struct OutboxWorker: Sendable {
     init(_ app: Application) {
         self.init(db: app.db, mailer: app.roster.mailer, renderer: EmailRenderer(app), logger: app.logger,
                   maximumAttempts: app.roster.configuration.outboxMaxAttempts)
+        unverifiedAccountTTLDays = app.roster.configuration.unverifiedAccountTTLDays
     }
 
     /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
@@ -121,8 +125,8 @@ struct OutboxWorker: Sendable {
         }
     }
 
-    /// Runs until cancelled: delivers every second, requeues messages of stopped workers and expires due
-    /// invitations every minute.
+    /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
+    /// invitations and removes accounts that never verified their address in time.
     func run() async {
         var tick = 0
         while !Task.isCancelled {
@@ -130,6 +134,7 @@ struct OutboxWorker: Sendable {
                 do {
                     try await OutboxDelivery(db).requeueStale(claimedBefore: Date().addingTimeInterval(-Self.claimLease))
                     try await MembershipStore(db).expireAllDue(now: Date())
+                    try await AccountDeletion.removeUnverified(ttlDays: unverifiedAccountTTLDays, now: Date(), on: db)
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }

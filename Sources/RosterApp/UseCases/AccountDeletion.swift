@@ -19,4 +19,22 @@ enum AccountDeletion {
             try await store.apply(try Lifecycle.deleteAccount(facts), now: now, requestID: requestID)
         }
     }
+
+    /// Removes accounts that never verified their address within `ttlDays` (a batch per call), each through
+    /// `delete` (the lifecycle ends whatever rows they hold), so the address is free for its owner. Returns how
+    /// many went.
+    @discardableResult
+    static func removeUnverified(ttlDays: Int, now: Date, on database: any Database) async throws -> Int {
+        let stale = try await AccountStore(database).unverifiedAccounts(createdBefore: now.addingTimeInterval(-Double(ttlDays) * 86_400), limit: 100)
+        var removed = 0
+        for account in stale {
+            do {
+                try await delete(account, requestID: nil, on: database)
+                removed += 1
+            } catch let error as RosterError where error.code == .lastOwner {
+                continue   // cannot happen for an unverified account today; never blocks the others
+            }
+        }
+        return removed
+    }
 }

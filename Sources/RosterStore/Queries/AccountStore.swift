@@ -100,6 +100,11 @@ public struct AccountStore: Sendable {
         }
     }
 
+    /// Accounts whose address was never verified, created before `cutoff` (a batch at a time).
+    public func unverifiedAccounts(createdBefore cutoff: Date, limit: Int) async throws -> [AccountModel] {
+        try await AccountModel.query(on: db).filter(\.$emailVerifiedAt == nil).filter(\.$createdAt < cutoff).limit(limit).all()
+    }
+
     /// Counts one sign-in attempt for `email` before its password is checked: the record after `advance` (the
     /// throttle's rule) is stored and returned, in one transaction that holds the record's row (created if missing,
     /// then read `FOR UPDATE` on PostgreSQL; SQLite's writers are serialized), so parallel attempts count one by one.
