@@ -112,13 +112,19 @@ import RosterTesting
             let org = try await t.createOrg(owner, slug: "acme")
             _ = org
             let session = "roster_session=\(owner); roster_csrf=tok"
-            let token = try await formToken(t, cookie: session)
-            let (upload, uploadHeaders) = multipart(parts: 20_000, cookie: session)
-            let tooMany = try await t.send(.POST, "/orgs/acme/import?_csrf=\(token)", body: upload, headers: uploadHeaders)
+            var (upload, uploadHeaders) = multipart(parts: 20_000, cookie: session)
+            uploadHeaders.replaceOrAdd(name: .origin, value: "http://roster.test")
+            let tooMany = try await t.send(.POST, "/orgs/acme/import", body: upload, headers: uploadHeaders)
             #expect(tooMany.status == .unprocessableEntity, "\(tooMany.status)")
-            let (small, smallHeaders) = multipart(parts: 2, cookie: session)
-            let forged = try await t.send(.POST, "/orgs/acme/import?_csrf=guess", body: small, headers: smallHeaders)
-            #expect(forged.status == .forbidden)
+            // An upload from another site's page is refused before its body is read.
+            var (small, smallHeaders) = multipart(parts: 2, cookie: session)
+            #expect(try await t.send(.POST, "/orgs/acme/import", body: small, headers: smallHeaders).status == .forbidden, "no origin")
+            smallHeaders.replaceOrAdd(name: .origin, value: "https://evil.example")
+            #expect(try await t.send(.POST, "/orgs/acme/import", body: small, headers: smallHeaders).status == .forbidden)
+            // Only the two upload routes take multipart: a member action does not parse it.
+            let (action, actionHeaders) = multipart(parts: 20_000, cookie: session)
+            let memberAction = try await t.send(.POST, "/orgs/acme/members/\(UUID())/import", body: action, headers: actionHeaders)
+            #expect(memberAction.status == .unsupportedMediaType)
             // The API's upload authenticates and authorizes before reading: a stranger's body is never read.
             let stranger = try await t.send(.POST, "/v1/orgs/acme/imports", body: many, headers: ["Content-Type": "multipart/form-data; boundary=B"])
             #expect(stranger.status == .unauthorized)

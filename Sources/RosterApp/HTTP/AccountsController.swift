@@ -81,10 +81,12 @@ struct AccountsController: RouteCollection {
     static func confirmPasswordReset(token: String, password: String, on req: Request) async throws -> AccountModel {
         let issues = AccountRules.passwordIssues(password)
         guard issues.isEmpty else { throw RosterError.validation(issues) }
+        let store = AccountStore(req.db), tokenHash = Secret.hash(token)
+        let refused = RosterError(.invalidToken, "The link is unknown, already used or expired; ask for a new one.")
+        // No bcrypt work for a guessed token.
+        guard try await store.passwordResetIsOpen(tokenHash: tokenHash, now: Date()) else { throw refused }
         let hash = try await req.passwordHashing.hash(password)
-        guard let account = try await AccountStore(req.db).consumePasswordReset(tokenHash: Secret.hash(token), newPasswordHash: hash, now: Date()) else {
-            throw RosterError(.invalidToken, "The link is unknown, already used or expired; ask for a new one.")
-        }
+        guard let account = try await store.consumePasswordReset(tokenHash: tokenHash, newPasswordHash: hash, now: Date()) else { throw refused }
         return account
     }
 
@@ -101,6 +103,10 @@ struct AccountsController: RouteCollection {
         let store = AccountStore(req.db)
         let throttle = req.application.roster.signInThrottle
         let now = Date()
+        // Over the limit already: refused on a plain read, without the write lock.
+        if let wait = throttle.retryAfter(try await store.signInFailures(email: email), now: now) {
+            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
+        }
         // The attempt counts as a failure before the password is checked, atomically: of N parallel attempts at most
         // the allowance is evaluated, the rest are refused without a bcrypt comparison.
         let reserved = try await store.reserveSignInAttempt(email: email, now: now) { throttle.recordingFailure($0, now: now) }

@@ -8,15 +8,22 @@ import RosterStore
 /// active rows removed. The sole owner of an organization with other active members is refused (409 `last_owner`);
 /// an organization whose only active member it was is deleted.
 enum AccountDeletion {
-    static func delete(_ account: AccountModel, requestID: String?, on database: any Database) async throws {
+    /// Deletes `account`; with `onlyIfUnverified`, only while its address is still unverified (re-read in the
+    /// transaction, so an account verified meanwhile stays). Returns whether it was deleted.
+    @discardableResult
+    static func delete(_ account: AccountModel, requestID: String?, onlyIfUnverified: Bool = false, on database: any Database) async throws -> Bool {
         let accountID = try account.requireID()
         let email = account.email
         let ownsEmail = account.emailVerifiedAt != nil
         let now = Date()
-        try await database.writeTransaction { db in
+        return try await database.writeTransaction { db in
+            if onlyIfUnverified {
+                guard let current = try await AccountStore(db).account(id: accountID), current.emailVerifiedAt == nil else { return false }
+            }
             let store = MembershipStore(db)
             let facts = try await store.loadAccountDeletion(accountID: accountID, email: email, ownsEmail: ownsEmail)
             try await store.apply(try Lifecycle.deleteAccount(facts), now: now, requestID: requestID)
+            return true
         }
     }
 
@@ -29,8 +36,7 @@ enum AccountDeletion {
         var removed = 0
         for account in stale {
             do {
-                try await delete(account, requestID: nil, on: database)
-                removed += 1
+                if try await delete(account, requestID: nil, onlyIfUnverified: true, on: database) { removed += 1 }
             } catch let error as RosterError where error.code == .lastOwner {
                 continue   // cannot happen for an unverified account today; never blocks the others
             }

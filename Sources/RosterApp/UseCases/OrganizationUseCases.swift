@@ -21,13 +21,28 @@ struct OrganizationUseCases: Sendable {
         try await MembershipStore(db).ladder(orgID: context.scope.orgID, .space)
     }
 
-    /// Renames, re-slugs or changes the settings of the organization (the API and the settings page).
+    /// Renames, re-slugs or changes the settings of the organization (the API and the settings page). The change is
+    /// applied to the organization as read under its lock, so it never writes back values a concurrent change replaced.
     func update(_ body: UpdateOrganizationRequest) async throws -> OrganizationModel {
         let context = self.context, requestID = self.requestID
         try context.authority.require(.scopeManage)
-        let org = context.org
+        return try await db.writeTransaction { db in
+            let locked = try await context.locked(on: db)
+            try locked.authority.require(.scopeManage)
+            let org = locked.org
+            let before = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
+            try Self.apply(body, to: org, byPlatform: context.actsAsPlatform)
+            try await org.save(on: db)
+            try await AuditLog(db).record(action: "organization.updated", actor: context.actor, orgID: context.scope.orgID, before: before,
+                                          after: ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)],
+                                          requestID: requestID, at: Date())
+            return org
+        }
+    }
+
+    /// Validates `body` and applies it to `org`; every problem at once.
+    private static func apply(_ body: UpdateOrganizationRequest, to org: OrganizationModel, byPlatform: Bool) throws {
         var issues: [FieldIssue] = []
-        let before = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
         if let raw = body.name {
             switch OrganizationRules.name(raw) {
             case .success(let name): org.name = name
@@ -47,18 +62,10 @@ struct OrganizationUseCases: Sendable {
         if let patch = body.settings {
             let settings = patch.applied(to: org.settings)
             issues += settings.issues()
-            try AddPolicy.requireMayChange(from: org.settings.addPolicy, to: settings.addPolicy, byPlatform: context.actsAsPlatform)
+            try AddPolicy.requireMayChange(from: org.settings.addPolicy, to: settings.addPolicy, byPlatform: byPlatform)
             org.settings = settings
         }
         guard issues.isEmpty else { throw RosterError.validation(issues) }
-        let after = ["name": org.name, "slug": org.slug, "settings": String(describing: org.settings)]
-        try await db.writeTransaction { db in
-            try await context.locked(on: db).authority.require(.scopeManage)
-            try await org.save(on: db)
-            try await AuditLog(db).record(action: "organization.updated", actor: context.actor, orgID: context.scope.orgID,
-                                          before: before, after: after, requestID: requestID, at: Date())
-        }
-        return org
     }
 
     /// Creates or replaces a role of `ladder`; true when it is new.

@@ -7,8 +7,6 @@ import RosterStore
 /// `ImportPlanner` against the roster read under the organization's lock, and written by `ImportWriter` in the same
 /// transaction (DESIGN §4, §7).
 enum RosterImport {
-    /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
-    /// organization's write lock, in the transaction that writes it. Shared by the API and `roster import`.
     /// Whether `context`'s actor may import at all: `imports.run`, and (a person) a verified email, as for any
     /// invitation. Checked before a body is read, and again under the lock.
     static func authorize(_ context: ScopeContext) throws(RosterError) {
@@ -41,6 +39,8 @@ enum RosterImport {
         }
     }
 
+    /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
+    /// organization's write lock, in the transaction that writes it.
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
                     on database: any Database, requestID: String?,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
@@ -118,8 +118,9 @@ enum RosterImport {
             }
             return (table, columns)
         } catch let error as ImportFileError {
-            var issues = Array(error.issues.prefix(ImportFileError.maximumIssues))
-            if error.issues.count > issues.count {   // a header of thousands of unknown columns
+            // The parser caps its own list (100 and a count); a header of thousands of unknown columns is capped here.
+            var issues = error.issues.count > ImportFileError.maximumIssues + 1 ? Array(error.issues.prefix(ImportFileError.maximumIssues)) : error.issues
+            if error.issues.count > issues.count {
                 issues.append(ImportFileIssue(line: nil, code: "more_problems", message: "… and \(error.issues.count - issues.count) more problems."))
             }
             throw RosterError(.invalidFile, issues.map { ($0.line.map { "line \($0): " } ?? "") + $0.message }.joined(separator: " "),

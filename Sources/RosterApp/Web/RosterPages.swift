@@ -17,7 +17,7 @@ struct RosterPages: Sendable {
         routes.get("join-requests", use: joinRequests)
         routes.post("join-requests", ":id", ":action", use: review)
         routes.get("import", use: importPage)
-        // Streamed: the session, the form token (in the URL) and the permission are checked before the body is read.
+        // Streamed: the session, the form's origin and the permission are checked before the body is read.
         routes.on(.POST, "import", body: .stream, use: runImport)
         routes.get("import", "template.csv", use: template)
         routes.get("imports", ":import", "failures.csv", use: failures)
@@ -170,11 +170,15 @@ struct RosterPages: Sendable {
     struct ImportForm: Content { var file: File?; var previewed: String?; var mode: String? }
 
     @Sendable func runImport(req: Request) async throws -> Response {
-        try req.requireCSRF()
+        try req.requireSameOrigin()
         let context = try await scope(req)
         try RosterImport.authorize(context)
         try await RosterImport.collectUpload(req, maximumBytes: RosterImportController.maximumBytes)
-        let form = try req.content.decode(ImportForm.self)
+        try req.requireCSRF()
+        let form: ImportForm
+        do { form = try req.content.decode(ImportForm.self) } catch {
+            return req.redirect(to: base(context) + "/import", error: "The upload could not be read; choose the file again.")
+        }
         let data: Data
         if let file = form.file, file.data.readableBytes > 0 {
             data = Data(file.data.readableBytesView)

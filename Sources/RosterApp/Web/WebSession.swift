@@ -48,22 +48,28 @@ struct WebSession: AsyncMiddleware {
         return response
     }
 
-    /// Posts that need no session: signing up and in (the invitation link's answer redirects to sign-in itself).
+    /// The two import uploads (`/orgs/{org}/import`, `/spaces/{space}/import`): the only forms sent as multipart.
+    static func isUpload(_ path: String) -> Bool {
+        let parts = path.split(separator: "/")
+        return parts.count == 3 && (parts[0] == "orgs" || parts[0] == "spaces") && parts[2] == "import"
+    }
+
+    /// Posts that need no session: signing up and in, and the forgotten-password pages (the invitation link's answer
+    /// redirects to sign-in itself).
     static func isAnonymousForm(_ path: String) -> Bool {
         ["/signup", "/signin", "/forgot-password", "/reset-password"].contains(path) || path.hasPrefix("/i/")
     }
 
     /// Checks a form post before its body is read (the route collects it only after the middleware): the CSRF cookie
-    /// is there, the body is a URL-encoded form (multipart only for an import upload, which reads its own body after
-    /// checking the session, the token and the permission), and a signed-in route has a live session. A stranger's
-    /// multipart body is never parsed.
+    /// is there, the body is a URL-encoded form (multipart only for the two import uploads, which read their own body
+    /// after checking the session, the form's origin and the permission), and a signed-in route has a live session.
     static func admitForm(_ request: Request) throws {
         guard request.cookies[name(csrfCookie, on: request)]?.string.isEmpty == false else {
             throw RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
         }
         let path = request.url.path
         let type = request.headers.contentType
-        let upload = path.hasSuffix("/import")
+        let upload = isUpload(path)
         if upload ? !(type?.type == "multipart" && type?.subType == "form-data") : type != .urlEncodedForm {
             throw Abort(.unsupportedMediaType, reason: upload ? "Upload the file as a multipart form." : "Send the form URL-encoded.")
         }
@@ -84,6 +90,8 @@ struct WebSession: AsyncMiddleware {
         return value
     }
 
+    static let foreignForm = RosterError(.forbidden, "This form expired or did not come from Roster. Reload the page and try again.")
+
     /// The form token of a session: a one-way function of its secret token.
     static func formToken(session token: String) -> String { Secret.hash("roster-form:" + token) }
 
@@ -92,10 +100,10 @@ struct WebSession: AsyncMiddleware {
 }
 
 extension Request {
-    /// Refuses a form post whose `_csrf` field does not match the cookie (403, nothing done). An upload carries the
-    /// token in its URL (`?_csrf=`), so it is checked before the body is read.
+    /// Refuses a form post whose `_csrf` field is not this request's form token (403, nothing done): signed in, the
+    /// one derived from the session; signed out, the `roster_csrf` cookie. Reads the field from a body already read.
     func requireCSRF() throws {
-        let sent = query[String.self, at: "_csrf"] ?? (try? content.get(String.self, at: "_csrf"))
+        let sent = try? content.get(String.self, at: "_csrf")
         let expected = WebSession.csrfToken(self)
         guard let sent, !expected.isEmpty, Array(sent.utf8).count == Array(expected.utf8).count,
               zip(sent.utf8, expected.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
@@ -127,5 +135,23 @@ extension Request {
         if text.hasPrefix("error:") { return (nil, String(text.dropFirst(6))) }
         if text.hasPrefix("notice:") { return (String(text.dropFirst(7)), nil) }
         return (nil, nil)
+    }
+}
+
+extension Request {
+    /// Refuses an upload that a page of another site sent (403), before its body is read: the browser says where the
+    /// form came from (`Sec-Fetch-Site`, or `Origin`, which every browser sends with a form post).
+    func requireSameOrigin() throws {
+        if let site = headers.first(name: "Sec-Fetch-Site") {
+            guard site == "same-origin" else { throw WebSession.foreignForm }
+            return
+        }
+        guard let origin = headers.first(name: .origin).flatMap(URLComponents.init(string:)), let host = origin.host else {
+            throw WebSession.foreignForm
+        }
+        let sent = origin.port.map { "\(host):\($0)" } ?? host
+        let base = URLComponents(string: application.roster.configuration.baseURL)
+        let ours = [headers.first(name: .host), base.flatMap { b in b.host.map { h in b.port.map { "\(h):\($0)" } ?? h } }].compactMap { $0 }
+        guard ours.contains(sent) else { throw WebSession.foreignForm }
     }
 }

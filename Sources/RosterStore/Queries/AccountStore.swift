@@ -33,6 +33,11 @@ public struct AccountStore: Sendable {
         }
     }
 
+    /// The account with this id, if any.
+    public func account(id: UUID) async throws -> AccountModel? {
+        try await AccountModel.find(id, on: db)
+    }
+
     /// The account with this canonical email, if any.
     public func account(email: EmailAddress) async throws -> AccountModel? {
         try await AccountModel.query(on: db).filter(\.$email == email.value).first()
@@ -71,6 +76,7 @@ public struct AccountStore: Sendable {
                                     email: QueuedEmail) async throws {
         let accountID = try account.requireID()
         try await db.writeTransaction { db in
+            try await AccountStore(db).lockAccount(accountID)   // parallel requests count one after another
             let recent = try await PasswordResetModel.query(on: db).filter(\.$account.$id == accountID)
                 .filter(\.$createdAt > now.addingTimeInterval(-3600)).count()
             guard recent < perHour else { return }
@@ -79,9 +85,15 @@ public struct AccountStore: Sendable {
         }
     }
 
+    /// Whether a password reset link with this token hash is open (unused and unexpired): checked before any bcrypt
+    /// work is spent on a guessed token.
+    public func passwordResetIsOpen(tokenHash: String, now: Date) async throws -> Bool {
+        try await PasswordResetModel.query(on: db).filter(\.$tokenHash == tokenHash).filter(\.$usedAt == nil).filter(\.$expiresAt > now).count() > 0
+    }
+
     /// Consumes a password reset link once: sets the new password hash, ends every session of the account and every
-    /// other open link, and marks the email verified (the link proved control of it). Nil for an unknown, used or
-    /// expired token.
+    /// other open link, lifts a sign-in lockout, and marks the email verified (the link proved control of it). Nil for
+    /// an unknown, used or expired token.
     public func consumePasswordReset(tokenHash: String, newPasswordHash: String, now: Date) async throws -> AccountModel? {
         try await db.writeTransaction { db -> AccountModel? in
             guard let row = try await PasswordResetModel.query(on: db).filter(\.$tokenHash == tokenHash)
@@ -96,6 +108,8 @@ public struct AccountStore: Sendable {
             try await SessionModel.query(on: db).filter(\.$account.$id == accountID).delete()
             try await db.sql.update(PasswordResetModel.schema).set("used_at", to: now)
                 .where("account_id", .equal, accountID).where("used_at", .is, SQLLiteral.null).run()
+            // A new password lifts a sign-in lockout: the failures were against the old one.
+            try await SignInFailureModel.query(on: db).filter(\.$id == account.email).delete()
             return account
         }
     }
@@ -108,6 +122,13 @@ public struct AccountStore: Sendable {
     /// Counts one sign-in attempt for `email` before its password is checked: the record after `advance` (the
     /// throttle's rule) is stored and returned, in one transaction that holds the record's row (created if missing,
     /// then read `FOR UPDATE` on PostgreSQL; SQLite's writers are serialized), so parallel attempts count one by one.
+    /// The recorded failures for `email`, read without a lock: an attempt already over the limit is refused on this
+    /// read alone, without taking the write lock.
+    public func signInFailures(email: EmailAddress) async throws -> SignInThrottle.Record? {
+        guard let row = try await SignInFailureModel.find(email.value, on: db), row.failures > 0 else { return nil }
+        return SignInThrottle.Record(failures: row.failures, windowStart: row.windowStart)
+    }
+
     public func reserveSignInAttempt(email: EmailAddress, now: Date,
                                      advance: @escaping @Sendable (SignInThrottle.Record?) -> SignInThrottle.Record) async throws -> SignInThrottle.Record {
         try await db.writeTransaction { db in
