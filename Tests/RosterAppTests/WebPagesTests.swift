@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Vapor
+@testable import RosterApp
 import RosterTesting
 
 /// The web pages' protections, without a browser (the browser tests in browser-tests/ drive the flows).
@@ -149,6 +150,16 @@ import RosterTesting
             var prefixed = HTTPHeaders()
             prefixed.replaceOrAdd(name: .cookie, value: "__Host-roster_session=\(owner)")
             #expect(try await t.send(.GET, "/", headers: prefixed).status == .ok)
+        }
+    }
+
+    /// Issue 13, point 1: a flash message is bounded, so a long refusal (a file's problems) still reaches the page.
+    @Test func aLongMessageStillFitsInItsCookie() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let request = Request(application: t.app, on: t.app.eventLoopGroup.next())
+            let response = request.redirect(to: "/", error: String(repeating: "line 2: a quote appears inside an unquoted cell. ", count: 200))
+            let cookie = try #require(response.headers[.setCookie].first { $0.hasPrefix("roster_flash=") })
+            #expect(cookie.utf8.count < 4000)
         }
     }
 }

@@ -117,11 +117,16 @@ extension Request {
         return nil
     }
 
+    /// Characters of a one-time message at most (base64 of up to 4 bytes each stays under a cookie's size).
+    static let flashLimit = 700
+
     /// A redirect after a form post (303), with a one-time message for the next page.
     func redirect(to path: String, notice: String? = nil, error: String? = nil) -> Response {
         let response = Response(status: .seeOther)
         response.headers.replaceOrAdd(name: .location, value: path)
-        if let message = error.map({ "error:" + $0 }) ?? notice.map({ "notice:" + $0 }) {
+        if var message = error.map({ "error:" + $0 }) ?? notice.map({ "notice:" + $0 }) {
+            // A cookie holds about 4 KB and a browser drops a larger one silently: the message is cut to fit.
+            if message.count > Self.flashLimit { message = String(message.prefix(Self.flashLimit)) + "…" }
             let encoded = Data(message.utf8).base64EncodedString()
             response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(encoded, on: self, maxAge: 60)
         }
