@@ -27,7 +27,7 @@ struct InviteeUseCases: Sendable {
         let inviteeHandle: InviteeHandle
         switch handle {
         case .id(let id):
-            found = try await PersonalRoster(db).invitation(id: id)
+            found = try await PersonalRoster(db).row(id: id)
             inviteeHandle = .id
         case .token(let hash):
             found = try await PersonalRoster(db).invitation(tokenHash: hash)

@@ -14,16 +14,9 @@ enum OrganizationLifecycle {
         }
         let now = Date()
         return try await database.writeTransaction { db in
-            var slug = requested ?? OrganizationRules.slug(from: name)
-            if requested == nil {
-                // A generated slug takes the first free suffix; a requested one is taken or refused.
-                let base = slug
-                var n = 1
-                while try await OrganizationModel.query(on: db).filter(\.$slug == slug).filter(\.$deletedAt == nil).count() > 0 {
-                    n += 1
-                    slug = "\(base.prefix(44))-\(n)"
-                }
-            }
+            // A generated slug takes the first free suffix; a requested one is taken or refused.
+            var slug = requested ?? ""
+            if requested == nil { slug = try await Directory(db).freeSlug(OrganizationRules.slug(from: name)) }
             let org = OrganizationModel()
             org.name = name
             org.slug = slug

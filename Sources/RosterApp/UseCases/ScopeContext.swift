@@ -45,7 +45,7 @@ extension ScopeContext {
             copy.attributeDefinitions = space.attributeDefinitions
             copy.spaceName = space.name
         } else {
-            guard let org = try await directory.organization(ref: scope.orgID.uuidString) else { throw RosterError.notFound }
+            guard let org = try await directory.organization(id: scope.orgID) else { throw RosterError.notFound }
             copy.org = org
             copy.settings = org.settings
         }

@@ -16,6 +16,9 @@ extension MembershipStore {
         func invitationsLastHour() async throws -> Int {
             try await Outbox(db).invitationsQueued(orgID: scope.orgID, since: now.addingTimeInterval(-3600))
         }
+        func account(holding email: String) async throws -> AccountModel? {
+            try await AccountModel.query(on: db).filter(\.$email == email).first()
+        }
         func ownerCounts() async throws -> OwnerCounts {
             guard scope.spaceID == nil else { return OwnerCounts(members: 0, owners: 0) }
             let counts = try await activeCounts(orgID: scope.orgID)
@@ -23,7 +26,7 @@ extension MembershipStore {
         }
         switch command {
         case .invite(let input):
-            let account = try await AccountModel.query(on: db).filter(\.$email == input.email).first()
+            let account = try await account(holding: input.email)
             if let account, let id = account.id {
                 facts.invitedAccount = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
             }
@@ -34,7 +37,7 @@ extension MembershipStore {
         case .resend(let id, let newEmail):
             facts.target = try await target(id)
             if let newEmail, let row = facts.target, newEmail != row.email {
-                let account = try await AccountModel.query(on: db).filter(\.$email == newEmail).first()
+                let account = try await account(holding: newEmail)
                 facts.existing = try await liveRow(scopeID: scope.scopeID, email: newEmail, accountID: account?.id)?.facts
             }
             if let externalID = facts.target?.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
@@ -162,7 +165,9 @@ extension MembershipStore {
     func reviewerEmails(scope: ScopeRef, ladder: RoleLadder, limit: Int) async throws -> [String] {
         let reviewerRoles = ladder.roles.filter { $0.permissions.contains(.requestsReview) }.map(\.key)
         let orgLadder = scope.spaceID == nil ? ladder : try await self.ladder(orgID: scope.orgID, .org)
-        let orgReviewerRoles = orgLadder.roles.filter { $0.isOwner || $0.key == DefaultRoles.adminKey }.map(\.key)
+        // Org roles that review a space's requests through the space (the one rule of `Authority.onSpace`).
+        let orgReviewerRoles = orgLadder.roles
+            .filter { Authority.onSpace(orgRole: $0, spaceRole: nil).permissions.contains(.requestsReview) }.map(\.key)
         let reviewers = try await MembershipModel.query(on: db)
             .filter(\.$status == MembershipStatus.active.rawValue)
             .group(.or) { group in

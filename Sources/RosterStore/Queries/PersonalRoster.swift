@@ -76,11 +76,9 @@ public struct PersonalRoster: Sendable {
                               inviterName: inviter?.name)
     }
 
-    /// The membership row the invitee names (by id or by emailed token hash), in any scope.
-    public func invitation(id: UUID? = nil, tokenHash: String? = nil) async throws -> MembershipModel? {
-        if let id { return try await MembershipModel.find(id, on: db) }
-        if let tokenHash { return try await MembershipModel.query(on: db).filter(\.$tokenHash == tokenHash).first() }
-        return nil
+    /// The membership row an emailed token names, in any scope.
+    public func invitation(tokenHash: String) async throws -> MembershipModel? {
+        try await MembershipModel.query(on: db).filter(\.$tokenHash == tokenHash).first()
     }
 
     /// A row by id in any scope (the person's own rows, checked by the caller).
