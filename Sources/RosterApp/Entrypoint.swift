@@ -20,7 +20,8 @@ public enum RosterMain {
             try LoggingSystem.bootstrap(from: &env)
             let app = try await Application.make(env)
             do {
-                try configure(app, configuration, options: ConfigureOptions(limits: RosterLimits(pendingJoinRequestsPerAccount: configuration.maxPendingJoinRequests)))
+                try configure(app, configuration, options: ConfigureOptions(limits: RosterLimits(
+                    invitationsPerHour: configuration.invitationsPerHour, pendingJoinRequestsPerAccount: configuration.maxPendingJoinRequests)))
                 let command = env.arguments.dropFirst().first ?? "serve"
                 if command == "serve" {
                     try await migrate(app)

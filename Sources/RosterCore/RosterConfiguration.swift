@@ -38,6 +38,9 @@ public struct RosterConfiguration: Sendable, Equatable {
     public var baseURL: String
     /// `ROSTER_MAX_PENDING_JOIN_REQUESTS`, default 1: pending join requests one account may have across all organizations.
     public var maxPendingJoinRequests: Int = 1
+    /// `ROSTER_INVITES_PER_HOUR`, default 500: invitation emails an organization may send in an hour unless it has its
+    /// own budget (`roster orgs limits`); past it, invitations are still made and their emails wait in the outbox.
+    public var invitationsPerHour: Int = LifecycleLimits().invitationsPerHour
     /// `ROSTER_UNVERIFIED_TTL_DAYS`, default 7: accounts that never verified their address are removed after this
     /// many days, so nobody can hold someone else's address by signing up with it.
     public var unverifiedAccountTTLDays: Int = 7
@@ -108,6 +111,13 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_MAX_PENDING_JOIN_REQUESTS", message: "must be a number from 1 to 1000, got '\(raw)'")
             }
             configuration.maxPendingJoinRequests = parsed
+        }
+        if let raw = value("ROSTER_INVITES_PER_HOUR") {
+            let range = LifecycleLimits.invitationsPerHourRange
+            guard let parsed = Int(raw), range.contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_INVITES_PER_HOUR", message: "must be a number from \(range.lowerBound) to \(range.upperBound), got '\(raw)'")
+            }
+            configuration.invitationsPerHour = parsed
         }
         if let raw = value("ROSTER_UNVERIFIED_TTL_DAYS") {
             guard let parsed = Int(raw), (1...365).contains(parsed) else {

@@ -272,4 +272,36 @@ actor CountingMailer: Mailer {
             #expect(deliveries.count == 40 && deliveries.values.allSatisfy { $0 == 1 }, "each message exactly once")
         }
     }
+    @Test(arguments: TestBackend.available)
+    func anImportOverTheBudgetCreatesEveryRowAndDeliversInHourlyBatches(backend: TestBackend) async throws {
+        try await TestApp.with(backend, limits: .init(invitationsPerHour: 3)) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            try await drain(t)
+            let emails = (0..<7).map { "student\($0)@example.com" }
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+            let csv = "email\n" + emails.joined(separator: "\n") + "\n"
+            let imported = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers)
+            #expect(imported.status == .ok)
+            #expect((imported.json["rows"] as? [[String: Any]])?.compactMap { $0["outcome"] as? String } == Array(repeating: "invited", count: 7))
+            let now = Date()
+
+            // Every row is there, the emails past the budget shown queued with the hour they go.
+            let pending = try await t.send(.GET, "/v1/orgs/\(org)/members?status=pending", token: owner)
+            let waiting = (pending.json["items"] as? [[String: Any]] ?? []).compactMap { ($0["delivery"] as? [String: Any])?["scheduled_at"] as? String }
+                .compactMap { try? Date($0, strategy: .iso8601) }
+            #expect(waiting.count == 7)
+            #expect(waiting.filter { $0 > now }.count == 4)
+
+            let mailer = CountingMailer()
+            let worker = worker(t, mailer)
+            #expect(try await worker.deliverDue(now: { now }) == 3)
+            #expect(try await worker.deliverDue(now: { now + 1800 }) == 0, "the next batch waits for its hour")
+            #expect(try await worker.deliverDue(now: { now + 3600 }) == 3)
+            #expect(try await worker.deliverDue(now: { now + 7200 }) == 1)
+            let deliveries = await mailer.deliveries
+            #expect(deliveries.keys.sorted() == emails && deliveries.values.allSatisfy { $0 == 1 }, "none lost, none twice")
+        }
+    }
 }

@@ -18,13 +18,13 @@ import RosterTesting
 
             let platform = try await ImportCommand.scope(orgRef: "uni", spaceSlug: "algebra", actorEmail: nil, on: t.app.db)
             let (table, columns) = try RosterImport.read(csv, definitions: platform.attributeDefinitions)
-            let preview = try await RosterImport.run(table: table, columns: columns, context: platform, dryRun: true,
+            let preview = try await RosterImport.run(table: table, columns: columns, context: platform, dryRun: true, limits: t.app.roster.limits,
                                                               on: t.app.db, requestID: nil)
             #expect(preview.rows.map(\.outcome) == [.invited, .invited])
 
             let admin = try await ImportCommand.scope(orgRef: "uni", spaceSlug: nil, actorEmail: "admin@example.com", on: t.app.db)
             let orgTable = try RosterImport.read(Data("email,role\nx@example.com,admin\ny@example.com,\n".utf8), definitions: [])
-            let report = try await RosterImport.run(table: orgTable.0, columns: orgTable.1, context: admin, dryRun: false,
+            let report = try await RosterImport.run(table: orgTable.0, columns: orgTable.1, context: admin, dryRun: false, limits: t.app.roster.limits,
                                                              on: t.app.db, requestID: nil)
             #expect(report.rows.map { $0.reason?.rawValue ?? $0.outcome.rawValue } == ["role_not_allowed", "invited"])
             #expect(try await t.emails(to: "y@example.com", kind: "invitation").count == 1)

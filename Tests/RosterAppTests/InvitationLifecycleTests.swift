@@ -183,25 +183,38 @@ import RosterTesting
             try await t.verifiedPerson("known@example.com")
             let known = try await t.invite(owner, org: org, email: "known@example.com")
             let unknown = try await t.invite(owner, org: org, email: "unknown@example.com")
-            let varying: Set<String> = ["id", "email", "created_at", "updated_at", "expires_at"]
+            let varying: Set<String> = ["id", "email", "created_at", "updated_at", "expires_at", "delivery"]
             #expect(known.status == unknown.status)
+            let deliveries = [known, unknown].map { ($0.json["delivery"] as? [String: Any]).map { Set($0.keys) } }
+            #expect(deliveries[0] == deliveries[1] && deliveries[0] == ["status", "scheduled_at"])
             #expect(known.stable(dropping: varying) == unknown.stable(dropping: varying))
             #expect(Set(known.json.keys) == Set(unknown.json.keys))
         }
     }
 
     @Test(arguments: TestBackend.available)
-    func invitationEmailsAreRateLimitedPerOrganization(backend: TestBackend) async throws {
+    func invitationsOverTheOrganizationsBudgetAreCreatedAndTheirEmailsWait(backend: TestBackend) async throws {
         try await TestApp.with(backend, limits: .init(invitationsPerHour: 2)) { t in
             let owner = try await t.verifiedPerson("owner@example.com")
             let org = try await t.createOrg(owner)
-            #expect(try await t.invite(owner, org: org, email: "a@example.com").status == .created)
-            #expect(try await t.invite(owner, org: org, email: "b@example.com").status == .created)
-            let third = try await t.invite(owner, org: org, email: "c@example.com")
-            #expect(third.status == .tooManyRequests)
-            #expect(third.code == "rate_limited")
+            func scheduled(_ r: TestResponse) throws -> Date {
+                let delivery = try #require(r.json["delivery"] as? [String: Any])
+                #expect(delivery["status"] as? String == "queued")
+                return try #require((delivery["scheduled_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
+            }
+            let start = Date()
+            let a = try await t.invite(owner, org: org, email: "a@example.com")
+            let b = try await t.invite(owner, org: org, email: "b@example.com")
+            let c = try await t.invite(owner, org: org, email: "c@example.com")
+            #expect([a.status, b.status, c.status] == [.created, .created, .created])
+            #expect(try scheduled(a) < start + 60 && scheduled(b) < start + 60)
+            #expect(try scheduled(c) >= scheduled(a) + 3600, "the third waits an hour after the first")
+            // A resend takes a slot too.
+            let resent = try await t.send(.POST, "/v1/orgs/\(org)/members/\(try #require(b.string("id")))/resend", token: owner)
+            #expect(try scheduled(resent) >= scheduled(b) + 3600)
+            // The budget is the organization's: another one sends at once.
             let other = try await t.createOrg(owner, name: "Other")
-            #expect(try await t.invite(owner, org: other, email: "c@example.com").status == .created)
+            #expect(try scheduled(try await t.invite(owner, org: other, email: "c@example.com")) < start + 60)
         }
     }
 }

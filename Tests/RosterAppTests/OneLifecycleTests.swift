@@ -162,7 +162,7 @@ import RosterTesting
             #expect(try await t.send(.POST, "/v1/orgs/\(org)/join-requests", json: [:], token: asker).status == .created)
             let context = try await ImportCommand.scope(orgRef: "uni", spaceSlug: nil, actorEmail: "registrar@example.com", on: t.app.db)
             let (table, columns) = try RosterImport.read(Data("email\nasker@example.com\n".utf8), definitions: [])
-            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: false, on: t.app.db, requestID: nil)
+            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: false, limits: t.app.roster.limits, on: t.app.db, requestID: nil)
             #expect(report.rows.map(\.reason) == [.joinRequestPending])
             let requests = try await t.send(.GET, "/v1/orgs/\(org)/join-requests", token: owner)
             #expect((requests.json["items"] as? [Any])?.count == 1, "the request is still pending")

@@ -103,3 +103,54 @@ import Testing
         #expect(email.payload.hasPrefix(#"{"expires_at":"1970-01-01 00:00 UTC","inviter":"Ada <x>""#))
     }
 }
+
+@Suite struct InvitationBudgetTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func emailsOverTheBudgetWaitForTheirHour() {
+        var budget = InvitationBudget(perHour: 2)
+        let slots = (0..<5).map { _ in budget.take(now: t0) }
+        #expect(slots == [t0, t0, t0 + 3600, t0 + 3600, t0 + 7200])
+    }
+
+    @Test func earlierSlotsCountUntilTheyAreAnHourOld() {
+        var budget = InvitationBudget(perHour: 2, recent: [t0 - 600, t0 - 1800, t0 - 7200])
+        #expect(budget.take(now: t0) == t0 + 1800, "the hour from t0 − 30 min holds two already")
+        var later = InvitationBudget(perHour: 2, recent: [t0 - 3600, t0 - 1800])
+        #expect(later.take(now: t0) == t0, "an email of exactly an hour ago no longer counts")
+    }
+
+    /// Whatever the pattern of sending, no hour of any start holds more than the budget, and no email waits when
+    /// the last hour has room.
+    @Test(arguments: [1, 3, 10]) func noHourEverHoldsMoreThanTheBudget(perHour: Int) {
+        var generator = SeededGenerator(seed: UInt64(perHour))
+        var budget = InvitationBudget(perHour: perHour)
+        var now = t0, slots: [Date] = []
+        for _ in 0..<400 {
+            now += Double(Int.random(in: 0...900, using: &generator))
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let slot = budget.take(now: now)
+                #expect(slot >= now)
+                let inLastHour = slots.filter { $0 > now - 3600 }.count
+                if inLastHour < perHour { #expect(slot == now) }
+                slots.append(slot)
+            }
+        }
+        for start in slots {
+            #expect(slots.filter { $0 >= start && $0 < start + 3600 }.count <= perHour)
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for property tests.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -124,6 +124,42 @@ struct RevokeKeyCommand: AsyncCommand {
     }
 }
 
+/// `roster orgs limits ORG [--invites-per-hour N|default]`.
+struct OrgsCommand: AsyncCommandGroup {
+    var help: String { "Manages organizations' limits." }
+    var commands: [String: any AnyAsyncCommand] { ["limits": OrgLimitsCommand()] }
+}
+
+struct OrgLimitsCommand: AsyncCommand {
+    struct Signature: CommandSignature {
+        @Argument(name: "org", help: "The organization's id or slug.") var org: String
+        @Option(name: "invites-per-hour", help: "Invitation emails it may send in an hour (past it they wait in the outbox), or 'default'.")
+        var invitesPerHour: String?
+    }
+    var help: String { "Shows an organization's limits, or sets its invitation-email budget." }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let app = context.application
+        try await migrate(app)
+        let serverDefault = app.roster.limits.invitationsPerHour
+        let org: OrganizationModel?
+        switch signature.invitesPerHour {
+        case nil:
+            org = try await Directory(app.db).organization(ref: signature.org)
+        case "default"?:
+            org = try await OrganizationUseCases.setInvitationsPerHour(nil, of: signature.org, on: app.db)
+        case let raw?:
+            guard let perHour = Int(raw), LifecycleLimits.invitationsPerHourRange.contains(perHour) else {
+                throw CommandLineError("--invites-per-hour takes a whole number from \(LifecycleLimits.invitationsPerHourRange.lowerBound) to \(LifecycleLimits.invitationsPerHourRange.upperBound), or 'default'")
+            }
+            org = try await OrganizationUseCases.setInvitationsPerHour(perHour, of: signature.org, on: app.db)
+        }
+        guard let org else { throw CommandLineError("no organization has id or slug '\(signature.org)'") }
+        let budget = org.invitesPerHour.map { "\($0) (its own)" } ?? "\(serverDefault) (the server's default)"
+        context.console.print("\(org.slug): invitation emails per hour: \(budget)")
+    }
+}
+
 /// A command-line refusal, printed as one line.
 struct CommandLineError: Error, CustomStringConvertible {
     var description: String

@@ -37,7 +37,7 @@ struct ImportCommand: AsyncCommand {
         let report: ImportReport
         do {
             report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
-                                                         on: app.db, requestID: nil)
+                                                         limits: app.roster.limits, on: app.db, requestID: nil)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
             indicator.succeed()

@@ -6,9 +6,12 @@ import RosterStore
 struct DeliveryResponse: Content {
     var status: String
     var lastError: String?
+    /// While `queued`: when the organization's invitation budget lets the email go.
+    var scheduledAt: Date?
     enum CodingKeys: String, CodingKey {
         case status
         case lastError = "last_error"
+        case scheduledAt = "scheduled_at"
     }
 }
 
@@ -81,7 +84,9 @@ struct MembershipResponse: Content {
         attributes = m.attributeValues
         invitedBy = m.invitedBy
         message = m.message
-        delivery = m.deliveryStatus.map { DeliveryResponse(status: $0, lastError: m.deliveryError) }
+        delivery = m.deliveryStatus.map {
+            DeliveryResponse(status: $0, lastError: m.deliveryError, scheduledAt: $0 == "queued" ? m.deliveryAt : nil)
+        }
         expiresAt = m.status == MembershipStatus.pending.rawValue || m.status == MembershipStatus.expired.rawValue ? m.expiresAt : nil
         createdAt = m.createdAt
         updatedAt = m.updatedAt

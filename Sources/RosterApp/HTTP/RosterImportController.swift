@@ -49,7 +49,8 @@ struct RosterImportController: RouteCollection {
             let (table, columns) = try RosterImport.read(data, definitions: context.attributeDefinitions)
             // The report's rows are written as JSON while the import writes to the database (the spare core).
             let encoding = NIOLockedValueBox<Task<[UInt8], Never>?>(nil)
-            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id,
+            let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun,
+                                                    limits: req.application.roster.limits, on: req.db, requestID: req.id,
                                             planned: { rows in encoding.withLockedValue { $0 = Task { ImportReport.json(rows: rows) } } })
             if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
             body = Data(report.json(encodedRows: await encoding.withLockedValue { $0 }?.value))

@@ -106,3 +106,23 @@ struct OrganizationUseCases: Sendable {
         }
     }
 }
+
+extension OrganizationUseCases {
+    /// Sets an organization's own invitation-email budget per hour, or gives it back the server's (`nil`), under its
+    /// lock and audited as the command line's doing (`roster orgs limits`). Returns the organization, or nil when
+    /// there is none by `ref` (id or slug).
+    static func setInvitationsPerHour(_ perHour: Int?, of ref: String, on database: any Database) async throws -> OrganizationModel? {
+        guard let found = try await Directory(database).organization(ref: ref), let orgID = found.id else { return nil }
+        return try await database.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(orgID)
+            guard let org = try await Directory(db).organization(id: orgID) else { return nil }
+            let before = org.invitesPerHour
+            org.invitesPerHour = perHour
+            try await org.save(on: db)
+            try await AuditLog(db).record(action: "organization.updated", actor: .commandLine, orgID: orgID,
+                                          before: ["invites_per_hour": before.map(String.init) ?? "default"],
+                                          after: ["invites_per_hour": perHour.map(String.init) ?? "default"], requestID: nil, at: Date())
+            return org
+        }
+    }
+}

@@ -41,7 +41,7 @@ enum RosterImport {
 
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it.
-    static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool,
+    static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool, limits: RosterLimits,
                     on database: any Database, requestID: String?,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
         try authorize(unlocked)
@@ -67,7 +67,12 @@ enum RosterImport {
                 // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
                 // 100,000 rows are never all held).
                 let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
-                let newRows = order.lazy.map { plan.newRows[$0] }.map { row -> ImportWriter.NewMembership in
+                // Each invitation email takes the next slot of the organization's budget, in the order they are written.
+                var budget = try await Outbox(db).invitationBudget(orgID: context.scope.orgID, perHour: context.invitationsPerHour(limits), now: now)
+                var slots = [Date](repeating: now, count: plan.newRows.count)
+                for index in order where !plan.newRows[index].active { slots[index] = budget.take(now: now) }
+                let newRows = order.lazy.map { index -> ImportWriter.NewMembership in
+                    let row = plan.newRows[index]
                     if row.active {
                         return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, email: nil)
                     }
@@ -75,7 +80,8 @@ enum RosterImport {
                     let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
                                                           space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
                                                           token: token, expiresAt: expiresAt)
-                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email)
+                    return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email,
+                                 sendAt: slots[index])
                 }
                 try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)

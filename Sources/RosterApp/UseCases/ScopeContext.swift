@@ -80,8 +80,12 @@ extension ScopeContext {
         facts.attributeDefinitions = attributeDefinitions
         facts.isOrgMember = isOrgMember
         facts.limits = limits
+        facts.invitationBudget = InvitationBudget(perHour: invitationsPerHour(limits))
         return facts
     }
+
+    /// The organization's invitation emails per hour: its own budget, or the server's.
+    func invitationsPerHour(_ limits: RosterLimits) -> Int { org.invitesPerHour ?? limits.invitationsPerHour }
 }
 
 extension Request {

@@ -191,7 +191,8 @@ struct RosterPages: Sendable {
         let report: ImportReport
         do {
             let (table, columns) = try RosterImport.read(data, definitions: context.attributeDefinitions)
-            report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun, on: req.db, requestID: req.id)
+            report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun, limits: req.application.roster.limits,
+                                                on: req.db, requestID: req.id)
         } catch let error as RosterError where error.code == .invalidFile {
             return req.redirect(to: base(context) + "/import", error: "The file cannot be imported: " + error.detail)
         }

@@ -114,13 +114,6 @@ extension Lifecycle {
         }
     }
 
-    /// 429 `rate_limited` when the organization queued its hourly allowance of invitation emails (DESIGN §3).
-    static func requireInvitationQuota(_ facts: ScopeFacts) throws(RosterError) {
-        if facts.invitationsLastHour >= facts.limits.invitationsPerHour {
-            throw RosterError(.rateLimited, "This organization has sent \(facts.limits.invitationsPerHour) invitations in the last hour; try again later.", retryAfter: 3600)
-        }
-    }
-
     /// 409 `external_id_taken` when another live row of the scope holds `externalID` (invariant 3; the unique
     /// index is the backstop).
     static func requireExternalIDFree(_ externalID: String, for row: MembershipFacts?, facts: ScopeFacts) throws(RosterError) {
@@ -130,10 +123,13 @@ extension Lifecycle {
     }
 
     /// The invitation email with its one-time link.
-    static func invitationEmail(to email: String, role: RoleDefinition, token: String, expiresAt: Date, membershipID: UUID?, facts: ScopeFacts) -> MembershipPlan.Email {
-        .init(message: EmailTemplates.invitation(to: email, inviterName: facts.actorName, organization: facts.orgName, space: facts.spaceName,
-                                                  roleName: role.name, token: token, expiresAt: expiresAt),
-              orgID: facts.scope.orgID, membershipID: membershipID)
+    /// An invitation email, in the next slot of the organization's budget.
+    static func invitationEmail(to email: String, role: RoleDefinition, token: String, expiresAt: Date, membershipID: UUID?, facts: ScopeFacts,
+                                now: Date) -> MembershipPlan.Email {
+        var budget = facts.invitationBudget
+        return .init(message: EmailTemplates.invitation(to: email, inviterName: facts.actorName, organization: facts.orgName, space: facts.spaceName,
+                                                         roleName: role.name, token: token, expiresAt: expiresAt),
+                     orgID: facts.scope.orgID, membershipID: membershipID, sendAt: budget.take(now: now))
     }
 
     /// When a pending invitation sent at `now` with a TTL of `days` expires.

@@ -74,12 +74,14 @@ public enum Lifecycle {
             plan.insert(row, event: .added, actor: facts.actor)
             return plan
         }
-        try requireInvitationQuota(facts)
         row.tokenHash = fresh.tokenHash
         row.expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
+        let email = invitationEmail(to: input.email, role: role, token: fresh.token, expiresAt: row.expiresAt ?? now, membershipID: fresh.id,
+                                    facts: facts, now: now)
         row.deliveryStatus = "queued"
+        row.deliveryAt = email.sendAt
         plan.insert(row, event: .invited, actor: facts.actor)
-        plan.emails.append(invitationEmail(to: input.email, role: role, token: fresh.token, expiresAt: row.expiresAt ?? now, membershipID: fresh.id, facts: facts))
+        plan.emails.append(email)
         return plan
     }
 
@@ -95,7 +97,10 @@ public enum Lifecycle {
         let expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
         // Earlier emails of this invitation that have not gone out yet never will: their link is dead.
         plan.supersede.append(id)
-        if let newEmail, newEmail != row.email {
+        let correcting = newEmail.map { $0 != row.email } ?? false
+        let email = invitationEmail(to: newEmail ?? row.email, role: role, token: fresh.token, expiresAt: expiresAt,
+                                    membershipID: correcting ? fresh.id : id, facts: facts, now: now)
+        if let newEmail, correcting {
             if let existing = facts.existing {
                 switch (existing.status, existing.source) {
                 case (.active, _): throw RosterError(.alreadyMember, "The corrected address already belongs to an active member here.")
@@ -109,11 +114,10 @@ public enum Lifecycle {
                 try requireSeat(facts)  // an expired row holds no seat
                 if let externalID = row.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
             }
-            try requireInvitationQuota(facts)
             let invitation = MembershipPlan.NewRow(
                 id: fresh.id, scope: facts.scope, email: newEmail, name: row.name, roleKey: role.key, status: .pending, source: .invitation,
                 accountID: nil, externalID: row.externalID, attributes: row.attributes, invitedBy: facts.actor.id,
-                tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued")
+                tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: email.sendAt)
             plan.insert(invitation, event: .invited, actor: facts.actor)
             plan.result = fresh.id
         } else {
@@ -121,13 +125,12 @@ public enum Lifecycle {
                 try requireSeat(facts)
                 if let externalID = row.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
             }
-            try requireInvitationQuota(facts)
             plan.transition(row, to: .pending, event: .resent, actor: facts.actor,
-                            set: MembershipChanges(tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", reopen: true))
+                            set: MembershipChanges(tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: email.sendAt,
+                                                   reopen: true))
             plan.result = id
         }
-        plan.emails.append(invitationEmail(to: newEmail ?? row.email, role: role, token: fresh.token, expiresAt: expiresAt,
-                                           membershipID: plan.result, facts: facts))
+        plan.emails.append(email)
         return plan
     }
 

@@ -149,7 +149,10 @@ public struct OwnerCounts: Sendable, Equatable {
 
 /// Limits the lifecycle enforces.
 public struct LifecycleLimits: Sendable, Equatable {
+    /// Invitation emails an organization may send in an hour, unless it has its own budget.
     public var invitationsPerHour: Int
+    /// The budgets an organization (or the server) may have.
+    public static let invitationsPerHourRange = 1...1_000_000
     public var pendingJoinRequestsPerAccount: Int
     /// Reviewers emailed about one join request at most.
     public var reviewerEmails: Int
@@ -209,8 +212,8 @@ public struct ScopeFacts: Sendable, Equatable {
     public var ownerCounts = OwnerCounts(members: 0, owners: 0)
     /// Live rows of the scope (seat limit).
     public var liveRows = 0
-    /// Invitation emails the organization queued in the last hour.
-    public var invitationsLastHour = 0
+    /// The organization's invitation-email budget, with the slots its recent invitation emails took.
+    public var invitationBudget = InvitationBudget(perHour: LifecycleLimits().invitationsPerHour)
     /// Pending join requests the acting person has anywhere.
     public var pendingJoinRequestsOfPerson = 0
     /// Who is told of a new join request.

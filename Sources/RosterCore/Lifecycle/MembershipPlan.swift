@@ -55,6 +55,8 @@ public struct MembershipPlan: Sendable, Equatable {
         public var tokenHash: String?
         public var expiresAt: Date?
         public var deliveryStatus: String?
+        /// When its invitation email goes (the organization's budget may hold it back).
+        public var deliveryAt: Date?
         public var message: String?
 
         /// The row as the lifecycle sees it once written.
@@ -99,6 +101,8 @@ public struct MembershipPlan: Sendable, Equatable {
         public var message: QueuedEmail
         public var orgID: UUID
         public var membershipID: UUID?
+        /// The slot the organization's invitation budget gave this email (nil: not an invitation, sent at once).
+        public var sendAt: Date?
     }
 
     public var updates: [Update] = []
@@ -156,11 +160,14 @@ public struct MembershipChanges: Sendable, Equatable {
     public var expiresAt: Date?
     /// `queued` for a (re)sent invitation.
     public var deliveryStatus: String?
+    /// When the (re)sent invitation's email goes.
+    public var deliveryAt: Date?
     /// Clears `ended_at` (a resend reopening an expired invitation).
     public var reopen = false
 
     public init(roleKey: String? = nil, externalID: String?? = nil, attributes: [String: String]? = nil, name: String?? = nil,
-                accountID: UUID? = nil, tokenHash: String? = nil, expiresAt: Date? = nil, deliveryStatus: String? = nil, reopen: Bool = false) {
+                accountID: UUID? = nil, tokenHash: String? = nil, expiresAt: Date? = nil, deliveryStatus: String? = nil, deliveryAt: Date? = nil,
+                reopen: Bool = false) {
         self.roleKey = roleKey
         self.externalID = externalID
         self.attributes = attributes
@@ -169,6 +176,7 @@ public struct MembershipChanges: Sendable, Equatable {
         self.tokenHash = tokenHash
         self.expiresAt = expiresAt
         self.deliveryStatus = deliveryStatus
+        self.deliveryAt = deliveryAt
         self.reopen = reopen
     }
 

@@ -127,13 +127,16 @@ public struct ImportWriter: Sendable {
         /// An invitation's (a row that is not `active`).
         public var tokenHash: String?
         public var email: QueuedEmail?
+        /// When the invitation's email goes: its slot in the organization's budget (`InvitationBudget`).
+        public var sendAt: Date?
 
-        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, email: QueuedEmail?) {
+        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, email: QueuedEmail?, sendAt: Date? = nil) {
             self.id = id
             self.row = row
             self.accountID = accountID
             self.tokenHash = tokenHash
             self.email = email
+            self.sendAt = sendAt
         }
     }
 
@@ -198,13 +201,18 @@ public struct ImportWriter: Sendable {
                     guard !rows.isEmpty else { continue }
                     let status = active ? MembershipStatus.active : .pending
                     let source = active ? MembershipSource.direct : .invitation
+                    // The invitation emails' budget slots: bound once when the batch shares one (an import within
+                    // the budget, or a run of it past the budget), else a value per row.
+                    let slot = rows.first?.sendAt
+                    let slotPerRow = !rows.allSatisfy { $0.sendAt == slot }
                     var memberships = BulkRows(MembershipModel.schema, [
                         ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("external_id", .text),
-                        ("attributes", .text), ("token_hash", .text)], same: [
+                        ("attributes", .text), ("token_hash", .text)] + (slotPerRow ? [("delivery_at", .timestamp)] : []), same: [
                         ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
                         ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now)),
                         ("status", .text(status.rawValue)), ("source", .text(source.rawValue)),
-                        ("expires_at", .init(active ? nil : invitationsExpireAt)), ("delivery_status", .init(active ? nil : "queued"))],
+                        ("expires_at", .init(active ? nil : invitationsExpireAt)), ("delivery_status", .init(active ? nil : "queued"))]
+                        + (slotPerRow ? [] : [("delivery_at", .init(slot))]),
                         capacity: rows.count)
                     var audit = BulkRows(AuditEventModel.schema, [
                         ("id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text)], same: [
@@ -212,9 +220,12 @@ public struct ImportWriter: Sendable {
                         ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID)),
                         ("action", .text((active ? MembershipEvent.added : .invited).rawValue))], capacity: rows.count)
                     var outbox = BulkRows(OutboxMessageModel.schema, [
-                        ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)], same: [
+                        ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)]
+                        + (slotPerRow ? [("next_attempt_at", .timestamp), ("scheduled_at", .timestamp)] : []), same: [
                         ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
-                        ("attempts", .integer(0)), ("next_attempt_at", .date(now)), ("created_at", .date(now))], capacity: active ? 0 : rows.count)
+                        ("attempts", .integer(0)), ("created_at", .date(now))]
+                        + (slotPerRow ? [] : [("next_attempt_at", .date(slot ?? now)), ("scheduled_at", .init(slot))]),
+                        capacity: active ? 0 : rows.count)
                     for new in rows {
                         let r = new.row
                         let attributes: String
@@ -226,14 +237,14 @@ public struct ImportWriter: Sendable {
                         }
                         memberships.append([
                             .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .init(r.externalID),
-                            .text(attributes), .init(new.tokenHash)])
+                            .text(attributes), .init(new.tokenHash)] + (slotPerRow ? [.init(new.sendAt)] : []))
                         var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                         if let externalID = r.externalID { after["external_id"] = externalID }
                         audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
                         if let email = new.email {
                             outbox.append([
                                 .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
-                                .text(email.payload)])
+                                .text(email.payload)] + (slotPerRow ? [.date(new.sendAt ?? now), .init(new.sendAt)] : []))
                         }
                     }
                     statements += [memberships, audit, outbox].compactMap { $0.statement(for: driver) }

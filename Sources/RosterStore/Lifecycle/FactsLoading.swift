@@ -13,8 +13,8 @@ extension MembershipStore {
         let scope = base.scope
         func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
         func seatsTaken() async throws -> Int { base.settings.seatLimit == nil ? 0 : try await liveCount(scopeID: scope.scopeID) }
-        func invitationsLastHour() async throws -> Int {
-            try await Outbox(db).invitationsQueued(orgID: scope.orgID, since: now.addingTimeInterval(-3600))
+        func invitationBudget() async throws -> InvitationBudget {
+            try await Outbox(db).invitationBudget(orgID: scope.orgID, perHour: base.invitationBudget.perHour, now: now)
         }
         func account(holding email: String) async throws -> AccountModel? {
             try await AccountModel.query(on: db).filter(\.$email == email).first()
@@ -33,7 +33,7 @@ extension MembershipStore {
             facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
             if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
             facts.liveRows = try await seatsTaken()
-            facts.invitationsLastHour = try await invitationsLastHour()
+            facts.invitationBudget = try await invitationBudget()
         case .resend(let id, let newEmail):
             facts.target = try await target(id)
             if let newEmail, let row = facts.target, newEmail != row.email {
@@ -42,7 +42,7 @@ extension MembershipStore {
             }
             if let externalID = facts.target?.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
             facts.liveRows = try await seatsTaken()
-            facts.invitationsLastHour = try await invitationsLastHour()
+            facts.invitationBudget = try await invitationBudget()
         case .update(let id, let update):
             facts.target = try await target(id)
             facts.ownerCounts = try await ownerCounts()

@@ -32,7 +32,7 @@ extension MembershipStore {
         }
         if !plan.supersede.isEmpty { try await Outbox(db).supersede(membershipIDs: plan.supersede) }
         for email in plan.emails {
-            try await Outbox(db).enqueue(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now)
+            try await Outbox(db).enqueue(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt)
         }
         try await AuditLog(db).record(plan.audit, requestID: requestID, at: now)
         if let accountID = plan.verifyEmailOf {
@@ -73,6 +73,7 @@ extension MembershipStore {
         if let tokenHash = set.tokenHash { query = query.set("token_hash", to: tokenHash) }
         if let expiresAt = set.expiresAt { query = query.set("expires_at", to: expiresAt) }
         if let deliveryStatus = set.deliveryStatus { query = query.set("delivery_status", to: deliveryStatus) }
+        if let deliveryAt = set.deliveryAt { query = query.set("delivery_at", to: deliveryAt) }
         query = query.where("id", .equal, update.id)
             .where("status", .equal, update.from.rawValue)
             .where("source", .equal, update.source.rawValue)
@@ -123,6 +124,7 @@ extension MembershipModel {
         tokenHash = new.tokenHash
         expiresAt = new.expiresAt
         deliveryStatus = new.deliveryStatus
+        deliveryAt = new.deliveryAt
         message = new.message
     }
 

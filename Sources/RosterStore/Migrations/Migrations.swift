@@ -23,6 +23,7 @@ public enum RosterMigrations {
         TrimImportedRowIndexes(),
         EndRowsOfDeletedScopes(),
         CreatePasswordResets(),
+        AddInvitationBudget(),
     ]
 }
 

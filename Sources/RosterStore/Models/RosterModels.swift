@@ -14,6 +14,8 @@ public final class OrganizationModel: Model, @unchecked Sendable {
     @Field(key: "add_policy") public var addPolicy: String
     @Field(key: "invitation_ttl_days") public var invitationTTLDays: Int
     @OptionalField(key: "seat_limit") public var seatLimit: Int?
+    /// The organization's own invitation-email budget per hour (nil: the server's default), set by a platform admin.
+    @OptionalField(key: "invites_per_hour") public var invitesPerHour: Int?
     @Timestamp(key: "created_at", on: .create) public var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) public var updatedAt: Date?
     @OptionalField(key: "deleted_at") public var deletedAt: Date?
@@ -58,6 +60,8 @@ public final class MembershipModel: Model, @unchecked Sendable {
     @OptionalField(key: "expires_at") public var expiresAt: Date?
     @OptionalField(key: "message") public var message: String?
     @OptionalField(key: "delivery_status") public var deliveryStatus: String?
+    /// When the invitation's email goes (or went): the slot the organization's invitation budget gave it.
+    @OptionalField(key: "delivery_at") public var deliveryAt: Date?
     @OptionalField(key: "delivery_error") public var deliveryError: String?
     @Field(key: "created_at") public var createdAt: Date
     @Field(key: "updated_at") public var updatedAt: Date
@@ -128,6 +132,8 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
     @Field(key: "status") public var status: String
     @Field(key: "attempts") public var attempts: Int
     @Field(key: "next_attempt_at") public var nextAttemptAt: Date
+    /// An invitation's slot in its organization's budget (`InvitationBudget`); nil for emails outside the budget.
+    @OptionalField(key: "scheduled_at") public var scheduledAt: Date?
     @OptionalField(key: "last_error") public var lastError: String?
     @Field(key: "created_at") public var createdAt: Date
     @OptionalField(key: "sent_at") public var sentAt: Date?

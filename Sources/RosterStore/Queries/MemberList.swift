@@ -148,6 +148,7 @@ public struct MembershipRow: Codable, Sendable {
     public var message: String?
     public var deliveryStatus: String?
     public var deliveryError: String?
+    public var deliveryAt: Date?
     public var expiresAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
@@ -156,7 +157,7 @@ public struct MembershipRow: Codable, Sendable {
         case id, email, name, status, source, attributes, message
         case orgID = "org_id", spaceID = "space_id", accountID = "account_id", roleKey = "role_key"
         case externalID = "external_id", invitedBy = "invited_by", deliveryStatus = "delivery_status"
-        case deliveryError = "delivery_error", expiresAt = "expires_at", createdAt = "created_at", updatedAt = "updated_at"
+        case deliveryError = "delivery_error", deliveryAt = "delivery_at", expiresAt = "expires_at", createdAt = "created_at", updatedAt = "updated_at"
     }
 }
 
@@ -178,7 +179,7 @@ extension MembershipRow {
     public init(_ m: MembershipModel) {
         self.init(id: m.id ?? UUID(), orgID: m.orgID, spaceID: m.spaceID, accountID: m.accountID, email: m.email, name: m.name,
                   roleKey: m.roleKey, status: m.status, source: m.source, externalID: m.externalID, attributes: m.attributes,
-                  invitedBy: m.invitedBy, message: m.message, deliveryStatus: m.deliveryStatus, deliveryError: m.deliveryError,
+                  invitedBy: m.invitedBy, message: m.message, deliveryStatus: m.deliveryStatus, deliveryError: m.deliveryError, deliveryAt: m.deliveryAt,
                   expiresAt: m.expiresAt, createdAt: m.createdAt, updatedAt: m.updatedAt)
     }
 }

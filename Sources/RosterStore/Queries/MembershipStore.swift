@@ -171,9 +171,9 @@ public struct Outbox: Sendable {
 
     public init(_ db: any Database) { self.db = db }
 
-    /// Queues `message` (rendered when delivered); `orgID` and `membershipID` tie it to what caused it (rate
-    /// limits, delivery status).
-    public func enqueue(_ message: QueuedEmail, orgID: UUID?, membershipID: UUID?, now: Date) async throws {
+    /// Queues `message` (rendered when delivered); `orgID` and `membershipID` tie it to what caused it (its delivery
+    /// status). An invitation's `budgetSlot` is when its organization's budget lets it go (`InvitationBudget`).
+    public func enqueue(_ message: QueuedEmail, orgID: UUID?, membershipID: UUID?, now: Date, budgetSlot: Date? = nil) async throws {
         let row = OutboxMessageModel()
         row.kind = message.kind.rawValue
         row.orgID = orgID
@@ -185,7 +185,8 @@ public struct Outbox: Sendable {
         row.payload = message.payload
         row.status = "queued"
         row.attempts = 0
-        row.nextAttemptAt = now
+        row.nextAttemptAt = budgetSlot ?? now
+        row.scheduledAt = budgetSlot
         row.createdAt = now
         try await row.create(on: db)
     }
@@ -204,12 +205,14 @@ public struct Outbox: Sendable {
         }
     }
 
-    /// Invitation emails queued for an organization since `since` (for the hourly rate limit).
-    public func invitationsQueued(orgID: UUID, since: Date) async throws -> Int {
-        try await OutboxMessageModel.query(on: db)
-            .filter(\.$orgID == orgID)
-            .filter(\.$kind == "invitation")
-            .filter(\.$createdAt >= since)
-            .count()
+    /// The organization's invitation budget of `perHour`, with the slots its emails took that may still limit a
+    /// new one (the latest `perHour` after an hour ago; a superseded email gave its slot back). Read under the
+    /// organization's lock, so two invitations never take one slot.
+    public func invitationBudget(orgID: UUID, perHour: Int, now: Date) async throws -> InvitationBudget {
+        let rows = try await db.sql.select().column("scheduled_at").from(OutboxMessageModel.schema)
+            .where("org_id", .equal, orgID).where("scheduled_at", .greaterThan, InvitationBudget.window(now: now))
+            .where("status", .notEqual, "superseded")
+            .orderBy("scheduled_at", .descending).limit(perHour).all()
+        return InvitationBudget(perHour: perHour, recent: try rows.map { try $0.decode(column: "scheduled_at", as: Date.self) })
     }
 }
