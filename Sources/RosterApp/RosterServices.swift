@@ -10,6 +10,8 @@ public struct RosterServices: Sendable {
     public var mailer: any Mailer
     /// Failed sign-in throttling policy.
     public var signInThrottle: SignInThrottle
+    /// Failed sign-ins per client address (nil: off).
+    let signInAddressLimit: SignInAddressLimit?
     /// Per-organization and per-account limits.
     public var limits: RosterLimits
     /// Cached (account, organization) → role answers for `POST /v1/authorize`.

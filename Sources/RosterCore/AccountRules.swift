@@ -88,3 +88,29 @@ public struct SignInThrottle: Sendable, Equatable {
         return Record(failures: 1, windowStart: now)
     }
 }
+
+/// Where a request comes from.
+public enum ClientAddress {
+    /// The client's address: the socket's (`peer`), unless the socket is a trusted proxy; then the nearest address in
+    /// `X-Forwarded-For` (read right to left) that is not a trusted proxy itself. A client can prepend anything to
+    /// that header, so only what the trusted proxies appended is believed.
+    public static func resolve(peer: String?, forwardedFor: [String], trustedProxies: Set<String>) -> String? {
+        guard let peer, trustedProxies.contains(peer) else { return peer }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() where !trustedProxies.contains(hop) {
+            return isIPAddress(hop) ? hop : peer
+        }
+        return hops.first ?? peer
+    }
+
+    /// Whether `text` is an IPv4 or IPv6 address.
+    public static func isIPAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4 {
+            return parts.allSatisfy { part in part.count <= 3 && UInt8(part) != nil }
+        }
+        let groups = text.split(separator: ":", omittingEmptySubsequences: false)
+        return text.contains(":") && groups.count >= 3 && groups.count <= 8
+            && groups.allSatisfy { group in group.count <= 4 && group.allSatisfy(\.isHexDigit) }
+    }
+}

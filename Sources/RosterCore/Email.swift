@@ -26,6 +26,7 @@ public enum EmailKind: String, Sendable, CaseIterable, Codable {
     case joinRequestApproved = "join_request_approved"
     case joinRequestRejected = "join_request_rejected"
     case passwordReset = "password_reset"
+    case emailChanged = "email_changed"
 }
 
 /// An email as the outbox stores it: recipient, kind, subject and the template's fields. The body is rendered
@@ -58,6 +59,18 @@ public enum EmailTemplates {
     public static func verification(to email: String, name: String, token: String) -> QueuedEmail {
         QueuedEmail(to: email, kind: .verification, subject: "Verify your email address for Roster",
                     fields: ["name": name, "email": email, "token": token])
+    }
+
+    /// A link confirming `email` as the new address of an account (asked for by the signed-in account).
+    public static func emailChange(to email: String, name: String, token: String) -> QueuedEmail {
+        QueuedEmail(to: email, kind: .verification, subject: "Confirm your new email address for Roster",
+                    fields: ["name": name, "email": email, "token": token, "change": "yes"])
+    }
+
+    /// Tells an account's former address that the account now signs in with `newEmail`.
+    public static func emailChanged(to formerEmail: String, name: String, newEmail: String) -> QueuedEmail {
+        QueuedEmail(to: formerEmail, kind: .emailChanged, subject: "Your Roster email address was changed",
+                    fields: ["name": name, "email": formerEmail, "new_email": newEmail])
     }
 
     /// A link to choose a new password, asked for on the sign-in page or through the API.

@@ -41,6 +41,12 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_INVITES_PER_HOUR`, default 500: invitation emails an organization may send in an hour unless it has its
     /// own budget (`roster orgs limits`); past it, invitations are still made and their emails wait in the outbox.
     public var invitationsPerHour: Int = LifecycleLimits().invitationsPerHour
+    /// `ROSTER_TRUSTED_PROXY`: addresses (comma-separated) of the reverse proxies whose `X-Forwarded-For` is believed
+    /// for a request's client address; without it, the socket's address is the client's.
+    public var trustedProxies: Set<String> = []
+    /// `ROSTER_SIGN_IN_FAILURES_PER_ADDRESS`, default 200: failed sign-ins one client address may make in 15 minutes,
+    /// whatever the emails (0 turns the limit off). Counted per server instance.
+    public var signInFailuresPerAddress = 200
     /// `ROSTER_UNVERIFIED_TTL_DAYS`, default 7: accounts that never verified their address are removed after this
     /// many days, so nobody can hold someone else's address by signing up with it.
     public var unverifiedAccountTTLDays: Int = 7
@@ -118,6 +124,19 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_INVITES_PER_HOUR", message: "must be a number from \(range.lowerBound) to \(range.upperBound), got '\(raw)'")
             }
             configuration.invitationsPerHour = parsed
+        }
+        if let raw = value("ROSTER_TRUSTED_PROXY") {
+            let addresses = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !addresses.isEmpty, addresses.allSatisfy(ClientAddress.isIPAddress) else {
+                throw ConfigurationError(variable: "ROSTER_TRUSTED_PROXY", message: "must be IP addresses separated by commas, got '\(raw)'")
+            }
+            configuration.trustedProxies = Set(addresses)
+        }
+        if let raw = value("ROSTER_SIGN_IN_FAILURES_PER_ADDRESS") {
+            guard let parsed = Int(raw), (0...1_000_000).contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_SIGN_IN_FAILURES_PER_ADDRESS", message: "must be a number from 0 (off) to 1000000, got '\(raw)'")
+            }
+            configuration.signInFailuresPerAddress = parsed
         }
         if let raw = value("ROSTER_UNVERIFIED_TTL_DAYS") {
             guard let parsed = Int(raw), (1...365).contains(parsed) else {

@@ -81,6 +81,32 @@ import RosterTesting
         }
     }
 
+    /// Issue 13, point 2: one address trying many emails is stopped too; behind `ROSTER_TRUSTED_PROXY` the address
+    /// is the one the proxy forwarded, and a forwarded address from anyone else is ignored. Over a real socket.
+    @Test(arguments: [true, false])
+    func failedSignInsAreLimitedPerClientAddress(behindTrustedProxy: Bool) async throws {
+        try await TestApp.with(.sqlite, configuring: {
+            $0.signInFailuresPerAddress = 3
+            if behindTrustedProxy { $0.trustedProxies = ["127.0.0.1"] }
+        }) { t in
+            try await t.signUp("ada@example.com")
+            let live = try t.app.testing(method: .running(hostname: "127.0.0.1", port: 0))
+            func signIn(_ email: String, password: String, from address: String) async throws -> HTTPStatus {
+                let headers: HTTPHeaders = ["Content-Type": "application/json", "X-Forwarded-For": address]
+                let body = try JSONSerialization.data(withJSONObject: ["email": email, "password": password])
+                return try await live.sendRequest(.POST, "/v1/sessions", headers: headers, body: ByteBuffer(data: body)).status
+            }
+            // The client wrote 1.2.3.4; the proxy appended the address it saw.
+            let spoofed = "1.2.3.4, 203.0.113.7"
+            for n in 0..<3 { #expect(try await signIn("guess\(n)@example.com", password: "guess guess guess", from: spoofed) == .unauthorized) }
+            #expect(try await signIn("ada@example.com", password: "long enough password", from: spoofed) == .tooManyRequests,
+                    "the address is over its allowance, whatever the email")
+            // Another client: behind the proxy it is another address; without one, the socket's address is the same.
+            let other = try await signIn("ada@example.com", password: "long enough password", from: "198.51.100.2")
+            #expect(other == (behindTrustedProxy ? .created : .tooManyRequests))
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func repeatedFailedSignInsAreThrottled(backend: TestBackend) async throws {
         try await TestApp.with(backend, throttle: .init(maximumFailures: 3, window: 600)) { t in

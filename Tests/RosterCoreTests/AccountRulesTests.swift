@@ -86,3 +86,23 @@ import Testing
         #expect(error?.description.hasPrefix(variable) == true)
     }
 }
+
+@Suite struct ClientAddressTests {
+    @Test func onlyWhatTrustedProxiesAppendedIsBelieved() {
+        let proxies: Set<String> = ["10.0.0.1", "10.0.0.2"]
+        #expect(ClientAddress.resolve(peer: "203.0.113.9", forwardedFor: ["1.2.3.4"], trustedProxies: proxies) == "203.0.113.9",
+                "a direct client's header is ignored")
+        #expect(ClientAddress.resolve(peer: "10.0.0.1", forwardedFor: ["1.2.3.4, 203.0.113.7"], trustedProxies: proxies) == "203.0.113.7",
+                "the nearest hop the proxy saw, not what the client prepended")
+        #expect(ClientAddress.resolve(peer: "10.0.0.1", forwardedFor: ["203.0.113.7", "10.0.0.2"], trustedProxies: proxies) == "203.0.113.7",
+                "chained proxies are skipped")
+        #expect(ClientAddress.resolve(peer: "10.0.0.1", forwardedFor: [], trustedProxies: proxies) == "10.0.0.1")
+        #expect(ClientAddress.resolve(peer: "10.0.0.1", forwardedFor: ["junk"], trustedProxies: proxies) == "10.0.0.1")
+        #expect(ClientAddress.resolve(peer: nil, forwardedFor: ["1.2.3.4"], trustedProxies: proxies) == nil)
+    }
+
+    @Test func addressesAreIPv4OrIPv6() {
+        for good in ["127.0.0.1", "::1", "2001:db8::7", "fe80:0:0:0:0:0:0:1"] { #expect(ClientAddress.isIPAddress(good), "\(good)") }
+        for bad in ["localhost", "1.2.3", "256.1.1.1", "1.2.3.4.5", ":", "2001:db8::g"] { #expect(!ClientAddress.isIPAddress(bad), "\(bad)") }
+    }
+}

@@ -63,6 +63,7 @@ public struct TestApp: Sendable {
         sharingDatabaseOf other: TestApp? = nil,
         changeGeneration: ChangeGeneration = .shared,
         baseURL: String = "http://roster.test",
+        configuring adjust: (inout RosterConfiguration) -> Void = { _ in },
         _ body: (TestApp) async throws -> Void
     ) async throws {
         let scratch: ScratchDatabase
@@ -76,7 +77,9 @@ public struct TestApp: Sendable {
         app.logger.logLevel = .warning
         let mailer = CapturingMailer()
         do {
-            try configure(app, configuration(location: scratch.location, dataDirectory: dataDirectory, baseURL: baseURL),
+            var configuration = configuration(location: scratch.location, dataDirectory: dataDirectory, baseURL: baseURL)
+            adjust(&configuration)
+            try configure(app, configuration,
                           options: ConfigureOptions(mailer: mailer, bcryptCost: 4, signInThrottle: throttle, limits: limits,
                                                      changeGeneration: changeGeneration))
             if !scratch.migrated { try await RosterApp.migrate(app) }

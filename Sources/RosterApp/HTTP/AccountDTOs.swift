@@ -49,6 +49,18 @@ struct UpdateMeRequest: RequestBody {
     }
 }
 
+/// `POST /v1/me/email`: a new address, confirmed by the current password (and then from its inbox).
+struct ChangeEmailRequest: RequestBody {
+    static let fields: Set<String> = ["email", "current_password"]
+    var email: String
+    var currentPassword: String
+
+    enum CodingKeys: String, CodingKey {
+        case email
+        case currentPassword = "current_password"
+    }
+}
+
 /// `DELETE /v1/me`: the password confirms the deletion.
 struct DeleteMeRequest: RequestBody {
     static let fields: Set<String> = ["password"]

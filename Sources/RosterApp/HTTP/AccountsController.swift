@@ -13,6 +13,8 @@ struct AccountsController: RouteCollection {
     static let passwordResetLifetime: TimeInterval = 3600
     /// Password reset links made for one account in an hour at most.
     static let passwordResetsPerHour = 3
+    /// Links confirming a new address made for one account in an hour at most.
+    static let emailChangesPerHour = 3
 
     func boot(routes: any RoutesBuilder) throws {
         let v1 = routes.grouped("v1")
@@ -26,6 +28,7 @@ struct AccountsController: RouteCollection {
         authed.delete("sessions", "current", use: signOut)
         authed.get("me", use: me)
         authed.patch("me", use: updateMe)
+        authed.post("me", "email", use: changeEmail)
         authed.delete("me", use: deleteMe)
     }
 
@@ -103,6 +106,11 @@ struct AccountsController: RouteCollection {
         let store = AccountStore(req.db)
         let throttle = req.application.roster.signInThrottle
         let now = Date()
+        // One address trying many emails: counted in memory before anything else.
+        let address = req.application.roster.signInAddressLimit.flatMap { limit in req.clientAddress.map { (limit, $0) } }
+        if let (limit, address) = address, let wait = limit.reserve(address, now: now) {
+            throw RosterError(.rateLimited, "Too many failed sign-ins from your address. Try again in \(wait) seconds.", retryAfter: wait)
+        }
         // Over the limit already: refused on a plain read, without the write lock.
         if let wait = throttle.retryAfter(try await store.signInFailures(email: email), now: now) {
             throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
@@ -121,6 +129,7 @@ struct AccountsController: RouteCollection {
             throw RosterError(.invalidCredentials, "The email or password is wrong.")
         }
         try await store.clearSignInFailures(email: email)
+        if let (limit, address) = address { limit.release(address) }
         let token = Secret.generate()
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
         try await AccountStore(req.db).create(session)
@@ -165,6 +174,34 @@ struct AccountsController: RouteCollection {
         // A new password signs out every other session.
         try await AccountStore(req.db).save(account, endingSessionsBut: passwordChanged ? sessionID : nil)
         return try AccountResponse(account)
+    }
+
+    @Sendable func changeEmail(req: Request) async throws -> Response {
+        let (account, _) = try req.requireAccount()
+        let body = try req.decodeBody(ChangeEmailRequest.self)
+        let address = try await Self.requestEmailChange(of: account, to: body.email, currentPassword: body.currentPassword, on: req)
+        return try jsonResponse(["status": "A link to confirm the new address is on its way to \(address); the account signs in with it once the link is opened."],
+                                status: .accepted)
+    }
+
+    /// Emails a one-time link to `raw`; opening it makes that the account's address (the API and the account page).
+    /// The current password is checked first. The answer is the same whether or not another account has the address
+    /// (only the inbox's owner learns it, when the link is opened). Returns the canonical address.
+    static func requestEmailChange(of account: AccountModel, to raw: String, currentPassword: String, on req: Request) async throws -> String {
+        guard let email = EmailAddress(raw) else {
+            throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
+        }
+        guard email.value != account.email else {
+            throw RosterError.validation([FieldIssue(field: "email", message: "is already this account's address")])
+        }
+        guard try await req.passwordHashing.verify(currentPassword, created: account.passwordHash) else {
+            throw RosterError.validation([FieldIssue(field: "current_password", message: "is not your current password")])
+        }
+        let token = Secret.generate(), now = Date()
+        try await AccountStore(req.db).createEmailChange(
+            for: account, newEmail: email.value, tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(verificationLifetime), now: now,
+            perHour: emailChangesPerHour, email: EmailTemplates.emailChange(to: email.value, name: account.name, token: token))
+        return email.value
     }
 
     @Sendable func deleteMe(req: Request) async throws -> HTTPStatus {

@@ -56,11 +56,15 @@ struct RosterPages: Sendable {
         let page = try await RosterController(scope: scope).list(req: req)
         let roles = context.ladder.roles.sorted { $0.rank < $1.rank }
         let names = Dictionary(uniqueKeysWithValues: roles.map { ($0.key, $0.name) })
+        let now = Date()
         let members = page.items.map { m in
             let failed = m.delivery?.status == "failed_permanent" || m.delivery?.status == "failed_transient"
+            var delivery = m.delivery.map { $0.status.replacingOccurrences(of: "_", with: " ") } ?? ""
+            // Held back by the organization's invitation budget.
+            if let at = m.delivery?.scheduledAt, at > now { delivery += " until " + EmailTemplates.utcTimestamp(at) }
             return Member(id: m.id.uuidString.lowercased(), email: m.email, name: m.name ?? "", role: names[m.role] ?? m.role, roleKey: m.role, status: m.status,
                           source: m.source.replacingOccurrences(of: "_", with: " "), externalID: m.externalID ?? "",
-                          delivery: m.delivery.map { $0.status.replacingOccurrences(of: "_", with: " ") } ?? "", deliveryFailed: failed,
+                          delivery: delivery, deliveryFailed: failed,
                           deliveryError: m.delivery?.lastError ?? "", canResend: (m.status == "pending" || m.status == "expired") && m.source == "invitation",
                           endLabel: m.status == "pending" ? "Revoke" : "Remove")
         }

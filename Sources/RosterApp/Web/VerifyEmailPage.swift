@@ -19,7 +19,11 @@ struct VerifyEmailPage: RouteCollection {
     @Sendable func submit(req: Request) async throws -> View {
         // A URL-encoded form only: nobody's multipart body is parsed before anything is known of them.
         let token = req.headers.contentType == .urlEncodedForm ? (try? req.content.decode(Form.self))?.token ?? "" : ""
-        let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date())
-        return try await req.view.render("verify-email-done", ["verified": account != nil ? "yes" : "", "email": account?.email ?? ""])
+        do {
+            let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date())
+            return try await req.view.render("verify-email-done", ["verified": account != nil ? "yes" : "", "email": account?.email ?? ""])
+        } catch let error as RosterError where error.code == .emailTaken {
+            return try await req.view.render("verify-email-done", ["taken": error.detail])
+        }
     }
 }

@@ -19,6 +19,8 @@ struct WebPages: RouteCollection {
         web.post("forgot-password", use: forgotPassword)
         web.get("reset-password", use: resetPasswordPage)
         web.post("reset-password", use: resetPassword)
+        web.get("account", use: accountPage)
+        web.post("account", "email", use: changeEmail)
         web.post("orgs", use: createOrganization)
         web.post("invitations", ":id", ":answer", use: answerInvitation)
         web.post("join-requests", ":id", "withdraw", use: withdrawRequest)
@@ -192,6 +194,34 @@ struct WebPages: RouteCollection {
         return try await Self.perform(req, back: "/reset-password?token=" + Self.queryValue(token)) {
             _ = try await AccountsController.confirmPasswordReset(token: token, password: form.password ?? "", on: req)
             return ("/signin", "Your new password is set; sign in with it.")
+        }
+    }
+
+    // MARK: The account
+
+    struct AccountSettingsPage: Encodable { var frame: Frame; var name: String; var email: String; var verified: Bool }
+    struct ChangeEmailForm: Content {
+        var email: String?
+        var currentPassword: String?
+        enum CodingKeys: String, CodingKey {
+            case email
+            case currentPassword = "current_password"
+        }
+    }
+
+    @Sendable func accountPage(req: Request) async throws -> View {
+        let account = try Self.requireAccount(req)
+        return try await req.view.render("web/account", AccountSettingsPage(frame: Self.frame(req, "Your account"), name: account.name, email: account.email,
+                                                                    verified: account.emailVerifiedAt != nil))
+    }
+
+    @Sendable func changeEmail(req: Request) async throws -> Response {
+        let account = try Self.requireAccount(req)
+        let form = try req.content.decode(ChangeEmailForm.self)
+        return try await Self.perform(req, back: "/account") {
+            let address = try await AccountsController.requestEmailChange(of: account, to: form.email ?? "", currentPassword: form.currentPassword ?? "",
+                                                                          on: req)
+            return ("/account", "A link to confirm \(address) is on its way to it; your account signs in with it once the link is opened.")
         }
     }
 

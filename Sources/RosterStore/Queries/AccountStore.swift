@@ -43,8 +43,10 @@ public struct AccountStore: Sendable {
         try await AccountModel.query(on: db).filter(\.$email == email.value).first()
     }
 
-    /// Consumes a verification token once: marks the account's email verified and the token used.
-    /// Returns nil for an unknown, used or expired token, or when the account's email has changed since.
+    /// Consumes a verification token once: marks the account's email verified and the token used. A token for
+    /// another address than the account's (`createEmailChange`) makes that address the account's, ends the account's
+    /// other open tokens and tells the former address; 409 `email_taken` (nothing consumed) when another account has
+    /// taken it meanwhile. Returns nil for an unknown, used or expired token.
     public func consumeVerification(tokenHash: String, now: Date) async throws -> AccountModel? {
         try await db.writeTransaction { db -> AccountModel? in
             guard let row = try await EmailVerificationModel.query(on: db)
@@ -60,13 +62,42 @@ public struct AccountStore: Sendable {
                 .where("used_at", .is, SQLLiteral.null)
                 .returning("id")
                 .all()
-            guard !consumed.isEmpty, let account = try await AccountModel.find(row.$account.id, on: db),
-                  account.email == row.email else { return nil }
+            guard !consumed.isEmpty, let account = try await AccountModel.find(row.$account.id, on: db) else { return nil }
+            if account.email != row.email {
+                let accountID = try account.requireID()
+                if try await AccountModel.query(on: db).filter(\.$email == row.email).count() > 0 {
+                    throw RosterError(.emailTaken, "Another account signs in with \(row.email) now; this change cannot be made.")
+                }
+                let former = account.email
+                account.email = row.email
+                account.emailVerifiedAt = now
+                try await account.save(on: db)   // the unique index is the backstop against a concurrent sign-up
+                try await db.sql.update(EmailVerificationModel.schema).set("used_at", to: now)
+                    .where("account_id", .equal, accountID).where("used_at", .is, SQLLiteral.null).run()
+                try await Outbox(db).enqueue(EmailTemplates.emailChanged(to: former, name: account.name, newEmail: account.email),
+                                             orgID: nil, membershipID: nil, now: now)
+                return account
+            }
             if account.emailVerifiedAt == nil {
                 account.emailVerifiedAt = now
                 try await account.save(on: db)
             }
             return account
+        }
+    }
+
+    /// Stores a link confirming `newEmail` as `account`'s address and queues its email, in one transaction. At most
+    /// `perHour` links are made for one account in an hour (the rest are dropped silently: the answer is the same).
+    public func createEmailChange(for account: AccountModel, newEmail: String, tokenHash: String, expiresAt: Date, now: Date, perHour: Int,
+                                  email: QueuedEmail) async throws {
+        let accountID = try account.requireID()
+        try await db.writeTransaction { db in
+            try await AccountStore(db).lockAccount(accountID)   // parallel requests count one after another
+            let recent = try await EmailVerificationModel.query(on: db).filter(\.$account.$id == accountID)
+                .filter(\.$email != account.email).filter(\.$createdAt > now.addingTimeInterval(-3600)).count()
+            guard recent < perHour else { return }
+            try await EmailVerificationModel(accountID: accountID, email: newEmail, tokenHash: tokenHash, expiresAt: expiresAt).create(on: db)
+            try await Outbox(db).enqueue(email, orgID: nil, membershipID: nil, now: now)
         }
     }
 
