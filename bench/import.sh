@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Times a 100,000-row import into an empty space over HTTP, then the same file again (all unchanged).
 # Usage: bench/import.sh http://127.0.0.1:8080 FILE.csv   (server started with `roster serve --log notice`)
+# Organizations are created by people with a verified address: make one first, with the server's data directory or
+# DATABASE_URL, e.g.  printf 'long enough password\n' | roster accounts create --email bench@example.com --name Bench
+# and pass EMAIL=bench@example.com (PASSWORD defaults to the one above).
 set -euo pipefail
 B=${1:-http://127.0.0.1:8080}; FILE=${2:-/tmp/import100k.csv}
-EMAIL="bench-$RANDOM$RANDOM@example.com"
-curl -sf -X POST "$B/v1/accounts" -H 'content-type: application/json' -d "{\"email\":\"$EMAIL\",\"name\":\"Bench\",\"password\":\"long enough password\"}" >/dev/null
-S=$(curl -sf -X POST "$B/v1/sessions" -H 'content-type: application/json' -d "{\"email\":\"$EMAIL\",\"password\":\"long enough password\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+EMAIL=${EMAIL:?set EMAIL to a verified account made with roster accounts create}; PASSWORD=${PASSWORD:-long enough password}
+S=$(curl -sf -X POST "$B/v1/sessions" -H 'content-type: application/json' -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 ORG=$(curl -sf -X POST "$B/v1/orgs" -H "Authorization: Bearer $S" -H 'content-type: application/json' -d '{"name":"Bench University"}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
 SP=$(curl -sf -X POST "$B/v1/orgs/$ORG/spaces" -H "Authorization: Bearer $S" -H 'content-type: application/json' \
   -d '{"name":"Big Course","attributes":[{"key":"timeline","type":"enum","values":["fixed","fomo","stragglers","otot"],"default":"fixed"}]}' | sed -E 's/.*"id":"([^"]+)".*/\1/')

@@ -289,10 +289,14 @@ actor CountingMailer: Mailer {
 
             // Every row is there, the emails past the budget shown queued with the hour they go.
             let pending = try await t.send(.GET, "/v1/orgs/\(org)/members?status=pending", token: owner)
-            let waiting = (pending.json["items"] as? [[String: Any]] ?? []).compactMap { ($0["delivery"] as? [String: Any])?["scheduled_at"] as? String }
-                .compactMap { try? Date($0, strategy: .iso8601) }
-            #expect(waiting.count == 7)
-            #expect(waiting.filter { $0 > now }.count == 4)
+            func date(_ value: Any?) -> Date? { (value as? String).flatMap { try? Date($0, strategy: .iso8601) } }
+            let rows = (pending.json["items"] as? [[String: Any]] ?? []).compactMap { item -> (scheduled: Date, expires: Date)? in
+                guard let scheduled = date((item["delivery"] as? [String: Any])?["scheduled_at"]), let expires = date(item["expires_at"]) else { return nil }
+                return (scheduled, expires)
+            }
+            #expect(rows.count == 7)
+            #expect(rows.filter { $0.scheduled > now }.count == 4)
+            #expect(Set(rows.map { $0.expires.timeIntervalSince($0.scheduled) }).count == 1, "each has its whole time to answer once its email goes")
 
             let mailer = CountingMailer()
             let worker = worker(t, mailer)

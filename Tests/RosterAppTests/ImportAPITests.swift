@@ -200,4 +200,27 @@ import RosterTesting
             #expect((list.json["items"] as? [Any])?.count == 200)
         }
     }
+
+    /// Issue 13, point 4: under the consent policy an import, dry run or not, reports a row the same whether or not
+    /// its email has an account (only `add_policy: direct`, set by the platform, adds existing accounts).
+    @Test(arguments: TestBackend.available)
+    func anImportNeverTellsWhetherAnEmailHasAnAccount(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.verifiedPerson("known@example.com")
+            let org = try await t.createOrg(owner)
+            for dryRun in [true, false] {
+                let report = try await upload(t, "/v1/orgs/\(org)/imports", "email,name\nknown@example.com,K\nunknown@example.com,K\n", token: owner, dryRun: dryRun)
+                let rows = try #require(report.json["rows"] as? [[String: Any]])
+                let shown = rows.map { row in
+                    row.filter { $0.key != "email" && $0.key != "line" }.mapValues { String(describing: $0) }
+                }
+                #expect(rows.count == 2 && shown[0] == shown[1], "dry run: \(dryRun)")
+                #expect(shown[0]["outcome"] == "invited")
+            }
+            let pending = try await t.send(.GET, "/v1/orgs/\(org)/members?status=pending", token: owner)
+            let items = try #require(pending.json["items"] as? [[String: Any]])
+            #expect(items.count == 2 && items.allSatisfy { $0["account_id"] is NSNull }, "an invitation names no account before it is accepted")
+        }
+    }
 }

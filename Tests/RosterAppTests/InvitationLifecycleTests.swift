@@ -209,6 +209,9 @@ import RosterTesting
             #expect([a.status, b.status, c.status] == [.created, .created, .created])
             #expect(try scheduled(a) < start + 60 && scheduled(b) < start + 60)
             #expect(try scheduled(c) >= scheduled(a) + 3600, "the third waits an hour after the first")
+            func expires(_ r: TestResponse) throws -> Date { try #require(r.string("expires_at").flatMap { try? Date($0, strategy: .iso8601) }) }
+            #expect(try expires(c).timeIntervalSince(scheduled(c)) == expires(a).timeIntervalSince(scheduled(a)),
+                    "an invitation's time to answer counts from when its email goes")
             // A resend takes a slot too.
             let resent = try await t.send(.POST, "/v1/orgs/\(org)/members/\(try #require(b.string("id")))/resend", token: owner)
             #expect(try scheduled(resent) >= scheduled(b) + 3600)

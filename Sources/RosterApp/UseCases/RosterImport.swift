@@ -62,12 +62,12 @@ enum RosterImport {
             planned?(reports)
             if !dryRun {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
-                let expiresAt = Lifecycle.expiry(from: now, ttlDays: context.settings.invitationTTLDays)
                 // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
                 // than land all over them; made a batch at a time as the writer reads them (tokens and emails for
                 // 100,000 rows are never all held).
                 let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
-                // Each invitation email takes the next slot of the organization's budget, in the order they are written.
+                // Each invitation email takes the next slot of the organization's budget, in the order they are
+                // written; an invitation expires counting from when its email goes.
                 var budget = try await Outbox(db).invitationBudget(orgID: context.scope.orgID, perHour: context.invitationsPerHour(limits), now: now)
                 var slots = [Date](repeating: now, count: plan.newRows.count)
                 for index in order where !plan.newRows[index].active { slots[index] = budget.take(now: now) }
@@ -77,13 +77,14 @@ enum RosterImport {
                         return .init(id: TimeOrderedID.make(now: now), row: row, accountID: verified[row.email], tokenHash: nil, email: nil)
                     }
                     let token = Secret.generate()
+                    let sendAt = slots[index], expiresAt = Lifecycle.expiry(from: sendAt, ttlDays: context.settings.invitationTTLDays)
                     let email = EmailTemplates.invitation(to: row.email, inviterName: context.actorName, organization: context.org.name,
                                                           space: context.spaceName, roleName: roleNames[row.roleKey] ?? row.roleKey,
                                                           token: token, expiresAt: expiresAt)
                     return .init(id: TimeOrderedID.make(now: now), row: row, accountID: nil, tokenHash: Secret.hash(token), email: email,
-                                 sendAt: slots[index])
+                                 invitation: (sendAt, expiresAt))
                 }
-                try await writer.apply(newRows: newRows, invitationsExpireAt: expiresAt, changes: plan.changes, scope: context.scope, actor: context.actor,
+                try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
                                        invitedBy: context.actor.id, requestID: requestID, now: now)
                 // A join request the import met is now a membership: its requester hears so, as from a single invite.
                 let emails = Dictionary(snapshot.map { ($0.id, $0.email) }, uniquingKeysWith: { first, _ in first })

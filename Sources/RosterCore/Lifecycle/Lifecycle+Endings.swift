@@ -123,13 +123,19 @@ extension Lifecycle {
     }
 
     /// The invitation email with its one-time link.
-    /// An invitation email, in the next slot of the organization's budget.
-    static func invitationEmail(to email: String, role: RoleDefinition, token: String, expiresAt: Date, membershipID: UUID?, facts: ScopeFacts,
-                                now: Date) -> MembershipPlan.Email {
+    /// When a new invitation email goes: the next slot of the organization's budget. Its invitation expires
+    /// counting from then.
+    static func invitationSlot(_ facts: ScopeFacts, now: Date) -> Date {
         var budget = facts.invitationBudget
-        return .init(message: EmailTemplates.invitation(to: email, inviterName: facts.actorName, organization: facts.orgName, space: facts.spaceName,
-                                                         roleName: role.name, token: token, expiresAt: expiresAt),
-                     orgID: facts.scope.orgID, membershipID: membershipID, sendAt: budget.take(now: now))
+        return budget.take(now: now)
+    }
+
+    /// An invitation email, going at `sendAt`.
+    static func invitationEmail(to email: String, role: RoleDefinition, token: String, expiresAt: Date, membershipID: UUID?, facts: ScopeFacts,
+                                sendAt: Date) -> MembershipPlan.Email {
+        .init(message: EmailTemplates.invitation(to: email, inviterName: facts.actorName, organization: facts.orgName, space: facts.spaceName,
+                                                  roleName: role.name, token: token, expiresAt: expiresAt),
+              orgID: facts.scope.orgID, membershipID: membershipID, sendAt: sendAt)
     }
 
     /// When a pending invitation sent at `now` with a TTL of `days` expires.

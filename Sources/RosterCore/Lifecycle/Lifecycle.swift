@@ -75,11 +75,13 @@ public enum Lifecycle {
             return plan
         }
         row.tokenHash = fresh.tokenHash
-        row.expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
-        let email = invitationEmail(to: input.email, role: role, token: fresh.token, expiresAt: row.expiresAt ?? now, membershipID: fresh.id,
-                                    facts: facts, now: now)
+        let sendAt = invitationSlot(facts, now: now)
+        let expiresAt = expiry(from: sendAt, ttlDays: facts.settings.invitationTTLDays)
+        let email = invitationEmail(to: input.email, role: role, token: fresh.token, expiresAt: expiresAt, membershipID: fresh.id,
+                                    facts: facts, sendAt: sendAt)
+        row.expiresAt = expiresAt
         row.deliveryStatus = "queued"
-        row.deliveryAt = email.sendAt
+        row.deliveryAt = sendAt
         plan.insert(row, event: .invited, actor: facts.actor)
         plan.emails.append(email)
         return plan
@@ -94,12 +96,13 @@ public enum Lifecycle {
             throw RosterError(.conflict, "Only pending or expired invitations can be resent; this row is \(row.status.rawValue).")
         }
         var plan = MembershipPlan()
-        let expiresAt = expiry(from: now, ttlDays: facts.settings.invitationTTLDays)
+        let sendAt = invitationSlot(facts, now: now)
+        let expiresAt = expiry(from: sendAt, ttlDays: facts.settings.invitationTTLDays)
         // Earlier emails of this invitation that have not gone out yet never will: their link is dead.
         plan.supersede.append(id)
         let correcting = newEmail.map { $0 != row.email } ?? false
         let email = invitationEmail(to: newEmail ?? row.email, role: role, token: fresh.token, expiresAt: expiresAt,
-                                    membershipID: correcting ? fresh.id : id, facts: facts, now: now)
+                                    membershipID: correcting ? fresh.id : id, facts: facts, sendAt: sendAt)
         if let newEmail, correcting {
             if let existing = facts.existing {
                 switch (existing.status, existing.source) {
@@ -117,7 +120,7 @@ public enum Lifecycle {
             let invitation = MembershipPlan.NewRow(
                 id: fresh.id, scope: facts.scope, email: newEmail, name: row.name, roleKey: role.key, status: .pending, source: .invitation,
                 accountID: nil, externalID: row.externalID, attributes: row.attributes, invitedBy: facts.actor.id,
-                tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: email.sendAt)
+                tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: sendAt)
             plan.insert(invitation, event: .invited, actor: facts.actor)
             plan.result = fresh.id
         } else {
@@ -126,7 +129,7 @@ public enum Lifecycle {
                 if let externalID = row.externalID { try requireExternalIDFree(externalID, for: row, facts: facts) }
             }
             plan.transition(row, to: .pending, event: .resent, actor: facts.actor,
-                            set: MembershipChanges(tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: email.sendAt,
+                            set: MembershipChanges(tokenHash: fresh.tokenHash, expiresAt: expiresAt, deliveryStatus: "queued", deliveryAt: sendAt,
                                                    reopen: true))
             plan.result = id
         }

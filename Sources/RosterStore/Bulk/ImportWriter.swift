@@ -127,25 +127,26 @@ public struct ImportWriter: Sendable {
         /// An invitation's (a row that is not `active`).
         public var tokenHash: String?
         public var email: QueuedEmail?
-        /// When the invitation's email goes: its slot in the organization's budget (`InvitationBudget`).
-        public var sendAt: Date?
+        /// An invitation's: when its email goes (its slot in the organization's budget, `InvitationBudget`), and
+        /// when it expires (counted from then).
+        public var invitation: (sendAt: Date, expiresAt: Date)?
 
-        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, email: QueuedEmail?, sendAt: Date? = nil) {
+        public init(id: UUID, row: ImportPlan.NewRow, accountID: UUID?, tokenHash: String?, email: QueuedEmail?,
+                    invitation: (sendAt: Date, expiresAt: Date)? = nil) {
             self.id = id
             self.row = row
             self.accountID = accountID
             self.tokenHash = tokenHash
             self.email = email
-            self.sendAt = sendAt
+            self.invitation = invitation
         }
     }
 
     /// Inserts the new rows (with their audit events and invitation emails) and applies the changes,
     /// in batches, inside the caller's transaction. `newRows` is read once, in order, a batch at a time (a lazy
-    /// collection keeps only one batch of tokens and emails in memory). Every new invitation expires at
-    /// `invitationsExpireAt`.
+    /// collection keeps only one batch of tokens and emails in memory).
     public func apply(
-        newRows: some Collection<NewMembership>, invitationsExpireAt: Date, changes: [ImportPlan.Change], scope: ScopeRef,
+        newRows: some Collection<NewMembership>, changes: [ImportPlan.Change], scope: ScopeRef,
         actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
     ) async throws {
         let json = MembershipRow.encodeAttributes
@@ -158,7 +159,7 @@ public struct ImportWriter: Sendable {
         if !newRows.isEmpty {
             // The new rows are indexed for search after the commit (`SearchIndex`).
             try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
-                try await insert(newRows, invitationsExpireAt: invitationsExpireAt, scope: scope, actor: actor, invitedBy: invitedBy,
+                try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy,
                                  requestID: requestID, now: now)
             }
         }
@@ -177,7 +178,7 @@ public struct ImportWriter: Sendable {
     }
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
-        _ newRows: some Collection<NewMembership>, invitationsExpireAt: Date, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
+        _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
         requestID: String?, now: Date
     ) async throws -> (first: UUID, last: UUID)? {
         let json = MembershipRow.encodeAttributes
@@ -201,18 +202,17 @@ public struct ImportWriter: Sendable {
                     guard !rows.isEmpty else { continue }
                     let status = active ? MembershipStatus.active : .pending
                     let source = active ? MembershipSource.direct : .invitation
-                    // The invitation emails' budget slots: bound once when the batch shares one (an import within
-                    // the budget, or a run of it past the budget), else a value per row.
-                    let slot = rows.first?.sendAt
-                    let slotPerRow = !rows.allSatisfy { $0.sendAt == slot }
+                    // The invitations' budget slots and expiry times: bound once when the batch shares them (an
+                    // import within the budget, or a run of one past it), else a value per row.
+                    let shared = rows.first?.invitation
+                    let perRow = !rows.allSatisfy { $0.invitation?.sendAt == shared?.sendAt }
                     var memberships = BulkRows(MembershipModel.schema, [
                         ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("external_id", .text),
-                        ("attributes", .text), ("token_hash", .text)] + (slotPerRow ? [("delivery_at", .timestamp)] : []), same: [
+                        ("attributes", .text), ("token_hash", .text)] + (perRow ? [("delivery_at", .timestamp), ("expires_at", .timestamp)] : []), same: [
                         ("org_id", .uuid(scope.orgID)), ("space_id", .init(scope.spaceID)), ("scope_id", .uuid(scope.scopeID)),
                         ("invited_by", .init(invitedBy)), ("created_at", .date(now)), ("updated_at", .date(now)),
-                        ("status", .text(status.rawValue)), ("source", .text(source.rawValue)),
-                        ("expires_at", .init(active ? nil : invitationsExpireAt)), ("delivery_status", .init(active ? nil : "queued"))]
-                        + (slotPerRow ? [] : [("delivery_at", .init(slot))]),
+                        ("status", .text(status.rawValue)), ("source", .text(source.rawValue)), ("delivery_status", .init(active ? nil : "queued"))]
+                        + (perRow ? [] : [("delivery_at", .init(shared?.sendAt)), ("expires_at", .init(shared?.expiresAt))]),
                         capacity: rows.count)
                     var audit = BulkRows(AuditEventModel.schema, [
                         ("id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text)], same: [
@@ -221,10 +221,10 @@ public struct ImportWriter: Sendable {
                         ("action", .text((active ? MembershipEvent.added : .invited).rawValue))], capacity: rows.count)
                     var outbox = BulkRows(OutboxMessageModel.schema, [
                         ("id", .uuid), ("kind", .text), ("membership_id", .uuid), ("recipient", .text), ("subject", .text), ("payload", .text)]
-                        + (slotPerRow ? [("next_attempt_at", .timestamp), ("scheduled_at", .timestamp)] : []), same: [
+                        + (perRow ? [("next_attempt_at", .timestamp), ("scheduled_at", .timestamp)] : []), same: [
                         ("org_id", .uuid(scope.orgID)), ("text_body", .text("")), ("html_body", .text("")), ("status", .text("queued")),
                         ("attempts", .integer(0)), ("created_at", .date(now))]
-                        + (slotPerRow ? [] : [("next_attempt_at", .date(slot ?? now)), ("scheduled_at", .init(slot))]),
+                        + (perRow ? [] : [("next_attempt_at", .date(shared?.sendAt ?? now)), ("scheduled_at", .init(shared?.sendAt))]),
                         capacity: active ? 0 : rows.count)
                     for new in rows {
                         let r = new.row
@@ -237,14 +237,14 @@ public struct ImportWriter: Sendable {
                         }
                         memberships.append([
                             .uuid(new.id), .init(new.accountID), .text(r.email), .init(r.name), .text(r.roleKey), .init(r.externalID),
-                            .text(attributes), .init(new.tokenHash)] + (slotPerRow ? [.init(new.sendAt)] : []))
+                            .text(attributes), .init(new.tokenHash)] + (perRow ? [.init(new.invitation?.sendAt), .init(new.invitation?.expiresAt)] : []))
                         var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                         if let externalID = r.externalID { after["external_id"] = externalID }
                         audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
                         if let email = new.email {
                             outbox.append([
                                 .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),
-                                .text(email.payload)] + (slotPerRow ? [.date(new.sendAt ?? now), .init(new.sendAt)] : []))
+                                .text(email.payload)] + (perRow ? [.date(new.invitation?.sendAt ?? now), .init(new.invitation?.sendAt)] : []))
                         }
                     }
                     statements += [memberships, audit, outbox].compactMap { $0.statement(for: driver) }
