@@ -176,6 +176,23 @@ public struct ImportWriter: Sendable {
                                           before: nil, after: after, requestID: requestID, at: now)
         }
     }
+    /// The statements' groups of a batch: its direct adds, and its invitations by budget slot — a run of rows per slot
+    /// (slots never go back in the order rows are written), or all of them when that would make many small statements.
+    static func groups(_ chunk: [NewMembership]) -> [[NewMembership]] {
+        let added = chunk.filter { $0.row.active }
+        let invited = chunk.filter { !$0.row.active }
+        var runs: [[NewMembership]] = []
+        for row in invited {
+            if let last = runs.last?.last, last.invitation?.sendAt == row.invitation?.sendAt {
+                runs[runs.count - 1].append(row)
+            } else {
+                runs.append([row])
+            }
+        }
+        if runs.count > 32 { runs = [invited] }
+        return (runs + [added]).filter { !$0.isEmpty }
+    }
+
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
         _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
@@ -194,17 +211,16 @@ public struct ImportWriter: Sendable {
                 let chunk = Array(newRows[start..<end])   // made once: a lazy collection makes new tokens each time it is read
                 start = end
                 if let first = chunk.first, let last = chunk.last { range = (range?.first ?? first.id, last.id) }
-                // Invitations and direct adds apart, so that the values they share (status, source, expiry, the audit
-                // action) are bound once per statement rather than written into every row.
+                // Invitations and direct adds apart, and invitations by budget slot, so that the values they share
+                // (status, source, the audit action, the slot and expiry) are bound once per statement rather than
+                // written into every row.
                 var statements: [BulkInsert] = []
-                for active in [false, true] {
-                    let rows = chunk.filter { $0.row.active == active }
-                    guard !rows.isEmpty else { continue }
+                for rows in Self.groups(chunk) {
+                    let active = rows[0].row.active
                     let status = active ? MembershipStatus.active : .pending
                     let source = active ? MembershipSource.direct : .invitation
-                    // The invitations' budget slots and expiry times: bound once when the batch shares them (an
-                    // import within the budget, or a run of one past it), else a value per row.
-                    let shared = rows.first?.invitation
+                    // Rows of many slots (past the budget of an organization that invited one by one) carry theirs.
+                    let shared = rows[0].invitation
                     let perRow = !rows.allSatisfy { $0.invitation?.sendAt == shared?.sendAt }
                     var memberships = BulkRows(MembershipModel.schema, [
                         ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("external_id", .text),
