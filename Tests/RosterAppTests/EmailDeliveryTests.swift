@@ -308,4 +308,22 @@ actor CountingMailer: Mailer {
             #expect(deliveries.keys.sorted() == emails && deliveries.values.allSatisfy { $0 == 1 }, "none lost, none twice")
         }
     }
+
+    /// With a budget of one an hour every invitation has a slot of its own (the writer then binds a slot per row).
+    @Test(arguments: TestBackend.available)
+    func aBudgetOfOneGivesEachImportedInvitationItsOwnHour(backend: TestBackend) async throws {
+        try await TestApp.with(backend, limits: .init(invitationsPerHour: 1)) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+            let csv = "email\n" + (0..<40).map { "p\($0)@example.com" }.joined(separator: "\n") + "\n"
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers).status == .ok)
+            let slots = try await OutboxMessageModel.query(on: t.app.db).filter(\.$kind == "invitation").all().compactMap(\.scheduledAt).sorted()
+            #expect(slots.count == 40)
+            #expect(zip(slots, slots.dropFirst()).allSatisfy { abs($1.timeIntervalSince($0) - 3600) < 1 }, "an hour apart")
+            let due = try await OutboxMessageModel.query(on: t.app.db).filter(\.$kind == "invitation").all()
+            #expect(due.allSatisfy { $0.nextAttemptAt == $0.scheduledAt })
+        }
+    }
 }
