@@ -176,23 +176,6 @@ public struct ImportWriter: Sendable {
                                           before: nil, after: after, requestID: requestID, at: now)
         }
     }
-    /// The statements' groups of a batch: its direct adds, and its invitations by budget slot — a run of rows per slot
-    /// (slots never go back in the order rows are written), or all of them when that would make many small statements.
-    static func groups(_ chunk: [NewMembership]) -> [[NewMembership]] {
-        let added = chunk.filter { $0.row.active }
-        let invited = chunk.filter { !$0.row.active }
-        var runs: [[NewMembership]] = []
-        for row in invited {
-            if let last = runs.last?.last, last.invitation?.sendAt == row.invitation?.sendAt {
-                runs[runs.count - 1].append(row)
-            } else {
-                runs.append([row])
-            }
-        }
-        if runs.count > 32 { runs = [invited] }
-        return (runs + [added]).filter { !$0.isEmpty }
-    }
-
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
         _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
@@ -211,16 +194,17 @@ public struct ImportWriter: Sendable {
                 let chunk = Array(newRows[start..<end])   // made once: a lazy collection makes new tokens each time it is read
                 start = end
                 if let first = chunk.first, let last = chunk.last { range = (range?.first ?? first.id, last.id) }
-                // Invitations and direct adds apart, and invitations by budget slot, so that the values they share
-                // (status, source, the audit action, the slot and expiry) are bound once per statement rather than
-                // written into every row.
+                // Invitations and direct adds apart, so that the values they share (status, source, the audit
+                // action) are bound once per statement rather than written into every row.
                 var statements: [BulkInsert] = []
-                for rows in Self.groups(chunk) {
-                    let active = rows[0].row.active
+                for active in [false, true] {
+                    let rows = chunk.filter { $0.row.active == active }
+                    guard !rows.isEmpty else { continue }
                     let status = active ? MembershipStatus.active : .pending
                     let source = active ? MembershipSource.direct : .invitation
-                    // Rows of many slots (past the budget of an organization that invited one by one) carry theirs.
-                    let shared = rows[0].invitation
+                    // The invitations' budget slots and expiry times: bound once when the batch shares them (an
+                    // import within the budget), else a value per row.
+                    let shared = rows.first?.invitation
                     let perRow = !rows.allSatisfy { $0.invitation?.sendAt == shared?.sendAt }
                     var memberships = BulkRows(MembershipModel.schema, [
                         ("id", .uuid), ("account_id", .uuid), ("email", .text), ("name", .text), ("role_key", .text), ("external_id", .text),
@@ -380,7 +364,7 @@ struct BulkRows: Sendable {
         case .sqlite:
             // `SELECT column1, …, ?, … FROM (VALUES (…), …)`: the shared values are bound once, before the rows'.
             // The rows' text is written into the statement as SQL string literals (`'` doubled), which SQLite reads
-            // faster than it takes the same values as bound parameters; text holding a NUL, and every date, is bound.
+            // faster than it takes the same values as bound parameters; text holding a NUL is bound.
             let selected = columns.indices.map { "column\($0 + 1)" } + Array(repeating: "?", count: same.count)
             var sql = Array("INSERT INTO \"\(table)\" (\(names)) SELECT \(selected.joined(separator: ", ")) FROM (VALUES ".utf8)
             sql.reserveCapacity(sql.count + rowCount * columns.count * 24)
@@ -397,9 +381,12 @@ struct BulkRows: Sendable {
                     break
                 case .integer(let integer):
                     sql.append(contentsOf: String(integer).utf8)
+                case .date(let date):
+                    // Stored as SQLite's REAL seconds since 1970, as a bound date would be.
+                    sql.append(contentsOf: String(date.timeIntervalSince1970).utf8)
                 case .null:
                     sql.append(contentsOf: "NULL".utf8)
-                case .text, .date:
+                case .text:
                     sql.append(UInt8(ascii: "?"))
                     binds.append(bind(value))
                 }
