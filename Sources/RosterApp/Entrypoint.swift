@@ -17,7 +17,11 @@ public enum RosterMain {
         }
         do {
             var env = try Environment.detect()
-            try LoggingSystem.bootstrap(from: &env)
+            if configuration.logFormat == .json {
+                try LoggingSystem.bootstrap(from: &env) { level in { label in JSONLogHandler(label: label, level: level) } }
+            } else {
+                try LoggingSystem.bootstrap(from: &env)
+            }
             let app = try await Application.make(env)
             do {
                 try configure(app, configuration, options: ConfigureOptions(limits: RosterLimits(
@@ -26,6 +30,7 @@ public enum RosterMain {
                 if command == "serve" {
                     try await migrate(app)
                     app.lifecycle.use(StoreMaintenance())
+                    if let address = configuration.metricsAddress { app.lifecycle.use(MetricsListener(address: address)) }
                     if configuration.runsOutboxWorker { app.lifecycle.use(OutboxWorkerLifecycle()) }
                     if case .postgres(let url) = configuration.database { app.lifecycle.use(ChangeListener(url: url)) }
                 }

@@ -45,6 +45,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         fileio: app.fileio, limits: [.toSandbox, .requireExtensions], sandboxDirectory: viewsDirectory, viewDirectory: viewsDirectory))
 
     app.middleware = Middlewares()
+    app.middleware.use(AccessLogMiddleware())
     app.middleware.use(RequestIDMiddleware())
     app.middleware.use(ProblemMiddleware())
 
@@ -60,7 +61,9 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost),
         passwordPool: passwordPool)
 
+    _ = RosterMetrics.registry   // the metrics backend, before anything reports
     try app.register(collection: OperationsController())
+    if configuration.metricsAddress == nil { try app.register(collection: MetricsController()) }
     try app.register(collection: AccountsController())
     try app.register(collection: VerifyEmailPage())
     try app.register(collection: OrganizationsController())

@@ -55,6 +55,25 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_OUTBOX_WORKER`, `on` (default) or `off`: whether `roster serve` delivers the outbox itself (off when
     /// separate `roster worker` processes do).
     public var runsOutboxWorker = true
+    /// `ROSTER_METRICS_ADDRESS` (`HOST:PORT`, e.g. `127.0.0.1:9090`): `/metrics` is served there alone instead of on
+    /// the public listener, so it can be kept private.
+    public var metricsAddress: ListenAddress?
+    /// `ROSTER_LOG_FORMAT`, `text` (default) or `json` (one JSON object per line).
+    public var logFormat: LogFormat = .text
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable, Equatable { case text, json }
+
+    /// A host and port to listen on.
+    public struct ListenAddress: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
     /// `ROSTER_OUTBOX_MAX_ATTEMPTS`, default 8: delivery attempts before a message is `failed_transient`.
     public var outboxMaxAttempts = 8
 
@@ -143,6 +162,19 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_UNVERIFIED_TTL_DAYS", message: "must be a number of days from 1 to 365, got '\(raw)'")
             }
             configuration.unverifiedAccountTTLDays = parsed
+        }
+        if let raw = value("ROSTER_METRICS_ADDRESS") {
+            guard let colon = raw.lastIndex(of: ":"), let port = Int(raw[raw.index(after: colon)...]), (1...65535).contains(port),
+                  colon != raw.startIndex else {
+                throw ConfigurationError(variable: "ROSTER_METRICS_ADDRESS", message: "must be HOST:PORT, e.g. 127.0.0.1:9090, got '\(raw)'")
+            }
+            configuration.metricsAddress = ListenAddress(host: String(raw[..<colon]), port: port)
+        }
+        if let raw = value("ROSTER_LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: raw) else {
+                throw ConfigurationError(variable: "ROSTER_LOG_FORMAT", message: "must be text or json, got '\(raw)'")
+            }
+            configuration.logFormat = format
         }
         if let raw = value("ROSTER_OUTBOX_WORKER") {
             guard ["on", "off"].contains(raw) else {

@@ -83,6 +83,15 @@ struct OutboxWorker: Sendable {
                 }
             }
             try await delivery.settle(settlements, now: now())
+            for settlement in settlements {
+                let result = switch settlement.result {
+                case .sent: "sent"
+                case .retry: "retry"
+                case .exhausted: "failed_transient"
+                case .refused: "failed_permanent"
+                }
+                RosterMetrics.emails(kind: settlement.message.kind, result: result).increment()
+            }
             try await delivery.release(giveBack)
             if let pause {
                 pausedUntil.withLockedValue { $0 = now().addingTimeInterval(pauseAfterSenderFailure) }

@@ -34,8 +34,10 @@ struct AuthorizeController: RouteCollection {
                 Self.response(AuthorizeResponse(allowed: found?.permissions.contains(permission) ?? false, role: found?.role))
             }
             if let cached = access.cachedAnswer(accountID: body.accountID, target: target) {
+                RosterMetrics.authorizeCacheHits.increment()
                 return req.eventLoop.makeSucceededFuture(answer(cached))
             }
+            RosterMetrics.authorizeCacheMisses.increment()
             return req.eventLoop.makeFutureWithTask {
                 answer(try await access.answer(accountID: body.accountID, target: target, on: req.db))
             }

@@ -106,12 +106,15 @@ enum RosterImport {
             try await MembershipStore(database).expireInvitationsIfDue(scopeID: unlocked.scope.scopeID, now: now)
             return try await run(database, unlocked)
         }
-        return try await database.writeTransaction { db in
+        let report = try await database.writeTransaction { db in
             let context = try await unlocked.locked(on: db)
             try authorize(context)
             try await MembershipStore(db).expireInvitations(scopeID: context.scope.scopeID, now: now)
             return try await run(db, context)
         }
+        let outcomes = Dictionary(report.rows.map { ($0.reason?.rawValue ?? $0.outcome.rawValue, 1) }, uniquingKeysWith: +)
+        for (outcome, count) in outcomes { RosterMetrics.importRows(outcome).increment(by: count) }
+        return report
     }
 
     /// Parses and checks the whole file (stopping past the row limit); its problems are listed, at most

@@ -149,4 +149,39 @@ public struct OutboxDelivery: Sendable {
         if failedOnly { query = query.filter(\.$status ~~ ["failed_transient", "failed_permanent"]) }
         return try await query.all()
     }
+
+    /// The outbox and invitation figures `/metrics` shows, read when it is scraped.
+    public struct Backlog: Sendable, Equatable {
+        /// Messages by state: `due` (queued, time come), `scheduled` (queued for later: a retry or a budget slot),
+        /// `sending`, `failed_transient`.
+        public var messages: [String: Int]
+        /// Seconds the oldest due message has waited (0 when none is due).
+        public var oldestDueSeconds: Double
+        /// Pending invitations by the delivery status of their email.
+        public var invitations: [String: Int]
+    }
+
+    /// Counts what is waiting (bounded reads: by the due index, and pending invitations only).
+    public func backlog(now: Date) async throws -> Backlog {
+        var messages = ["due": 0, "scheduled": 0, "sending": 0, "failed_transient": 0]
+        let rows = try await db.sql.raw("""
+            SELECT CASE WHEN status = 'queued' AND next_attempt_at <= \(bind: now) THEN 'due' WHEN status = 'queued' THEN 'scheduled' ELSE status END AS state, \
+            COUNT(*) AS n, MIN(CASE WHEN status = 'queued' AND next_attempt_at <= \(bind: now) THEN next_attempt_at END) AS oldest \
+            FROM outbox_messages WHERE status IN ('queued', 'sending', 'failed_transient') GROUP BY 1
+            """).all()
+        var oldest: Date?
+        for row in rows {
+            messages[try row.decode(column: "state", as: String.self)] = try row.decode(column: "n", as: Int.self)
+            if let due = try row.decode(column: "oldest", as: Date?.self) { oldest = min(oldest ?? due, due) }
+        }
+        var invitations: [String: Int] = [:]
+        let pending = try await db.sql.select().column("delivery_status").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+            .from(MembershipModel.schema)
+            .where("status", .equal, MembershipStatus.pending.rawValue).where("source", .equal, MembershipSource.invitation.rawValue)
+            .groupBy("delivery_status").all()
+        for row in pending {
+            invitations[try row.decode(column: "delivery_status", as: String?.self) ?? "none"] = try row.decode(column: "n", as: Int.self)
+        }
+        return Backlog(messages: messages, oldestDueSeconds: oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0, invitations: invitations)
+    }
 }
