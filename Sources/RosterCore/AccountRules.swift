@@ -93,24 +93,66 @@ public struct SignInThrottle: Sendable, Equatable {
 public enum ClientAddress {
     /// The client's address: the socket's (`peer`), unless the socket is a trusted proxy; then the nearest address in
     /// `X-Forwarded-For` (read right to left) that is not a trusted proxy itself. A client can prepend anything to
-    /// that header, so only what the trusted proxies appended is believed.
-    public static func resolve(peer: String?, forwardedFor: [String], trustedProxies: Set<String>) -> String? {
-        guard let peer, trustedProxies.contains(peer) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
-        for hop in hops.reversed() where !trustedProxies.contains(hop) {
-            return isIPAddress(hop) ? hop : peer
+    /// that header, so only what the trusted proxies appended is believed. Addresses are compared and returned in
+    /// their `canonical` spelling; `trustedProxies` must be canonical.
+    public static func resolve(peer rawPeer: String?, forwardedFor: [String], trustedProxies: Set<String>) -> String? {
+        guard let rawPeer else { return nil }
+        let peer = canonical(rawPeer) ?? rawPeer
+        guard trustedProxies.contains(peer) else { return peer }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { canonical(String($0)) }
+        for hop in hops.reversed() {
+            guard let hop else { return peer }   // not an address: nothing further left is believed
+            if !trustedProxies.contains(hop) { return hop }
         }
-        return hops.first ?? peer
+        return hops.first.flatMap { $0 } ?? peer
+    }
+
+    /// The address in one spelling — IPv4 as a dotted quad, IPv6 as eight lowercase groups without leading zeros —
+    /// without brackets or a port (`[2001:DB8::1]:443` → `2001:db8:0:0:0:0:0:1`); nil when `text` is not an address.
+    public static func canonical(_ text: String) -> String? {
+        var address = Substring(text.trimmingCharacters(in: .whitespaces))
+        if address.hasPrefix("[") {
+            guard let close = address.firstIndex(of: "]") else { return nil }
+            address = address[address.index(after: address.startIndex)..<close]
+        } else if address.filter({ $0 == ":" }).count == 1 {
+            address = address[..<address.firstIndex(of: ":")!]   // IPv4 with a port
+        }
+        if let v4 = ipv4(address) { return v4.map(String.init).joined(separator: ".") }
+        return ipv6(address).map { $0.map { String($0, radix: 16) }.joined(separator: ":") }
     }
 
     /// Whether `text` is an IPv4 or IPv6 address.
-    public static func isIPAddress(_ text: String) -> Bool {
+    public static func isIPAddress(_ text: String) -> Bool { canonical(text) != nil }
+
+    private static func ipv4(_ text: Substring) -> [UInt8]? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        if parts.count == 4 {
-            return parts.allSatisfy { part in part.count <= 3 && UInt8(part) != nil }
+        guard parts.count == 4 else { return nil }
+        let bytes = parts.compactMap { $0.count <= 3 && $0.allSatisfy(\.isASCII) ? UInt8($0) : nil }
+        return bytes.count == 4 ? bytes : nil
+    }
+
+    private static func ipv6(_ text: Substring) -> [UInt16]? {
+        guard text.contains(":") else { return nil }
+        var body = text, tail: [UInt16] = []
+        // An IPv4 ending (`::ffff:192.0.2.1`) is two groups.
+        if let lastColon = body.lastIndex(of: ":"), body[body.index(after: lastColon)...].contains(".") {
+            guard let v4 = ipv4(body[body.index(after: lastColon)...]) else { return nil }
+            tail = [UInt16(v4[0]) << 8 | UInt16(v4[1]), UInt16(v4[2]) << 8 | UInt16(v4[3])]
+            body = body[...lastColon]
+            if body.hasSuffix(":") && !body.hasSuffix("::") { body = body.dropLast() }
         }
-        let groups = text.split(separator: ":", omittingEmptySubsequences: false)
-        return text.contains(":") && groups.count >= 3 && groups.count <= 8
-            && groups.allSatisfy { group in group.count <= 4 && group.allSatisfy(\.isHexDigit) }
+        func groups(_ part: Substring) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            let values = part.split(separator: ":", omittingEmptySubsequences: false)
+                .map { $0.count <= 4 && !$0.isEmpty ? UInt16($0, radix: 16) : nil }
+            return values.contains(nil) ? nil : values.compactMap { $0 }
+        }
+        let halves = body.components(separatedBy: "::")
+        guard halves.count <= 2, let head = groups(Substring(halves[0])) else { return nil }
+        if halves.count == 2 {
+            guard let rest = groups(Substring(halves[1])), head.count + rest.count + tail.count < 8 else { return nil }
+            return head + Array(repeating: 0, count: 8 - head.count - rest.count - tail.count) + rest + tail
+        }
+        return head.count + tail.count == 8 ? head + tail : nil
     }
 }

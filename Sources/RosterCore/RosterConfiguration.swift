@@ -44,9 +44,10 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_TRUSTED_PROXY`: addresses (comma-separated) of the reverse proxies whose `X-Forwarded-For` is believed
     /// for a request's client address; without it, the socket's address is the client's.
     public var trustedProxies: Set<String> = []
-    /// `ROSTER_SIGN_IN_FAILURES_PER_ADDRESS`, default 200: failed sign-ins one client address may make in 15 minutes,
-    /// whatever the emails (0 turns the limit off). Counted per server instance.
-    public var signInFailuresPerAddress = 200
+    /// `ROSTER_SIGN_IN_FAILURES_PER_ADDRESS`, default 0 (off): failed sign-ins one client address (an IPv6 /64) may
+    /// make in 15 minutes, whatever the emails. Counted per server instance. Behind a proxy, set `ROSTER_TRUSTED_PROXY`
+    /// first, or every client has the proxy's address.
+    public var signInFailuresPerAddress = 0
     /// `ROSTER_UNVERIFIED_TTL_DAYS`, default 7: accounts that never verified their address are removed after this
     /// many days, so nobody can hold someone else's address by signing up with it.
     public var unverifiedAccountTTLDays: Int = 7
@@ -146,10 +147,11 @@ public struct RosterConfiguration: Sendable, Equatable {
         }
         if let raw = value("ROSTER_TRUSTED_PROXY") {
             let addresses = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            guard !addresses.isEmpty, addresses.allSatisfy(ClientAddress.isIPAddress) else {
+            let canonical = addresses.compactMap(ClientAddress.canonical)
+            guard !addresses.isEmpty, canonical.count == addresses.count else {
                 throw ConfigurationError(variable: "ROSTER_TRUSTED_PROXY", message: "must be IP addresses separated by commas, got '\(raw)'")
             }
-            configuration.trustedProxies = Set(addresses)
+            configuration.trustedProxies = Set(canonical)
         }
         if let raw = value("ROSTER_SIGN_IN_FAILURES_PER_ADDRESS") {
             guard let parsed = Int(raw), (0...1_000_000).contains(parsed) else {

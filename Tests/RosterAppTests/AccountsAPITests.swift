@@ -107,6 +107,16 @@ import RosterTesting
         }
     }
 
+    @Test func theAddressLimitStaysBoundedAndCountsIPv6ByItsSlash64() {
+        let limit = SignInAddressLimit(failuresPerWindow: 2)
+        let now = Date()
+        #expect(limit.reserve("2001:db8:0:0:0:0:0:1", now: now) == nil)
+        #expect(limit.reserve("2001:db8:0:0:ffff:0:0:2", now: now) == nil)
+        #expect(limit.reserve("2001:db8:0:0:1:2:3:4", now: now) != nil, "one host's /64 is one client")
+        for n in 0..<(SignInAddressLimit.capacity + 10) { _ = limit.reserve("10.\(n >> 16 & 255).\(n >> 8 & 255).\(n & 255)", now: now) }
+        #expect(limit.remembered <= SignInAddressLimit.capacity)
+    }
+
     @Test(arguments: TestBackend.available)
     func repeatedFailedSignInsAreThrottled(backend: TestBackend) async throws {
         try await TestApp.with(backend, throttle: .init(maximumFailures: 3, window: 600)) { t in

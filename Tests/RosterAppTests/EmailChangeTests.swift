@@ -33,7 +33,12 @@ import RosterTesting
 
             // Only the inbox of the taken address learns that it is taken; nothing changes and the link is not spent.
             let takenToken = try #require(try await confirmationToken(t, to: "bob@example.com"))
-            #expect(try await t.send(.POST, "/v1/accounts/verify", json: ["token": takenToken]).code == "email_taken")
+            for _ in 0..<2 { #expect(try await t.send(.POST, "/v1/accounts/verify", json: ["token": takenToken]).code == "email_taken") }
+            // A reset link sent to the former address before the change.
+            #expect(try await t.send(.POST, "/v1/password-resets", json: ["email": "ada@example.com"]).status == .accepted)
+            let resetMessage = try #require(try await t.emails(to: "ada@example.com", kind: "password_reset").last)
+            let resetRange = try #require(resetMessage.text.range(of: #"reset-password\?token=[A-Za-z0-9_-]+"#, options: .regularExpression))
+            let resetToken = String(resetMessage.text[resetRange].dropFirst("reset-password?token=".count))
 
             let token = try #require(try await confirmationToken(t, to: "ada@new.example"))
             let confirmed = try await t.send(.POST, "/v1/accounts/verify", json: ["token": token])
@@ -46,6 +51,8 @@ import RosterTesting
             #expect(try await t.send(.POST, "/v1/accounts/verify", json: ["token": token]).code == "invalid_token", "a link works once")
             #expect(try await t.send(.POST, "/v1/accounts/verify", json: ["token": takenToken]).code == "invalid_token",
                     "the account's other open links end with the change")
+            let reset = try await t.send(.POST, "/v1/password-resets/confirm", json: ["token": resetToken, "password": "taken over password"])
+            #expect(reset.code == "invalid_token", "the former inbox cannot take the account back")
         }
     }
 
@@ -81,6 +88,18 @@ import RosterTesting
             let done = try await t.send(.POST, "/verify-email", body: Data("token=\(token)".utf8), headers: ["Content-Type": "application/x-www-form-urlencoded"])
             #expect(done.text.contains("ada@new.example"))
             #expect(try await t.send(.GET, "/v1/me", token: ada).string("email") == "ada@new.example")
+        }
+    }
+
+    /// A stolen session cannot guess the password at bcrypt speed through the forms that ask for it.
+    @Test(arguments: TestBackend.available)
+    func currentPasswordChecksAreThrottledLikeSignIns(backend: TestBackend) async throws {
+        try await TestApp.with(backend, throttle: .init(maximumFailures: 3, window: 600)) { t in
+            let ada = try await t.verifiedPerson("ada@example.com")
+            for _ in 0..<3 { #expect(try await change(t, ada, to: "ada@new.example", password: "guess guess guess").code == "validation_failed") }
+            #expect(try await change(t, ada, to: "ada@new.example").code == "rate_limited", "even the right one, for now")
+            let patch = try await t.send(.PATCH, "/v1/me", json: ["password": "a brand new password", "current_password": "long enough password"], token: ada)
+            #expect(patch.code == "rate_limited")
         }
     }
 }

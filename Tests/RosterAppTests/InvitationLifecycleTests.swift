@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Fluent
+import RosterStore
 import Vapor
 import RosterTesting
 
@@ -218,6 +220,29 @@ import RosterTesting
             // The budget is the organization's: another one sends at once.
             let other = try await t.createOrg(owner, name: "Other")
             #expect(try scheduled(try await t.invite(owner, org: other, email: "c@example.com")) < start + 60)
+        }
+    }
+
+    /// An invitation answered in the app before its held-back email went out: the email is superseded (its link is
+    /// dead) and its slot goes back to the organization.
+    @Test(arguments: TestBackend.available)
+    func answeringBeforeTheEmailGoesGivesItsSlotBack(backend: TestBackend) async throws {
+        try await TestApp.with(backend, limits: .init(invitationsPerHour: 1)) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let bea = try await t.verifiedPerson("bea@example.com")
+            let org = try await t.createOrg(owner)
+            func scheduled(_ r: TestResponse) -> Date? {
+                ((r.json["delivery"] as? [String: Any])?["scheduled_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }
+            }
+            let first = try await t.invite(owner, org: org, email: "a@example.com")
+            let held = try await t.invite(owner, org: org, email: "bea@example.com")
+            #expect(try #require(scheduled(held)) >= #require(scheduled(first)) + 3600)
+            let id = try #require(held.string("id"))
+            #expect(try await t.send(.POST, "/v1/invitations/\(id)/accept", token: bea).status == .ok)
+            let emails = try await OutboxMessageModel.query(on: t.app.db).filter(\.$membershipID == UUID(uuidString: id)).all()
+            #expect(emails.map(\.status) == ["superseded"])
+            let next = try await t.invite(owner, org: org, email: "c@example.com")
+            #expect(scheduled(next) == scheduled(held), "the slot went back")
         }
     }
 }

@@ -28,7 +28,7 @@ import RosterTesting
             }.filter { route in
                 // The document describes the API; the web pages (HTML forms) are not part of it.
                 let path = route.split(separator: " ")[1]
-                return path.hasPrefix("/v1/") || ["/healthz", "/readyz", "/openapi.json", "/verify-email"].contains(path)
+                return path.hasPrefix("/v1/") || ["/healthz", "/readyz", "/metrics", "/openapi.json", "/verify-email"].contains(path)
             })
             let response = try await t.send(.GET, "/openapi.json")
             #expect(response.status == .ok)

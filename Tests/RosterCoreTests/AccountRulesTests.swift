@@ -101,6 +101,15 @@ import Testing
         #expect(ClientAddress.resolve(peer: nil, forwardedFor: ["1.2.3.4"], trustedProxies: proxies) == nil)
     }
 
+    @Test func addressesHaveOneSpelling() {
+        #expect(ClientAddress.canonical("[2001:DB8::1]:443") == "2001:db8:0:0:0:0:0:1")
+        #expect(ClientAddress.canonical("2001:0db8:0000::0001") == "2001:db8:0:0:0:0:0:1")
+        #expect(ClientAddress.canonical("203.0.113.7:5678") == "203.0.113.7")
+        #expect(ClientAddress.canonical("::ffff:192.0.2.1") == "0:0:0:0:0:ffff:c000:201")
+        #expect(ClientAddress.resolve(peer: "::1", forwardedFor: ["203.0.113.7:41000"], trustedProxies: ["0:0:0:0:0:0:0:1"]) == "203.0.113.7",
+                "a proxy written another way is still trusted, and a hop's port is not part of it")
+    }
+
     @Test func addressesAreIPv4OrIPv6() {
         for good in ["127.0.0.1", "::1", "2001:db8::7", "fe80:0:0:0:0:0:0:1"] { #expect(ClientAddress.isIPAddress(good), "\(good)") }
         for bad in ["localhost", "1.2.3", "256.1.1.1", "1.2.3.4.5", ":", "2001:db8::g"] { #expect(!ClientAddress.isIPAddress(bad), "\(bad)") }

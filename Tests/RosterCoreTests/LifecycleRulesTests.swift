@@ -107,6 +107,14 @@ import Testing
 @Suite struct InvitationBudgetTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
+    /// The budget as the store reads it from every slot the organization took, for `takes` emails.
+    func budget(perHour: Int, slots: [Date], now: Date, takes: Int = 1) -> InvitationBudget {
+        let counting = slots.filter { $0 > InvitationBudget.window(now: now) }.sorted(by: >)
+        let counted = min(counting.count, perHour)
+        let (limit, offset) = InvitationBudget.fetchWindow(perHour: perHour, counted: counted, takes: takes)
+        return InvitationBudget(perHour: perHour, counted: counted, earliest: Array(counting.dropFirst(offset).prefix(limit)))
+    }
+
     @Test func emailsOverTheBudgetWaitForTheirHour() {
         var budget = InvitationBudget(perHour: 2)
         let slots = (0..<5).map { _ in budget.take(now: t0) }
@@ -114,25 +122,31 @@ import Testing
     }
 
     @Test func earlierSlotsCountUntilTheyAreAnHourOld() {
-        var budget = InvitationBudget(perHour: 2, recent: [t0 - 600, t0 - 1800, t0 - 7200])
-        #expect(budget.take(now: t0) == t0 + 1800, "the hour from t0 − 30 min holds two already")
-        var later = InvitationBudget(perHour: 2, recent: [t0 - 3600, t0 - 1800])
+        var busy = budget(perHour: 2, slots: [t0 - 600, t0 - 1800, t0 - 7200], now: t0)
+        #expect(busy.take(now: t0) == t0 + 1800, "the hour from t0 − 30 min holds two already")
+        var later = budget(perHour: 2, slots: [t0 - 3600, t0 - 1800], now: t0)
         #expect(later.take(now: t0) == t0, "an email of exactly an hour ago no longer counts")
     }
 
-    /// Whatever the pattern of sending, no hour of any start holds more than the budget, and no email waits when
-    /// the last hour has room.
+    @Test func aBudgetReadsOnlyTheSlotsItsTakesNeed() {
+        #expect(InvitationBudget.fetchWindow(perHour: 1_000_000, counted: 1_000_000, takes: 1) == (1, 999_999))
+        #expect(InvitationBudget.fetchWindow(perHour: 500, counted: 20, takes: 1) == (0, 20), "room in the hour: nothing to read")
+        #expect(InvitationBudget.fetchWindow(perHour: 500, counted: 500, takes: 100_000) == (500, 0))
+    }
+
+    /// Whatever the pattern of sending — one at a time or in batches, read as the store reads — no hour of any start
+    /// holds more than the budget, and no email waits when the last hour has room.
     @Test(arguments: [1, 3, 10]) func noHourEverHoldsMoreThanTheBudget(perHour: Int) {
         var generator = SeededGenerator(seed: UInt64(perHour))
-        var budget = InvitationBudget(perHour: perHour)
         var now = t0, slots: [Date] = []
-        for _ in 0..<400 {
+        for _ in 0..<300 {
             now += Double(Int.random(in: 0...900, using: &generator))
-            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+            let takes = Int.random(in: 1...(perHour * 3), using: &generator)
+            var budget = budget(perHour: perHour, slots: slots, now: now, takes: takes)
+            for _ in 0..<takes {
                 let slot = budget.take(now: now)
                 #expect(slot >= now)
-                let inLastHour = slots.filter { $0 > now - 3600 }.count
-                if inLastHour < perHour { #expect(slot == now) }
+                if slots.filter({ $0 > now - 3600 }).count < perHour { #expect(slot == now) }
                 slots.append(slot)
             }
         }

@@ -104,23 +104,13 @@ struct AccountsController: RouteCollection {
             throw RosterError.validation([FieldIssue(field: "email", message: "must be an email address like name@example.com")])
         }
         let store = AccountStore(req.db)
-        let throttle = req.application.roster.signInThrottle
         let now = Date()
         // One address trying many emails: counted in memory before anything else.
         let address = req.application.roster.signInAddressLimit.flatMap { limit in req.clientAddress.map { (limit, $0) } }
         if let (limit, address) = address, let wait = limit.reserve(address, now: now) {
             throw RosterError(.rateLimited, "Too many failed sign-ins from your address. Try again in \(wait) seconds.", retryAfter: wait)
         }
-        // Over the limit already: refused on a plain read, without the write lock.
-        if let wait = throttle.retryAfter(try await store.signInFailures(email: email), now: now) {
-            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
-        }
-        // The attempt counts as a failure before the password is checked, atomically: of N parallel attempts at most
-        // the allowance is evaluated, the rest are refused without a bcrypt comparison.
-        let reserved = try await store.reserveSignInAttempt(email: email, now: now) { throttle.recordingFailure($0, now: now) }
-        if let wait = throttle.retryAfter(reserved: reserved, now: now) {
-            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
-        }
+        try await reservePasswordAttempt(email: email, now: now, on: req)
         let account = try await store.account(email: email)
         // Verify against a dummy hash when there is no account, so both refusals take the same time.
         let hash = account?.passwordHash ?? req.application.roster.dummyPasswordHash
@@ -134,6 +124,31 @@ struct AccountsController: RouteCollection {
         let session = SessionModel(accountID: try account.requireID(), tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(Self.sessionLifetime))
         try await AccountStore(req.db).create(session)
         return (token, session, account)
+    }
+
+    /// Counts a password attempt for `email` before the password is checked (429 past the email's allowance). Over the
+    /// limit already, it is refused on a plain read, without the write lock; otherwise the attempt counts as a failure
+    /// atomically, so of N parallel attempts at most the allowance is evaluated, the rest refused without bcrypt.
+    static func reservePasswordAttempt(email: EmailAddress, now: Date, on req: Request) async throws {
+        let store = AccountStore(req.db), throttle = req.application.roster.signInThrottle
+        if let wait = throttle.retryAfter(try await store.signInFailures(email: email), now: now) {
+            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
+        }
+        let reserved = try await store.reserveSignInAttempt(email: email, now: now) { throttle.recordingFailure($0, now: now) }
+        if let wait = throttle.retryAfter(reserved: reserved, now: now) {
+            throw RosterError(.rateLimited, "Too many failed sign-ins for this email. Try again in \(wait) seconds.", retryAfter: wait)
+        }
+    }
+
+    /// Checks the signed-in account's current password (changing the password or the email, deleting the account),
+    /// counted like sign-ins, so a stolen session cannot guess it at bcrypt speed: 422 on `field` when wrong.
+    static func requireCurrentPassword(_ password: String, of account: AccountModel, field: String, on req: Request) async throws {
+        guard let email = EmailAddress(account.email) else { throw RosterError(.internalError, "The account's address is not valid.") }
+        try await reservePasswordAttempt(email: email, now: Date(), on: req)
+        guard try await req.passwordHashing.verify(password, created: account.passwordHash) else {
+            throw RosterError.validation([FieldIssue(field: field, message: "is not your current password")])
+        }
+        try await AccountStore(req.db).clearSignInFailures(email: email)
     }
 
     @Sendable func signOut(req: Request) async throws -> HTTPStatus {
@@ -165,9 +180,7 @@ struct AccountsController: RouteCollection {
         }
         guard issues.isEmpty else { throw RosterError.validation(issues) }
         if let password = body.password, let current = body.currentPassword {
-            guard try await req.passwordHashing.verify(current, created: account.passwordHash) else {
-                throw RosterError.validation([FieldIssue(field: "current_password", message: "is not your current password")])
-            }
+            try await Self.requireCurrentPassword(current, of: account, field: "current_password", on: req)
             account.passwordHash = try await req.passwordHashing.hash(password)
             passwordChanged = true
         }
@@ -194,9 +207,7 @@ struct AccountsController: RouteCollection {
         guard email.value != account.email else {
             throw RosterError.validation([FieldIssue(field: "email", message: "is already this account's address")])
         }
-        guard try await req.passwordHashing.verify(currentPassword, created: account.passwordHash) else {
-            throw RosterError.validation([FieldIssue(field: "current_password", message: "is not your current password")])
-        }
+        try await Self.requireCurrentPassword(currentPassword, of: account, field: "current_password", on: req)
         let token = Secret.generate(), now = Date()
         try await AccountStore(req.db).createEmailChange(
             for: account, newEmail: email.value, tokenHash: Secret.hash(token), expiresAt: now.addingTimeInterval(verificationLifetime), now: now,
@@ -207,9 +218,7 @@ struct AccountsController: RouteCollection {
     @Sendable func deleteMe(req: Request) async throws -> HTTPStatus {
         let (account, _) = try req.requireAccount()
         let body = try req.decodeBody(DeleteMeRequest.self)
-        guard try await req.passwordHashing.verify(body.password, created: account.passwordHash) else {
-            throw RosterError.validation([FieldIssue(field: "password", message: "is not your current password")])
-        }
+        try await Self.requireCurrentPassword(body.password, of: account, field: "password", on: req)
         try await AccountDeletion.delete(account, requestID: req.id, on: req.db)
         return .noContent
     }

@@ -68,7 +68,9 @@ enum RosterImport {
                 let order = plan.newRows.indices.sorted { plan.newRows[$0].email < plan.newRows[$1].email }
                 // Each invitation email takes the next slot of the organization's budget, in the order they are
                 // written; an invitation expires counting from when its email goes.
-                var budget = try await Outbox(db).invitationBudget(orgID: context.scope.orgID, perHour: context.invitationsPerHour(limits), now: now)
+                let invitations = plan.newRows.count { !$0.active }
+                var budget = try await Outbox(db).invitationBudget(orgID: context.scope.orgID, perHour: context.invitationsPerHour(limits), now: now,
+                                                                   takes: invitations)
                 var slots = [Date](repeating: now, count: plan.newRows.count)
                 for index in order where !plan.newRows[index].active { slots[index] = budget.take(now: now) }
                 let newRows = order.lazy.map { index -> ImportWriter.NewMembership in

@@ -2,28 +2,42 @@ import Foundation
 
 /// An organization's hourly allowance of invitation emails (DESIGN §3): single invitations, resends and imports
 /// alike take the next free slot. No row is refused for want of budget; an email over it waits in the outbox until
-/// its slot comes, so that no hour (of any start) sends more than `perHour` of the organization's invitations.
+/// its slot comes, so that no hour (of any start) schedules more than `perHour` of the organization's invitations.
+///
+/// The slot of the next email is an hour after the slot `perHour` places back in the organization's sequence (or now,
+/// while the last hour has room): a queue of those earlier slots, each new slot joining its end.
 public struct InvitationBudget: Sendable, Equatable {
     /// Invitation emails allowed in any hour.
-    public var perHour: Int
-    /// The latest slots taken, ascending (only the last `perHour` of them matter).
-    public private(set) var recent: [Date]
+    public let perHour: Int
+    /// For each next email, the slot it must be an hour after; nil while the last hour has room.
+    private var references: [Date?]
+    private var next = 0
 
-    /// A budget of `perHour` (at least 1) with the slots the organization's earlier emails took (any order, any age).
-    public init(perHour: Int, recent: [Date] = []) {
+    /// A budget of `perHour` (at least 1), good for `takes` emails: `counted` slots of the organization's lie in the
+    /// last hour or later (only up to `perHour` of them matter), and `earliest` are the first `takes` (or fewer) of the
+    /// latest `perHour`, ascending (`fetchWindow` says which to read).
+    public init(perHour: Int, counted: Int = 0, earliest: [Date] = []) {
         self.perHour = max(1, perHour)
-        self.recent = Array(recent.sorted().suffix(self.perHour))
+        references = Array(repeating: nil, count: self.perHour - min(counted, self.perHour)) + earliest.sorted().map { $0 }
     }
 
-    /// The slots `recent` must hold to decide: emails scheduled after this time (an hour before `now`).
+    /// Which of the organization's slots after `window(now:)` to read, newest first (`LIMIT`, `OFFSET`), for `takes`
+    /// emails when `counted` (at most `perHour`) lie there.
+    public static func fetchWindow(perHour: Int, counted: Int, takes: Int) -> (limit: Int, offset: Int) {
+        let perHour = max(1, perHour), counted = min(counted, perHour)
+        let limit = max(0, min(counted, counted - perHour + takes))
+        return (limit, counted - limit)
+    }
+
+    /// Slots after this time (an hour before `now`) count.
     public static func window(now: Date) -> Date { now.addingTimeInterval(-3600) }
 
-    /// Takes the next slot at or after `now`: `now` while the last hour holds fewer than `perHour` slots, otherwise
-    /// an hour after the slot `perHour` places back (slots are taken in time order, so `recent` stays sorted).
+    /// Takes the next slot at or after `now`.
     public mutating func take(now: Date) -> Date {
-        let slot = recent.count < perHour ? now : max(now, recent[recent.count - perHour].addingTimeInterval(3600))
-        recent.append(slot)
-        if recent.count >= 2 * perHour { recent.removeFirst(recent.count - perHour) }
+        let reference = next < references.count ? references[next] : nil
+        next += 1
+        let slot = reference.map { max(now, $0.addingTimeInterval(3600)) } ?? now
+        references.append(slot)
         return slot
     }
 }

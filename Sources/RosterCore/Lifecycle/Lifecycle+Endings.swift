@@ -122,7 +122,6 @@ extension Lifecycle {
         }
     }
 
-    /// The invitation email with its one-time link.
     /// When a new invitation email goes: the next slot of the organization's budget. Its invitation expires
     /// counting from then.
     static func invitationSlot(_ facts: ScopeFacts, now: Date) -> Date {

@@ -316,6 +316,8 @@ public enum Lifecycle {
         plan.transition(row, to: accept ? .active : .declined, event: accept ? .accepted : .declined, actor: facts.actor,
                         set: accept ? MembershipChanges(name: .some(row.name ?? person.name), accountID: person.id) : MembershipChanges(),
                         guards: guards)
+        // An email still waiting for its budget slot would carry a dead link; its slot goes back to the organization.
+        if let id = row.id { plan.supersede.append(id) }
         return plan
     }
 }

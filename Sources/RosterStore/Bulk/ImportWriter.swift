@@ -299,7 +299,7 @@ struct BulkInsert: Sendable {
 ///
 /// SQLKit binds every value through the generic `Encodable` path (dynamic casts; a UUID becomes text through
 /// `uuidString` and `snprintf`), which at 100,000 rows costs more than the inserts themselves. On SQLite a batch is one
-/// multi-row `INSERT … SELECT … FROM (VALUES …)` with the rows' text as SQL literals and dates as binds, each value
+/// multi-row `INSERT … SELECT … FROM (VALUES …)` with the rows' text and dates as SQL literals, each value
 /// stored exactly as Fluent stores it (UUIDs as uppercase text, dates as Unix seconds); on PostgreSQL a batch is one
 /// `INSERT … SELECT * FROM unnest(…)` with one binary array bind per column.
 struct BulkRows: Sendable {

@@ -45,7 +45,7 @@ public struct AccountStore: Sendable {
 
     /// Consumes a verification token once: marks the account's email verified and the token used. A token for
     /// another address than the account's (`createEmailChange`) makes that address the account's, ends the account's
-    /// other open tokens and tells the former address; 409 `email_taken` (nothing consumed) when another account has
+    /// other open verification and password reset links and tells the former address; 409 `email_taken` (nothing consumed) when another account has
     /// taken it meanwhile. Returns nil for an unknown, used or expired token.
     public func consumeVerification(tokenHash: String, now: Date) async throws -> AccountModel? {
         try await db.writeTransaction { db -> AccountModel? in
@@ -72,8 +72,11 @@ public struct AccountStore: Sendable {
                 account.email = row.email
                 account.emailVerifiedAt = now
                 try await account.save(on: db)   // the unique index is the backstop against a concurrent sign-up
-                try await db.sql.update(EmailVerificationModel.schema).set("used_at", to: now)
-                    .where("account_id", .equal, accountID).where("used_at", .is, SQLLiteral.null).run()
+                // Links sent to the former address end too: a password reset from its inbox would take the account back.
+                for schema in [EmailVerificationModel.schema, PasswordResetModel.schema] {
+                    try await db.sql.update(schema).set("used_at", to: now)
+                        .where("account_id", .equal, accountID).where("used_at", .is, SQLLiteral.null).run()
+                }
                 try await Outbox(db).enqueue(EmailTemplates.emailChanged(to: former, name: account.name, newEmail: account.email),
                                              orgID: nil, membershipID: nil, now: now)
                 return account
