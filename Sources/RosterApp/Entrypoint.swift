@@ -7,7 +7,7 @@ public enum RosterMain {
     public static func run() async {
         let configuration: RosterConfiguration
         do {
-            configuration = try RosterConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+            configuration = try RosterConfiguration.fromEnvironment(ConfigurationSources.current())
             if case .smtp(let smtp) = configuration.mail.transport, let caFile = smtp.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
                 throw ConfigurationError(variable: "ROSTER_SMTP_CA_FILE", message: "cannot read '\(caFile)'")
             }
@@ -17,10 +17,18 @@ public enum RosterMain {
         }
         do {
             var env = try Environment.detect()
-            if configuration.logFormat == .json {
-                try LoggingSystem.bootstrap(from: &env) { level in { label in JSONLogHandler(label: label, level: level) } }
-            } else {
+            // The server logs to standard output; a command keeps standard output for what it prints (`--json`).
+            let serving = ["serve", "worker"].contains(env.arguments.dropFirst().first ?? "serve")
+            switch (configuration.logFormat, serving) {
+            case (.json, _):
+                let write = serving ? JSONLogHandler.standardOutput : JSONLogHandler.standardError
+                try LoggingSystem.bootstrap(from: &env) { level in { label in JSONLogHandler(label: label, level: level, write: write) } }
+            case (.text, true):
                 try LoggingSystem.bootstrap(from: &env)
+            case (.text, false):
+                try LoggingSystem.bootstrap(from: &env) { level in
+                    { label in var handler = StreamLogHandler.standardError(label: label); handler.logLevel = level; return handler }
+                }
             }
             let app = try await Application.make(env)
             do {
@@ -40,9 +48,11 @@ public enum RosterMain {
                 throw error
             }
             try await app.asyncShutdown()
+        } catch let done as CommandExit {
+            exit(done.code)
         } catch {
             FileHandle.standardError.write(Data("roster: \(error)\n".utf8))
-            exit(1)
+            exit(ExitCode.of(error))
         }
     }
 }

@@ -77,6 +77,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.asyncCommands.use(AccountsCommand(), as: "accounts")
     app.asyncCommands.use(KeysCommand(), as: "keys")
     app.asyncCommands.use(OrgsCommand(), as: "orgs")
+    app.asyncCommands.use(ConfigCommand(), as: "config")
     app.asyncCommands.use(SeedCommand(), as: "seed")
     app.asyncCommands.use(ImportCommand(), as: "import")
     app.asyncCommands.use(WorkerCommand(), as: "worker")

@@ -86,7 +86,6 @@ public struct RosterConfiguration: Sendable, Equatable {
         self.baseURL = baseURL
     }
 
-    /// Reads the configuration from `environment`, refusing bad values with the variable's name.
     /// `url` with its password replaced by `***`, for messages and logs.
     public static func redacted(_ url: String) -> String {
         guard let at = url.range(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at.lowerBound else { return url }
@@ -95,6 +94,8 @@ public struct RosterConfiguration: Sendable, Equatable {
         return String(url[..<url.index(after: colon)]) + "***" + String(url[at.lowerBound...])
     }
 
+    /// Reads the configuration from `environment` (see `ConfigurationSources`), refusing bad values with the
+    /// variable's name.
     public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> RosterConfiguration {
         func value(_ name: String) -> String? {
             guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }

@@ -89,12 +89,26 @@ struct CreateKeyCommand: AsyncCommand {
 }
 
 struct ListKeysCommand: AsyncCommand {
-    struct Signature: CommandSignature {}
+    struct Signature: CommandSignature {
+        @Flag(name: "json", help: "Print a JSON array instead of lines.") var json: Bool
+    }
     var help: String { "Lists API keys (id, prefix, name, created, revoked)." }
+
+    struct Listed: Encodable {
+        var id: UUID?
+        var prefix: String
+        var name: String
+        var createdAt: Date?
+        var revokedAt: Date?
+        enum CodingKeys: String, CodingKey { case id, prefix, name, createdAt = "created_at", revokedAt = "revoked_at" }
+    }
 
     func run(using context: CommandContext, signature: Signature) async throws {
         try await migrate(context.application)
         let keys = try await APIKeyModel.query(on: context.application.db).sort(\.$createdAt).all()
+        if signature.json {
+            return try printJSON(keys.map { Listed(id: $0.id, prefix: $0.keyPrefix, name: $0.name, createdAt: $0.createdAt, revokedAt: $0.revokedAt) })
+        }
         if keys.isEmpty { context.console.print("No API keys."); return }
         let formatter = ISO8601DateFormatter()
         for key in keys {
@@ -160,8 +174,61 @@ struct OrgLimitsCommand: AsyncCommand {
     }
 }
 
-/// A command-line refusal, printed as one line.
+/// `roster config check`.
+struct ConfigCommand: AsyncCommandGroup {
+    var help: String { "Shows the configuration." }
+    var commands: [String: any AnyAsyncCommand] { ["check": ConfigCheckCommand()] }
+}
+
+struct ConfigCheckCommand: AsyncCommand {
+    struct Signature: CommandSignature {}
+    var help: String {
+        "Prints the effective configuration (environment over .env, NAME_FILE for NAME), secrets masked; a bad value exits 1 before this runs."
+    }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let settings = context.application.roster.configuration.described
+        let width = settings.map(\.name.count).max() ?? 0
+        for (name, value) in settings {
+            context.console.print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+        }
+        context.console.print("The configuration is valid.")
+    }
+}
+
+/// A command-line refusal (bad input), printed as one line; the command exits with 2.
 struct CommandLineError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The exit codes scripts can rely on: 0 done, 1 an error, 2 bad input (`CommandLineError`), 3 done but some rows
+/// failed (`roster import`).
+enum ExitCode {
+    static let error: Int32 = 1
+    static let badInput: Int32 = 2
+    static let someRowsFailed: Int32 = 3
+
+    /// The code for an error a command threw.
+    static func of(_ error: any Error) -> Int32 {
+        switch error {
+        case is CommandLineError: badInput
+        case let exit as CommandExit: exit.code
+        case let problem as RosterError where problem.code.status < 500: badInput
+        default: self.error
+        }
+    }
+}
+
+/// Ends a command with `code` once its output is written (nothing more is printed).
+struct CommandExit: Error {
+    var code: Int32
+}
+
+/// Writes `value` as JSON on standard output (`--json`).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }

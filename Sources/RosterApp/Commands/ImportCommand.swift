@@ -12,10 +12,14 @@ struct ImportCommand: AsyncCommand {
         @Option(name: "space", help: "The space's slug within the organization (omit for the organization's roster).") var space: String?
         @Option(name: "as", help: "Import as this account (its role limits what it may grant); default: platform administration.") var actor: String?
         @Flag(name: "dry-run", help: "Plan and report without writing anything.") var dryRun: Bool
+        @Flag(name: "json", help: "Print the report as JSON on standard output (and write no files).") var json: Bool
         @Argument(name: "file", help: "The CSV file (UTF-8, header row).") var file: String
     }
 
-    var help: String { "Imports a roster CSV into an organization or one of its spaces (the same engine as POST …/imports)." }
+    var help: String {
+        "Imports a roster CSV into an organization or one of its spaces (the same engine as POST …/imports). Exit codes: 0 every row applied, "
+            + "3 some rows failed, 2 bad input (options, file), 1 an error."
+    }
 
     func run(using context: CommandContext, signature: Signature) async throws {
         guard let orgRef = signature.org else { throw CommandLineError("--org is required") }
@@ -32,23 +36,30 @@ struct ImportCommand: AsyncCommand {
             for issue in error.issues { context.console.error("\(issue.field): \(issue.message)") }
             throw CommandLineError("the file cannot be imported; nothing was written")
         }
-        let indicator = context.console.loadingBar(title: "Importing \(table.records.count) rows")
-        indicator.start()
+        // A progress indicator on a terminal only: a script reading the output gets the summary (or the JSON) alone.
+        let indicator = !signature.json && isatty(STDOUT_FILENO) == 1 ? context.console.loadingBar(title: "Importing \(table.records.count) rows") : nil
+        indicator?.start()
         let report: ImportReport
         do {
             report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
                                                          limits: app.roster.limits, on: app.db, requestID: nil)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
-            indicator.succeed()
+            indicator?.succeed()
         } catch {
-            indicator.fail()
+            indicator?.fail()
             throw error
+        }
+        let s = report.summary
+        let failed = s.failed + s.failedToSend > 0
+        if signature.json {
+            FileHandle.standardOutput.write(Data(report.json()) + Data("\n".utf8))
+            if failed { throw CommandExit(code: ExitCode.someRowsFailed) }
+            return
         }
         let base = (signature.file as NSString).deletingPathExtension
         let reportPath = base + ".report.json"
         try Data(report.json()).write(to: URL(fileURLWithPath: reportPath))
-        let s = report.summary
         context.console.print("\(signature.dryRun ? "Dry run: " : "")\(s.rows) rows: \(s.invited) invited, \(s.added) added, "
             + "\(s.alreadyInvited) already invited, \(s.alreadyMember) already members (\(s.updated) updated), \(s.failed) failed, \(s.failedToSend) failed to send.")
         context.console.print("Report: \(reportPath)")
@@ -57,6 +68,7 @@ struct ImportCommand: AsyncCommand {
             try Data(report.failuresCSV.utf8).write(to: URL(fileURLWithPath: failuresPath))
             context.console.print("Failed rows (line, email, reason), to fix and import again: \(failuresPath)")
         }
+        if failed { throw CommandExit(code: ExitCode.someRowsFailed) }
     }
 
     /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.

@@ -47,13 +47,34 @@ struct OutboxListCommand: AsyncCommand {
     struct Signature: CommandSignature {
         @Flag(name: "failed", help: "Only messages that failed (transient: retries exhausted; permanent: recipient refused).") var failed: Bool
         @Option(name: "limit", help: "How many, newest first (default 50).") var limit: Int?
+        @Flag(name: "json", help: "Print a JSON array instead of lines.") var json: Bool
     }
 
     var help: String { "Lists outbox messages, newest first." }
 
+    struct Listed: Encodable {
+        var id: UUID?
+        var status: String
+        var kind: String
+        var recipient: String
+        var attempts: Int
+        var createdAt: Date
+        var nextAttemptAt: Date
+        var lastError: String?
+        enum CodingKeys: String, CodingKey {
+            case id, status, kind, recipient, attempts, createdAt = "created_at", nextAttemptAt = "next_attempt_at", lastError = "last_error"
+        }
+    }
+
     func run(using context: CommandContext, signature: Signature) async throws {
         try await migrate(context.application)
         let messages = try await OutboxDelivery(context.application.db).list(failedOnly: signature.failed, limit: max(1, signature.limit ?? 50))
+        if signature.json {
+            return try printJSON(messages.map {
+                Listed(id: $0.id, status: $0.status, kind: $0.kind, recipient: $0.recipient, attempts: $0.attempts, createdAt: $0.createdAt,
+                       nextAttemptAt: $0.nextAttemptAt, lastError: $0.lastError)
+            })
+        }
         if messages.isEmpty {
             context.console.print(signature.failed ? "No failed messages." : "The outbox is empty.")
             return

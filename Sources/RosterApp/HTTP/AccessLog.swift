@@ -71,6 +71,10 @@ struct JSONLogHandler: LogHandler {
     static let standardOutput: @Sendable (String) -> Void = { line in
         output.withLock { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
     }
+    /// Writes a line to standard error, whole.
+    static let standardError: @Sendable (String) -> Void = { line in
+        output.withLock { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
 }
 
 extension ISO8601DateFormatter {

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import RosterCore
+import RosterStoreTesting
+import RosterTesting
+
+/// The `roster` executable as scripts drive it (issue 14, points 3 and 7): exit codes, `--json`, `config check`,
+/// `.env` and `NAME_FILE`. Runs the binary built next to the tests.
+@Suite struct CommandLineTests {
+    static let binary: String? = {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("roster").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    struct Run { var code: Int32; var out: String; var err: String }
+
+    func roster(_ arguments: [String], _ environment: [String: String], in directory: String? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(Self.binary))
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin", "ROSTER_OUTBOX_WORKER": "off"].merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(code: process.terminationStatus, out: String(decoding: output, as: UTF8.self), err: String(decoding: errors, as: UTF8.self))
+    }
+
+    func environment(_ location: DatabaseLocation) -> [String: String] {
+        switch location {
+        case .sqlite(let path): ["ROSTER_DATA_DIR": (path as NSString).deletingLastPathComponent]
+        case .postgres(let url): ["DATABASE_URL": url, "ROSTER_DATA_DIR": NSTemporaryDirectory() + "roster-cli-\(UUID().uuidString)"]
+        }
+    }
+
+    func file(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "roster-cli-\(UUID().uuidString).csv"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test(.enabled(if: binary != nil, "needs the roster executable built next to the tests"), arguments: TestBackend.available)
+    func importExitCodesAndJSONForScripts(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.createOrg(owner, slug: "acme")
+            let env = environment(t.location)
+
+            let good = try roster(["import", "--org", "acme", "--json", try file("email\na@example.com\nb@example.com\n")], env)
+            #expect(good.code == 0, "\(good.err)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(good.out.utf8)) as? [String: Any])
+            #expect((report["summary"] as? [String: Any])?["invited"] as? Int == 2)
+
+            let partly = try roster(["import", "--org", "acme", "--json", try file("email\nc@example.com\nnot-an-email\n")], env)
+            #expect(partly.code == 3, "some rows failed: \(partly.err)")
+            #expect((try JSONSerialization.jsonObject(with: Data(partly.out.utf8)) as? [String: Any])?["rows"] != nil)
+
+            #expect(try roster(["import", "--org", "acme", try file("name\nNo Email\n")], env).code == 2, "a file that cannot be imported")
+            #expect(try roster(["import", try file("email\nd@example.com\n")], env).code == 2, "no --org")
+            #expect(try roster(["import", "--org", "nobody", try file("email\nd@example.com\n")], env).code == 2)
+
+            let keys = try roster(["keys", "list", "--json"], env)
+            let listed = try JSONSerialization.jsonObject(with: Data(keys.out.utf8)) as? [Any]
+            #expect(keys.code == 0 && listed != nil)
+            let outbox = try roster(["outbox", "list", "--json"], env)
+            #expect(outbox.code == 0)
+            let messages = try #require(try JSONSerialization.jsonObject(with: Data(outbox.out.utf8)) as? [[String: Any]])
+            #expect(messages.filter { $0["kind"] as? String == "invitation" }.count == 3)
+        }
+    }
+
+    @Test(.enabled(if: binary != nil, "needs the roster executable built next to the tests"))
+    func configurationComesFromTheEnvironmentDotEnvAndFiles() throws {
+        let directory = NSTemporaryDirectory() + "roster-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("# settings\nexport ROSTER_LOG_FORMAT=json\nROSTER_PORT=\"9001\"\nROSTER_INVITES_PER_HOUR=42 # per org\n".utf8)
+            .write(to: URL(fileURLWithPath: directory + "/.env"))
+        try Data("postgres://roster:s3cret@db.example:5432/roster\n".utf8).write(to: URL(fileURLWithPath: directory + "/database-url"))
+        let env = ["ROSTER_DATA_DIR": directory + "/data", "ROSTER_PORT": "9002", "DATABASE_URL_FILE": directory + "/database-url"]
+
+        let check = try roster(["config", "check"], env, in: directory)
+        #expect(check.code == 0, "\(check.err)")
+        let lines = check.out.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        func setting(_ name: String) -> String? { lines.first { $0.first == name }.map { $0.dropFirst().joined(separator: " ") } }
+        #expect(setting("ROSTER_LOG_FORMAT") == "json", "from .env")
+        #expect(setting("ROSTER_PORT") == "9002", "the real environment wins over .env")
+        #expect(setting("ROSTER_INVITES_PER_HOUR") == "42")
+        #expect(setting("DATABASE_URL") == "postgres://roster:***@db.example:5432/roster", "read from DATABASE_URL_FILE, its password masked")
+        #expect(!check.out.contains("s3cret"))
+
+        let bad = try roster(["config", "check"], env.merging(["ROSTER_PORT": "eighty"]) { $1 }, in: directory)
+        #expect(bad.code == 1 && bad.err.contains("ROSTER_PORT"))
+        let missing = try roster(["config", "check"], env.merging(["DATABASE_URL_FILE": directory + "/nothing"]) { $1 }, in: directory)
+        #expect(missing.code == 1 && missing.err.contains("DATABASE_URL_FILE"))
+    }
+}
+
+@Suite struct DotEnvTests {
+    @Test func linesCommentsQuotesAndRefusals() throws {
+        let values = try ConfigurationSources.parseDotEnv("A=1\n\n# comment\nexport B = two words \nC='#not a comment'\nD=x # comment\r\nE=\n")
+        #expect(values == ["A": "1", "B": "two words", "C": "#not a comment", "D": "x", "E": ""])
+        #expect(throws: ConfigurationError.self) { try ConfigurationSources.parseDotEnv("A=1\nnonsense\n") }
+    }
+}
