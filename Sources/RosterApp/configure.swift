@@ -78,6 +78,8 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.asyncCommands.use(KeysCommand(), as: "keys")
     app.asyncCommands.use(OrgsCommand(), as: "orgs")
     app.asyncCommands.use(ConfigCommand(), as: "config")
+    app.asyncCommands.use(BackupCommand(), as: "backup")
+    app.asyncCommands.use(RestoreCommand(), as: "restore")
     app.asyncCommands.use(SeedCommand(), as: "seed")
     app.asyncCommands.use(ImportCommand(), as: "import")
     app.asyncCommands.use(WorkerCommand(), as: "worker")

@@ -3,6 +3,8 @@ import Testing
 import RosterCore
 import RosterStoreTesting
 import RosterTesting
+import Vapor
+@testable import RosterApp
 
 /// The `roster` executable as scripts drive it (issue 14, points 3 and 7): exit codes, `--json`, `config check`,
 /// `.env` and `NAME_FILE`. Runs the binary built next to the tests.
@@ -104,5 +106,57 @@ import RosterTesting
         let values = try ConfigurationSources.parseDotEnv("A=1\n\n# comment\nexport B = two words \nC='#not a comment'\nD=x # comment\r\nE=\n")
         #expect(values == ["A": "1", "B": "two words", "C": "#not a comment", "D": "x", "E": ""])
         #expect(throws: ConfigurationError.self) { try ConfigurationSources.parseDotEnv("A=1\nnonsense\n") }
+    }
+}
+
+/// Issue 14, point 4: `roster backup` copies a live SQLite database consistently; `roster restore` puts it back, and
+/// not under a running server.
+@Suite struct BackupTests {
+    let cli = CommandLineTests()
+
+    @Test(.enabled(if: CommandLineTests.binary != nil, "needs the roster executable built next to the tests"))
+    func aBackupTakenDuringAnImportRestoresAWholeRoster() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let env = cli.environment(t.location)
+            let rows = 3000
+            let csv = "email\n" + (0..<rows).map { "p\($0)@example.com" }.joined(separator: "\n") + "\n"
+            let backup = NSTemporaryDirectory() + "roster-backup-\(UUID().uuidString).sqlite"
+            defer { try? FileManager.default.removeItem(atPath: backup) }
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+            async let imported = t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers)
+            let copied = try cli.roster(["backup", backup], env)
+            #expect(try await imported.status == .ok)
+            #expect(copied.code == 0, "\(copied.err)")
+            #expect(try cli.roster(["backup", backup], env).code == 2, "an existing file is not overwritten")
+
+            let fresh = NSTemporaryDirectory() + "roster-restored-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: fresh) }
+            let restored = try cli.roster(["restore", backup], ["ROSTER_DATA_DIR": fresh])
+            #expect(restored.code == 0, "\(restored.err)")
+            // The same file, planned against the restored roster: every row is there, or none is.
+            let plan = try cli.roster(["import", "--org", "acme", "--dry-run", "--json", try cli.file(csv)], ["ROSTER_DATA_DIR": fresh])
+            let summary = try #require((try JSONSerialization.jsonObject(with: Data(plan.out.utf8)) as? [String: Any])?["summary"] as? [String: Any])
+            let (invited, already) = (summary["invited"] as? Int ?? -1, summary["already_invited"] as? Int ?? -1)
+            #expect((invited == rows && already == 0) || (invited == 0 && already == rows), "whole: \(summary)")
+        }
+    }
+
+    @Test(.enabled(if: CommandLineTests.binary != nil, "needs the roster executable built next to the tests"))
+    func restoreIsRefusedWhileAServerHoldsTheDatabase() async throws {
+        let directory = NSTemporaryDirectory() + "roster-held-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backup = directory + "-backup.sqlite"
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        #expect(try cli.roster(["migrate"], ["ROSTER_DATA_DIR": directory]).code == 0)
+        #expect(try cli.roster(["backup", backup], ["ROSTER_DATA_DIR": directory]).code == 0)
+        let held = try #require(try DataDirectoryLock.take(in: directory, exclusive: false), "as roster serve holds it")
+        let refused = try cli.roster(["restore", backup], ["ROSTER_DATA_DIR": directory])
+        #expect(refused.code == 2 && refused.err.contains("stop it"))
+        close(held)
+        #expect(try cli.roster(["restore", backup], ["ROSTER_DATA_DIR": directory]).code == 0)
+        #expect(try cli.roster(["restore", directory + "/roster.lock"], ["ROSTER_DATA_DIR": directory]).code == 2, "not a database")
     }
 }
