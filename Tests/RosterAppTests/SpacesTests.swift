@@ -111,4 +111,28 @@ import Fluent
             #expect(try await MembershipModel.find(UUID(uuidString: pending), on: t.app.db)?.status == "revoked")
         }
     }
+
+    /// Issue 14, point 6: a space has its own audit log (its events only), read with `audit.read` there.
+    @Test(arguments: TestBackend.available)
+    func aSpaceHasItsOwnAuditLog(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            var spaces: [String] = []
+            for name in ["Algebra", "Biology"] {
+                spaces.append(try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": name], token: owner).string("id")))
+            }
+            #expect(try await t.send(.POST, "/v1/spaces/\(spaces[0])/members", json: ["email": "pupil@example.com"], token: owner).status == .created)
+            #expect(try await t.send(.POST, "/v1/spaces/\(spaces[1])/members", json: ["email": "other@example.com"], token: owner).status == .created)
+            let audit = try await t.send(.GET, "/v1/spaces/\(spaces[0])/audit", token: owner)
+            #expect(audit.status == .ok)
+            let items = try #require(audit.json["items"] as? [[String: Any]])
+            let actions = items.compactMap { $0["action"] as? String }
+            #expect(actions.contains("membership.invited") && actions.contains("space.created"), "\(actions)")
+            #expect(!items.contains { ($0["target"] as? [String: Any])?["email"] as? String == "other@example.com" }, "only this space's events")
+            let member = try await t.addMember(owner: owner, org: org, email: "member@example.com")
+            let stranger = try await t.send(.GET, "/v1/spaces/\(spaces[0])/audit", token: member.token)
+            #expect([.forbidden, .notFound].contains(stranger.status), "an org member outside the space: \(stranger.status)")
+        }
+    }
 }

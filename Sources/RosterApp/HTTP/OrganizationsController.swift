@@ -123,12 +123,17 @@ struct OrganizationsController: RouteCollection {
     }
 
     @Sendable func audit(req: Request) async throws -> Page<AuditEventResponse> {
-        let context = try await req.orgScope()
+        try await Self.audit(req, context: req.orgScope())
+    }
+
+    /// A page of the scope's audit log (an organization's: every event, its spaces' too; a space's: its own).
+    static func audit(_ req: Request, context: ScopeContext) async throws -> Page<AuditEventResponse> {
         try context.authority.require(.auditRead)
         let query = try req.query.decode(ListQuery.self)
         let limit = try PageCursor.limit(query.limit)
         let cursor = try query.cursor.map { raw throws(RosterError) in try PageCursor.decode(raw) }
-        let (items, next) = try await Directory(req.db).auditEvents(orgID: context.scope.orgID, before: cursor, limit: limit)
+        let (items, next) = try await Directory(req.db).auditEvents(orgID: context.scope.orgID, spaceID: context.scope.spaceID, before: cursor,
+                                                                    limit: limit)
         return Page(items: items.map(AuditEventResponse.init), nextCursor: next?.encoded)
     }
 

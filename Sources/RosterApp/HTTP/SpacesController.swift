@@ -15,7 +15,12 @@ struct SpacesController: RouteCollection {
         space.patch(use: update)
         space.delete(use: delete)
         space.post("leave", use: leave)
+        space.get("audit", use: audit)
         try space.register(collection: RosterController(scope: { try await $0.spaceScope() }))
+    }
+
+    @Sendable func audit(req: Request) async throws -> Page<AuditEventResponse> {
+        try await OrganizationsController.audit(req, context: req.spaceScope())
     }
 
     @Sendable func create(req: Request) async throws -> Response {

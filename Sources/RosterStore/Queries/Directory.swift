@@ -131,9 +131,12 @@ public struct Directory: Sendable {
 
     // MARK: Audit
 
-    /// One page of an organization's audit events, newest first (event ids are time-ordered).
-    public func auditEvents(orgID: UUID, before cursor: PageCursor?, limit: Int) async throws -> (items: [AuditEventModel], next: PageCursor?) {
+    /// One page of an organization's audit events (all of them, or one space's), newest first (event ids are
+    /// time-ordered).
+    public func auditEvents(orgID: UUID, spaceID: UUID? = nil, before cursor: PageCursor?, limit: Int) async throws
+        -> (items: [AuditEventModel], next: PageCursor?) {
         var events = AuditEventModel.query(on: db).filter(\.$orgID == orgID)
+        if let spaceID { events = events.filter(\.$spaceID == spaceID) }
         if let cursor { events = events.filter(\.$id < cursor.id) }
         let page = try await events.sort(\.$id, .descending).limit(limit + 1).all()
         let items = Array(page.prefix(limit))
