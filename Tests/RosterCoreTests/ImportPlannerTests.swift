@@ -120,3 +120,17 @@ import Testing
         #expect(ImportSummary(seats) == { var s = ImportSummary([]); s.rows = 2; s.invited = 1; s.failed = 1; return s }())
     }
 }
+
+@Suite struct CSVEncodingTests {
+    @Test func aFileThatIsNotUTF8SaysWhere() throws {
+        var bytes = Array("email,name\na@example.com,Ann\nb@example.com,Ren".utf8)
+        bytes += [0xE9]   // Latin-1 "é"
+        bytes += Array("e\n".utf8)
+        #expect(throws: ImportFileError([ImportFileIssue(line: 3, code: "not_utf8", message:
+            "The file is not valid UTF-8: line 3, byte 18 of the line is 0xE9. Save it as UTF-8 (CSV UTF-8) and upload it again.")])) {
+            try CSVTable.parse(Data(bytes))
+        }
+        #expect(CSVTable.firstInvalidUTF8(Array("naïve ✓".utf8)) == nil)
+        #expect(CSVTable.firstInvalidUTF8([0x61, 0xC3]) == 1, "a sequence cut short")
+    }
+}

@@ -25,6 +25,20 @@ public struct CSVTable: Sendable, Equatable {
         a.header == b.header && a.records.map(\.line) == b.records.map(\.line) && a.records.map(\.cells) == b.records.map(\.cells)
     }
 
+    /// The offset of the first byte that does not begin a valid UTF-8 sequence, or nil when all of `bytes` is UTF-8.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return nil
+            }
+        }
+    }
+
     /// Parses RFC 4180 CSV: UTF-8 (a BOM is stripped), comma-separated, `"` quoting with `""` escapes, quoted
     /// commas and newlines, CRLF or LF. Physical lines that are empty are skipped. Cells are trimmed.
     ///
@@ -38,8 +52,14 @@ public struct CSVTable: Sendable, Equatable {
             throw ImportFileError([ImportFileIssue(line: nil, code: "not_utf8", message: "The file is UTF-16; save it as UTF-8 (CSV UTF-8) and upload it again.")])
         }
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw ImportFileError([ImportFileIssue(line: nil, code: "not_utf8", message: "The file is not valid UTF-8; save it as UTF-8 (CSV UTF-8) and upload it again.")])
+        // The fast check first; only a refused file is walked again to say where.
+        if String(validating: bytes, as: UTF8.self) == nil, let bad = firstInvalidUTF8(bytes) {
+            let lineStart = bytes[..<bad].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+            let line = bytes[..<bad].count { $0 == UInt8(ascii: "\n") } + 1
+            let byte = String(bytes[bad], radix: 16, uppercase: true)
+            throw ImportFileError([ImportFileIssue(line: line, code: "not_utf8", message:
+                "The file is not valid UTF-8: line \(line), byte \(bad - lineStart + 1) of the line is 0x\(byte.count == 1 ? "0" + byte : byte). "
+                + "Save it as UTF-8 (CSV UTF-8) and upload it again.")])
         }
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
         let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
