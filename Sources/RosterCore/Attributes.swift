@@ -18,6 +18,33 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
         self.default = `default`
     }
 
+    enum CodingKeys: String, CodingKey { case key, type, values, `default` }
+
+    /// A boolean's default is a JSON boolean (a string `"true"` is still read).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        key = try c.decode(String.self, forKey: .key)
+        type = try c.decode(Kind.self, forKey: .type)
+        values = try c.decodeIfPresent([String].self, forKey: .values)
+        if let flag = try? c.decodeIfPresent(Bool.self, forKey: .default) {
+            `default` = flag ? "true" : "false"
+        } else {
+            `default` = try c.decodeIfPresent(String.self, forKey: .default)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(key, forKey: .key)
+        try c.encode(type, forKey: .type)
+        try c.encodeIfPresent(values, forKey: .values)
+        if type == .boolean, let value = `default`.flatMap(Self.boolean) {
+            try c.encode(value == "true", forKey: .default)
+        } else {
+            try c.encodeIfPresent(`default`, forKey: .default)
+        }
+    }
+
     /// The problems with a list of definitions, empty when they are acceptable.
     public static func issues(_ definitions: [AttributeDefinition]) -> [FieldIssue] {
         var issues: [FieldIssue] = []
@@ -34,6 +61,10 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
                 let values = d.values ?? []
                 if values.isEmpty || Set(values).count != values.count {
                     issues.append(FieldIssue(field: "\(field).values", message: "must list distinct allowed values"))
+                }
+                // Stored and shown as JSON booleans, true and false belong to boolean attributes.
+                if values.contains(where: { ["true", "false"].contains($0.lowercased()) }) {
+                    issues.append(FieldIssue(field: "\(field).values", message: "cannot hold true or false: use a boolean attribute"))
                 }
                 if let value = d.default, !values.contains(value) {
                     issues.append(FieldIssue(field: "\(field).default", message: "must be one of the values"))
@@ -107,5 +138,43 @@ public struct AttributeDefinition: Codable, Sendable, Equatable {
         guard isASCII(a), isASCII(b) else { return a.caseInsensitiveCompare(b) == .orderedSame }
         func lower(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte + 0x20 : byte }
         return a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+}
+
+/// A member attribute value as JSON carries it: a string (an enum's value), or a boolean. Inside Roster a boolean is
+/// the text `true` or `false` (CSV cells, comparisons); only the JSON edges (the API, stored values, reports) use
+/// JSON booleans.
+public enum AttributeValue: Codable, Sendable, Equatable {
+    case string(String)
+    case boolean(Bool)
+
+    /// The value as JSON shows it: `true` and `false` (a boolean attribute's only values) as booleans.
+    public init(text: String) {
+        switch text {
+        case "true": self = .boolean(true)
+        case "false": self = .boolean(false)
+        default: self = .string(text)
+        }
+    }
+
+    /// The value inside Roster.
+    public var text: String {
+        switch self {
+        case .string(let text): text
+        case .boolean(let flag): flag ? "true" : "false"
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let flag = try? c.decode(Bool.self) { self = .boolean(flag) } else { self = .string(try c.decode(String.self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let text): try c.encode(text)
+        case .boolean(let flag): try c.encode(flag)
+        }
     }
 }

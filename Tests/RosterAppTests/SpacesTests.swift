@@ -29,10 +29,11 @@ import Fluent
             #expect(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Mine"], token: student.token).code == "forbidden")
 
             // The org admin manages the space roster implicitly; the space ladder applies.
-            let invited = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "student@example.com", "role": "editor", "attributes": ["phantom": "yes"]], token: admin.token)
+            let invited = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "student@example.com", "role": "editor", "attributes": ["phantom": true]], token: admin.token)
             #expect(invited.status == .created)
             #expect(invited.string("space_id") == space)
-            #expect((invited.json["attributes"] as? [String: String]) == ["timeline": "fixed", "phantom": "true"])
+            // A boolean attribute is a JSON boolean, both ways.
+            #expect(invited.text.contains(#""attributes":{"phantom":true,"timeline":"fixed"}"#), "\(invited.text)")
             #expect(try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "x@example.com", "role": "admin"], token: admin.token).code == "unknown_role")
             let badAttribute = try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "y@example.com", "attributes": ["timeline": "never", "colour": "red"]], token: admin.token)
             #expect(badAttribute.code == "validation_failed")
@@ -52,8 +53,10 @@ import Fluent
             #expect((orgRoster.json["items"] as? [[String: Any]])?.first?["space_id"] is NSNull)
 
             // Attributes change through PATCH; editors cannot manage the roster.
-            let patched = try await t.send(.PATCH, "/v1/spaces/\(space)/members/\(id)", json: ["attributes": ["timeline": "OTOT"]], token: admin.token)
-            #expect((patched.json["attributes"] as? [String: String]) == ["timeline": "otot", "phantom": "true"])
+            let patched = try await t.send(.PATCH, "/v1/spaces/\(space)/members/\(id)", json: ["attributes": ["timeline": "OTOT", "phantom": false]], token: admin.token)
+            #expect(patched.text.contains(#""attributes":{"phantom":false,"timeline":"otot"}"#), "\(patched.text)")
+            let listed = try await t.send(.GET, "/v1/spaces/\(space)/members", token: admin.token)
+            #expect(listed.text.contains(#""phantom":false"#), "stored as a boolean, listed as one")
             #expect(try await t.send(.POST, "/v1/spaces/\(space)/members", json: ["email": "z@example.com"], token: student.token).code == "forbidden")
 
             // Integrations ask about spaces too.

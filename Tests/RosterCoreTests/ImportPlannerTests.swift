@@ -134,3 +134,21 @@ import Testing
         #expect(CSVTable.firstInvalidUTF8([0x61, 0xC3]) == 1, "a sequence cut short")
     }
 }
+
+@Suite struct AttributeDefinitionTests {
+    @Test func trueAndFalseBelongToBooleanAttributes() {
+        let issues = AttributeDefinition.issues([AttributeDefinition(key: "answer", type: .enum, values: ["True", "maybe"])])
+        #expect(issues.map(\.field) == ["attributes[0].values"])
+        #expect(AttributeDefinition.issues([AttributeDefinition(key: "ok", type: .boolean, default: "yes")]).isEmpty)
+    }
+
+    @Test func aBooleanDefaultIsAJSONBoolean() throws {
+        let definition = AttributeDefinition(key: "ok", type: .boolean, default: "true")
+        let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
+        #expect(json.contains(#""default":true"#))
+        #expect(try JSONDecoder().decode(AttributeDefinition.self, from: Data(json.utf8)) == definition)
+        let old = try JSONDecoder().decode(AttributeDefinition.self, from: Data(#"{"key":"ok","type":"boolean","default":"false"}"#.utf8))
+        #expect(old.default == "false", "a definition stored by an earlier version")
+        #expect(AttributeValue(text: "true") == .boolean(true) && AttributeValue(text: "fixed").text == "fixed")
+    }
+}

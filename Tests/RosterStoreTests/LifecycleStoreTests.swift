@@ -112,4 +112,22 @@ import RosterStoreTesting
             #expect(actions == ["join_request.withdrawn", "membership.removed"])
         }
     }
+
+    /// Boolean attributes stored as text by earlier versions become JSON booleans; enum values stay strings.
+    @Test(arguments: TestBackend.available)
+    func theMigrationStoresBooleanAttributesAsJSONBooleans(backend: TestBackend) async throws {
+        try await StoreDatabase.with(backend) { db in
+            let org = try await organization(db)
+            let old = try await row(db, ScopeRef(orgID: org), "a@example.com", .active, .direct)
+            try await db.writeTransaction { db in
+                try await db.sql.update(MembershipModel.schema).set("attributes", to: #"{"level":"b","phantom":"true","quiet":"false"}"#)
+                    .where("id", .equal, try old.requireID()).run()
+            }
+            try await StoreBooleanAttributes().prepare(on: db)
+            let stored = try #require(try await MembershipModel.find(old.id, on: db)).attributes
+            #expect(stored == #"{"level":"b","phantom":true,"quiet":false}"#)
+            #expect(MembershipRow.decodeAttributes(stored) == ["level": "b", "phantom": "true", "quiet": "false"])
+            #expect(MembershipRow.encodeAttributes(["level": "b", "phantom": "true"]) == #"{"level":"b","phantom":true}"#)
+        }
+    }
 }

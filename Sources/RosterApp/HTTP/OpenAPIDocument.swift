@@ -156,6 +156,9 @@ enum OpenAPIDocument {
                   responses: [(200, "HTML page", nil)], errors: []),
     ]
 
+    /// A member attribute's value: an enum's string, or a boolean.
+    static var attributeValue: [String: Any] { ["type": ["string", "boolean"]] }
+
     static var schemas: [String: Any] { [
         "Status": object(["status": ["type": "string"]], required: ["status"]),
         "Problem": object([
@@ -212,7 +215,7 @@ enum OpenAPIDocument {
             "id": uuid, "org_id": uuid, "space_id": nullableUUID, "account_id": nullableUUID, "email": string, "name": nullableString,
             "role": string, "status": ["type": "string", "enum": MembershipStatus.allCases.map(\.rawValue)],
             "source": ["type": "string", "enum": MembershipSource.allCases.map(\.rawValue)],
-            "external_id": nullableString, "attributes": ["type": "object", "additionalProperties": string],
+            "external_id": nullableString, "attributes": ["type": "object", "additionalProperties": attributeValue],
             "invited_by": nullableUUID, "message": string,
             "delivery": ["oneOf": [["type": "null"], object(["status": string, "last_error": nullableString,
                                                                      "scheduled_at": ["type": "string", "format": "date-time"]], required: ["status"])]],
@@ -221,9 +224,9 @@ enum OpenAPIDocument {
         ], required: ["id", "org_id", "email", "role", "status", "source", "attributes", "created_at", "updated_at"]),
         "MembershipPage": page("Membership"),
         "InviteMemberRequest": object(["email": string, "role": string, "name": string, "external_id": string,
-                                       "attributes": ["type": "object", "additionalProperties": string]], required: ["email"]),
+                                       "attributes": ["type": "object", "additionalProperties": attributeValue]], required: ["email"]),
         "UpdateMemberRequest": object(["role": string, "external_id": nullableString,
-                                       "attributes": ["type": "object", "additionalProperties": string]], required: []),
+                                       "attributes": ["type": "object", "additionalProperties": attributeValue]], required: []),
         "JoinRequestBody": object(["message": string], required: []),
         "ApproveRequestBody": object(["role": string], required: []),
         "InvitationPreview": object([
@@ -246,7 +249,7 @@ enum OpenAPIDocument {
         ], required: ["id", "at", "actor", "action", "scope", "target"]),
         "AuditPage": page("AuditEvent"),
         "AttributeDefinition": object(["key": string, "type": ["type": "string", "enum": ["enum", "boolean"]],
-                                       "values": ["type": "array", "items": string], "default": string], required: ["key", "type"]),
+                                       "values": ["type": "array", "items": string], "default": attributeValue], required: ["key", "type"]),
         "SpaceSettings": object([
             "join_policy": ["type": "string", "enum": JoinPolicy.allCases.map(\.rawValue)],
             "add_policy": ["type": "string", "enum": AddPolicy.allCases.map(\.rawValue)],
@@ -270,7 +273,7 @@ enum OpenAPIDocument {
                                "failed": ["type": "integer"], "failed_to_send": ["type": "integer"]], required: []),
             "rows": ["type": "array", "items": object([
                 "line": ["type": "integer"], "email": string, "name": nullableString, "role": nullableString, "external_id": nullableString,
-                "attributes": ["type": "object", "additionalProperties": string],
+                "attributes": ["type": "object", "additionalProperties": attributeValue],
                 "outcome": ["type": "string", "enum": ["invited", "added", "already_invited", "already_member", "failed", "failed_to_send"]],
                 "updated": ["type": "boolean"], "previous_external_id": nullableString, "reason": nullableString,
             ], required: ["line", "email", "outcome", "updated"])],

@@ -27,7 +27,8 @@ struct MembershipResponse: Content {
     var status: String
     var source: String
     var externalID: String?
-    var attributes: [String: String]
+    /// A boolean attribute's value is a JSON boolean.
+    var attributes: [String: AttributeValue]
     var invitedBy: UUID?
     var message: String?
     var delivery: DeliveryResponse?
@@ -81,7 +82,7 @@ struct MembershipResponse: Content {
         status = m.status
         source = m.source
         externalID = m.externalID
-        attributes = m.attributeValues
+        attributes = m.attributeValues.mapValues(AttributeValue.init(text:))
         invitedBy = m.invitedBy
         message = m.message
         delivery = m.deliveryStatus.map {
@@ -115,7 +116,8 @@ struct InviteMemberRequest: RequestBody {
     var role: String?
     var name: String?
     var externalID: String?
-    var attributes: [String: String]?
+    /// A boolean attribute takes a JSON boolean (or `"true"`/`"false"`).
+    var attributes: [String: AttributeValue]?
     enum CodingKeys: String, CodingKey {
         case email, role, name, attributes
         case externalID = "external_id"
@@ -127,7 +129,7 @@ struct UpdateMemberRequest: RequestBody {
     static let fields: Set<String> = ["role", "external_id", "attributes"]
     var role: String?
     var externalID: String??
-    var attributes: [String: String]?
+    var attributes: [String: AttributeValue]?
 
     /// A role change only (the members page's role form).
     init(role: String) {
@@ -140,7 +142,7 @@ struct UpdateMemberRequest: RequestBody {
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         role = try c.decodeIfPresent(String.self, forKey: .role)
-        attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes)
+        attributes = try c.decodeIfPresent([String: AttributeValue].self, forKey: .attributes)
         // Absent: unchanged; null: cleared; a string: set.
         externalID = c.contains(.externalID) ? .some(try c.decodeIfPresent(String.self, forKey: .externalID)) : .none
     }

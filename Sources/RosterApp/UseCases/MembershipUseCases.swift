@@ -20,7 +20,7 @@ struct MembershipUseCases: Sendable {
     func invite(_ body: InviteMemberRequest) async throws -> MembershipModel {
         let input = InviteInput(
             email: try MemberFields.email(body.email).value, role: body.role, name: try MemberFields.name(body.name),
-            externalID: try MemberFields.externalID(body.externalID), attributes: body.attributes ?? [:])
+            externalID: try MemberFields.externalID(body.externalID), attributes: body.attributes?.mapValues(\.text) ?? [:])
         return try await required(run(.invite(input)))
     }
 
@@ -33,7 +33,7 @@ struct MembershipUseCases: Sendable {
 
     func update(id: UUID, _ body: UpdateMemberRequest) async throws -> MembershipModel {
         let externalID: String?? = try body.externalID.map { try MemberFields.externalID($0) }
-        return try await required(run(.update(id, MemberUpdate(role: body.role, externalID: externalID, attributes: body.attributes))))
+        return try await required(run(.update(id, MemberUpdate(role: body.role, externalID: externalID, attributes: body.attributes?.mapValues(\.text)))))
     }
 
     /// Removes an active member, or revokes a pending invitation.

@@ -56,7 +56,7 @@ public struct ImportReport: Sendable, Equatable, Codable {
             if let name = row.name { out.raw(",\"name\":"); out.string(name) }
             if let role = row.role { out.raw(",\"role\":"); out.string(role) }
             if let externalID = row.externalID { out.raw(",\"external_id\":"); out.string(externalID) }
-            out.raw(",\"attributes\":"); out.object(row.attributes)
+            out.raw(",\"attributes\":"); out.object(row.attributes, booleans: true)
             out.raw(",\"outcome\":\"\(row.outcome.rawValue)\",\"updated\":\(row.updated)")
             if let previous = row.previousExternalID { out.raw(",\"previous_external_id\":"); out.string(previous) }
             if let reason = row.reason { out.raw(",\"reason\":"); out.string(reason.rawValue) }
@@ -77,14 +77,22 @@ public struct JSONText {
         return String(decoding: out.bytes, as: UTF8.self)
     }
 
-    /// Appends `values` as a JSON object with sorted keys.
-    mutating func object(_ values: [String: String]) {
+    /// Member attribute values as stored and shown: a JSON object with sorted keys, a boolean attribute's `true` and
+    /// `false` as JSON booleans (no other attribute holds those values, `AttributeDefinition.issues`).
+    public static func attributes(_ values: [String: String]) -> String {
+        var out = JSONText()
+        out.object(values, booleans: true)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// Appends `values` as a JSON object with sorted keys (with `booleans`, `true` and `false` unquoted).
+    mutating func object(_ values: [String: String], booleans: Bool = false) {
         bytes.append(UInt8(ascii: "{"))
         for (n, (key, value)) in values.sorted(by: { $0.key < $1.key }).enumerated() {
             if n > 0 { bytes.append(UInt8(ascii: ",")) }
             string(key)
             bytes.append(UInt8(ascii: ":"))
-            string(value)
+            if booleans && (value == "true" || value == "false") { raw(value) } else { string(value) }
         }
         bytes.append(UInt8(ascii: "}"))
     }

@@ -24,6 +24,7 @@ public enum RosterMigrations {
         EndRowsOfDeletedScopes(),
         CreatePasswordResets(),
         AddInvitationBudget(),
+        StoreBooleanAttributes(),
     ]
 }
 

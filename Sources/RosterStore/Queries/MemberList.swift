@@ -165,14 +165,15 @@ extension MembershipRow {
     /// The stored attribute values.
     public var attributeValues: [String: String] { Self.decodeAttributes(attributes) }
 
-    /// Attribute values from their stored JSON text (empty when it is not a JSON object of strings).
+    /// Attribute values from their stored JSON text, a boolean as `true`/`false` (empty when it is not a JSON object
+    /// of strings and booleans).
     public static func decodeAttributes(_ text: String) -> [String: String] {
-        text == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+        text == "{}" ? [:] : (try? JSONDecoder().decode([String: AttributeValue].self, from: Data(text.utf8)))?.mapValues(\.text) ?? [:]
     }
 
-    /// Attribute values as stored: a JSON object with sorted keys (`{}` when empty).
+    /// Attribute values as stored: a JSON object with sorted keys (`{}` when empty), booleans as JSON booleans.
     public static func encodeAttributes(_ values: [String: String]) -> String {
-        JSONText.object(values)
+        JSONText.attributes(values)
     }
 
     /// The same row as a Fluent model's fields.
