@@ -56,4 +56,34 @@ import RosterTesting
             #expect(again.text.contains("no longer works"))
         }
     }
+
+    /// The check every API test's responses go through can fail: a wrong body, status or type is reported.
+    @Test func theConformanceCheckFindsWhatTheDocumentDoesNotAllow() {
+        let json = "application/json"
+        #expect(OpenAPIConformance.problems(method: "GET", path: "/v1/me", status: 418, contentType: json, body: Data()).count == 1)
+        let wrong = OpenAPIConformance.problems(method: "GET", path: "/v1/me", status: 200, contentType: json,
+                                                body: Data(#"{"id":"not-a-uuid","email":7,"extra":true}"#.utf8))
+        #expect(wrong.contains { $0.contains("body.id") } && wrong.contains { $0.contains("body.email") } && wrong.contains { $0.contains("body.extra") })
+        #expect(wrong.contains { $0.contains("body.name: required") })
+        let problem = OpenAPIConformance.problems(method: "GET", path: "/v1/orgs/acme", status: 404, contentType: "application/problem+json",
+                                                  body: Data(#"{"type":"about:blank","title":"Not found","status":404,"detail":"x","code":"not_a_code"}"#.utf8))
+        #expect(problem.contains { $0.contains("body.code") }, "codes are an enumeration")
+        #expect(OpenAPIConformance.problems(method: "GET", path: "/signin", status: 200, contentType: "text/html", body: Data()).isEmpty,
+                "web pages are not part of the API")
+    }
+
+    /// Generated clients get method names that say what an operation does, and typed query parameters.
+    @Test func operationsAreNamedDescribedAndTyped() throws {
+        let document = try #require(try JSONSerialization.jsonObject(with: RosterAPI.openAPIDocument) as? [String: Any])
+        let operations = (document["paths"] as? [String: [String: [String: Any]]] ?? [:]).values.flatMap(\.values)
+        let ids = operations.compactMap { $0["operationId"] as? String }
+        #expect(ids.count == operations.count && Set(ids).count == ids.count, "one unique id each")
+        #expect(ids.allSatisfy { $0.range(of: "^[a-z][A-Za-z]+$", options: .regularExpression) != nil }, "\(ids.sorted())")
+        #expect(["listOrgMembers", "listSpaceMembers", "inviteOrgMember", "acceptInvitation", "importSpaceMembers"].allSatisfy(ids.contains))
+        #expect(operations.allSatisfy { ($0["description"] as? String)?.isEmpty == false })
+        let parameters = operations.flatMap { $0["parameters"] as? [[String: Any]] ?? [] }
+        let status = try #require(parameters.first { $0["name"] as? String == "status" }?["schema"] as? [String: Any])
+        #expect((status["enum"] as? [String])?.contains("pending") == true)
+        #expect((parameters.first { $0["name"] as? String == "dry_run" }?["schema"] as? [String: Any])?["type"] as? String == "boolean")
+    }
 }

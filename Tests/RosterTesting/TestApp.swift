@@ -111,7 +111,11 @@ public struct TestApp: Sendable {
             method: method, url: URI(path: path), headers: headers,
             body: payload.map { ByteBuffer(data: $0) } ?? ByteBuffer())
         let response = try await app.testing().performTest(request: request)
-        return TestResponse(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
+        let body = Data(response.body.readableBytesView)
+        // Every response an API test receives must be what the OpenAPI document says.
+        OpenAPIConformance.check(method: method.rawValue, path: path, status: Int(response.status.code),
+                                 contentType: response.headers.first(name: .contentType), body: body)
+        return TestResponse(status: response.status, headers: response.headers, body: body)
     }
 
     /// Signs up an account and returns its id; the verification email is captured.

@@ -15,9 +15,86 @@ enum OpenAPIDocument {
         /// status → (description, schema name or nil, content type)
         var responses: [(Int, String, String?)]
         var errors: [Int]
-        /// Query parameters (all optional strings, except `limit`).
+        /// Query parameters (all optional; typed in `queryParameters`).
         var query: [String] = []
+
+        /// The operation's id (`operationIDs`).
+        var operationID: String {
+            if let id = OpenAPIDocument.operationIDs["\(method) \(path)"] { return id }
+            let orgPath = path.replacingOccurrences(of: "/v1/spaces/{space}/", with: "/v1/orgs/{org}/")
+            return OpenAPIDocument.operationIDs["\(method) \(orgPath)"].map { $0.replacingOccurrences(of: "Org", with: "Space") } ?? "\(method)\(path)"
+        }
+
+        /// The summary, what the caller needs, and what the refusals mean.
+        var description: String {
+            var text = summary + "."
+            text += authenticated ? " Needs a session token or an API key (`Authorization: Bearer …`)." : " Needs no authentication."
+            if !errors.isEmpty {
+                text += " Refusals are problem+json documents with a stable `code` (statuses \(errors.map(String.init).joined(separator: ", ")))."
+            }
+            return text
+        }
     }
+
+    /// Operation ids, named for what they do, by `method path`; a space's roster operation is its organization's with
+    /// `Space` for `Org` (`listOrgMembers` → `listSpaceMembers`).
+    static let operationIDs: [String: String] = [
+        "get /healthz": "checkHealth",
+        "get /readyz": "checkReadiness",
+        "get /metrics": "getMetrics",
+        "get /openapi.json": "getOpenAPIDocument",
+        "post /v1/accounts": "signUp",
+        "post /v1/accounts/verify": "verifyEmail",
+        "post /v1/password-resets": "requestPasswordReset",
+        "post /v1/password-resets/confirm": "confirmPasswordReset",
+        "post /v1/sessions": "signIn",
+        "delete /v1/sessions/current": "signOut",
+        "get /v1/me": "getMe",
+        "patch /v1/me": "updateMe",
+        "post /v1/me/email": "changeEmail",
+        "delete /v1/me": "deleteMe",
+        "post /v1/orgs": "createOrg",
+        "get /v1/orgs": "listOrgs",
+        "get /v1/orgs/{org}": "getOrg",
+        "patch /v1/orgs/{org}": "updateOrg",
+        "delete /v1/orgs/{org}": "deleteOrg",
+        "get /v1/orgs/{org}/roles": "listRoles",
+        "put /v1/orgs/{org}/roles/{ladder}/{key}": "putRole",
+        "delete /v1/orgs/{org}/roles/{ladder}/{key}": "deleteRole",
+        "get /v1/orgs/{org}/audit": "listOrgAuditEvents",
+        "get /v1/spaces/{space}/audit": "listSpaceAuditEvents",
+        "post /v1/orgs/{org}/leave": "leaveOrg",
+        "get /v1/orgs/{org}/members": "listOrgMembers",
+        "post /v1/orgs/{org}/members": "inviteOrgMember",
+        "get /v1/orgs/{org}/members/{id}": "getOrgMember",
+        "patch /v1/orgs/{org}/members/{id}": "updateOrgMember",
+        "delete /v1/orgs/{org}/members/{id}": "removeOrgMember",
+        "post /v1/orgs/{org}/members/{id}/resend": "resendOrgInvitation",
+        "post /v1/orgs/{org}/join-requests": "requestToJoinOrg",
+        "get /v1/orgs/{org}/join-requests": "listOrgJoinRequests",
+        "post /v1/orgs/{org}/join-requests/{id}/approve": "approveOrgJoinRequest",
+        "post /v1/orgs/{org}/join-requests/{id}/reject": "rejectOrgJoinRequest",
+        "delete /v1/orgs/{org}/join-requests/{id}": "withdrawOrgJoinRequest",
+        "post /v1/orgs/{org}/imports": "importOrgMembers",
+        "get /v1/orgs/{org}/imports/{import}/failures.csv": "getOrgImportFailures",
+        "get /v1/orgs/{org}/members.csv": "exportOrgMembers",
+        "post /v1/orgs/{org}/spaces": "createSpace",
+        "get /v1/orgs/{org}/spaces": "listSpaces",
+        "get /v1/spaces/{space}": "getSpace",
+        "patch /v1/spaces/{space}": "updateSpace",
+        "delete /v1/spaces/{space}": "deleteSpace",
+        "post /v1/invitations/{id}/accept": "acceptInvitation",
+        "post /v1/invitations/{id}/decline": "declineInvitation",
+        "get /v1/invitation-tokens/{token}": "previewInvitation",
+        "post /v1/invitation-tokens/{token}/accept": "acceptInvitationByToken",
+        "post /v1/invitation-tokens/{token}/decline": "declineInvitationByToken",
+        "get /v1/me/memberships": "listMyMemberships",
+        "get /v1/me/invitations": "listMyInvitations",
+        "get /v1/me/join-requests": "listMyJoinRequests",
+        "post /v1/authorize": "authorize",
+        "get /verify-email": "showVerifyEmailPage",
+        "post /verify-email": "submitVerifyEmailPage",
+    ]
 
     /// Every operation: the listed ones, plus each roster operation of organizations again under `/v1/spaces/{space}`.
     static var operations: [Operation] {
@@ -39,7 +116,7 @@ enum OpenAPIDocument {
         Operation(method: "get", path: "/readyz", summary: "Readiness (database reachable)", tag: "operations", authenticated: false,
                   responses: [(200, "Ready", "Status"), (503, "Database unreachable", "Status")], errors: []),
         Operation(method: "get", path: "/metrics", summary: "Metrics in the Prometheus text format (here unless ROSTER_METRICS_ADDRESS moves them)",
-                  tag: "operations", authenticated: false, responses: [(200, "Metrics", nil)], errors: []),
+                  tag: "operations", authenticated: false, responses: [(200, "Metrics", nil)], errors: [404]),
         Operation(method: "get", path: "/openapi.json", summary: "This document", tag: "operations", authenticated: false,
                   responses: [(200, "The OpenAPI document", nil)], errors: []),
         Operation(method: "post", path: "/v1/accounts", summary: "Sign up; sends a verification email", tag: "accounts", authenticated: false,
@@ -298,6 +375,17 @@ enum OpenAPIDocument {
         ["type": "object", "properties": properties, "required": required, "additionalProperties": false]
     }
 
+    /// The query parameters, typed as the routes check them (a value outside them is 422).
+    static var queryParameters: [String: [String: Any]] { [
+        "limit": ["type": "integer", "minimum": 1, "maximum": 200],
+        "cursor": ["type": "string"],
+        "dry_run": ["type": "boolean"],
+        "status": ["type": "string", "enum": MembershipStatus.allCases.map(\.rawValue)],
+        "source": ["type": "string", "enum": MembershipSource.allCases.map(\.rawValue)],
+        "role": ["type": "string"],
+        "q": ["type": "string", "maxLength": 200],
+    ] }
+
     /// The document as a JSON-compatible dictionary.
     static var document: [String: Any] {
         var paths: [String: [String: Any]] = [:]
@@ -309,6 +397,8 @@ enum OpenAPIDocument {
                     response["content"] = ["application/json": ["schema": ["$ref": "#/components/schemas/\(schema)"]]]
                 } else if description == "CSV file" {
                     response["content"] = ["text/csv": ["schema": ["type": "string"]]]
+                } else if description == "Metrics" {
+                    response["content"] = ["text/plain": ["schema": ["type": "string"]]]
                 } else if description == "HTML page" {
                     response["content"] = ["text/html": ["schema": ["type": "string"]]]
                 } else if op.path == "/openapi.json" {
@@ -321,7 +411,7 @@ enum OpenAPIDocument {
             }
             var operation: [String: Any] = [
                 "summary": op.summary, "tags": [op.tag], "responses": responses,
-                "operationId": "\(op.method)\(op.path.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".", with: "_"))",
+                "operationId": op.operationID, "description": op.description,
             ]
             if op.authenticated { operation["security"] = [["bearer": [String]()]] } else { operation["security"] = [[String: [String]]]() }
             if let schema = op.requestSchema {
@@ -335,9 +425,7 @@ enum OpenAPIDocument {
                 ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": ["type": "string"]] as [String: Any]
             }
             for name in op.query {
-                let schema: [String: Any] = name == "limit" ? ["type": "integer", "minimum": 1, "maximum": 200]
-                    : name == "dry_run" ? ["type": "boolean"] : ["type": "string"]
-                parameters.append(["name": name, "in": "query", "required": false, "schema": schema])
+                parameters.append(["name": name, "in": "query", "required": false, "schema": queryParameters[name] ?? string])
             }
             if !parameters.isEmpty { operation["parameters"] = parameters }
             paths[op.path, default: [:]][op.method] = operation
@@ -361,4 +449,10 @@ enum OpenAPIDocument {
 
     /// The serialized document, built once.
     static let json: Data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+}
+
+/// The API's published description, for tools and tests outside this module.
+public enum RosterAPI {
+    /// The OpenAPI 3.1 document `GET /openapi.json` serves.
+    public static var openAPIDocument: Data { OpenAPIDocument.json }
 }
