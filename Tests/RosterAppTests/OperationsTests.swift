@@ -85,5 +85,13 @@ import RosterTesting
         let status = try #require(parameters.first { $0["name"] as? String == "status" }?["schema"] as? [String: Any])
         #expect((status["enum"] as? [String])?.contains("pending") == true)
         #expect((parameters.first { $0["name"] as? String == "dry_run" }?["schema"] as? [String: Any])?["type"] as? String == "boolean")
+        // Links: from what creates something to what takes its id, each naming an operation that exists.
+        let linked = operations.flatMap { operation in
+            ((operation["responses"] as? [String: [String: Any]]) ?? [:]).values.flatMap { ($0["links"] as? [String: [String: Any]] ?? [:]).values }
+        }
+        #expect(linked.count > 40 && linked.allSatisfy { ids.contains($0["operationId"] as? String ?? "") })
+        let invite = try #require(operations.first { $0["operationId"] as? String == "inviteSpaceMember" })
+        let links = try #require(((invite["responses"] as? [String: [String: Any]])?["201"]?["links"]) as? [String: [String: Any]])
+        #expect(links["GetSpaceMember"]?["parameters"] as? [String: String] == ["space": "$request.path.space", "id": "$response.body#/id"])
     }
 }

@@ -25,6 +25,23 @@ enum OpenAPIDocument {
             return OpenAPIDocument.operationIDs["\(method) \(orgPath)"].map { $0.replacingOccurrences(of: "Org", with: "Space") } ?? "\(method)\(path)"
         }
 
+        /// The links of its success responses (`createdLinks`), as OpenAPI writes them.
+        var links: [String: Any]? {
+            let space = path.hasPrefix("/v1/spaces/{space}/")
+            let source = space ? operationID.replacingOccurrences(of: "Space", with: "Org") : operationID
+            guard let targets = OpenAPIDocument.createdLinks[source] else { return nil }
+            var links: [String: Any] = [:]
+            for (target, parameters) in targets {
+                let id = space ? target.replacingOccurrences(of: "Org", with: "Space") : target
+                var mapped: [String: String] = [:]
+                for (name, expression) in parameters {
+                    if space && name == "org" { mapped["space"] = "$request.path.space" } else { mapped[name] = expression }
+                }
+                links[id.prefix(1).uppercased() + id.dropFirst()] = ["operationId": id, "parameters": mapped]
+            }
+            return links
+        }
+
         /// The summary, what the caller needs, and what the refusals mean.
         var description: String {
             var text = summary + "."
@@ -95,6 +112,26 @@ enum OpenAPIDocument {
         "get /verify-email": "showVerifyEmailPage",
         "post /verify-email": "submitVerifyEmailPage",
     ]
+
+    /// OpenAPI links from each operation that creates something to the operations that take its id, by source
+    /// operation id: the target's id and its parameters (runtime expressions). A space's roster operations get the same
+    /// links with `Space` for `Org` and the `space` path parameter (`Operation.links`).
+    static let createdLinks: [String: [(target: String, parameters: [String: String])]] = {
+        let org = ["org": "$response.body#/id"], space = ["space": "$response.body#/id"]
+        let member = ["org": "$request.path.org", "id": "$response.body#/id"]
+        let invitation = ["id": "$response.body#/id"]
+        return [
+            "createOrg": ["getOrg", "updateOrg", "deleteOrg", "listOrgMembers", "inviteOrgMember", "listOrgJoinRequests", "createSpace", "listSpaces",
+                          "listRoles", "listOrgAuditEvents", "exportOrgMembers"].map { ($0, org) },
+            "createSpace": ["getSpace", "updateSpace", "deleteSpace", "listSpaceMembers", "inviteSpaceMember", "listSpaceJoinRequests",
+                            "listSpaceAuditEvents", "exportSpaceMembers"].map { ($0, space) },
+            "inviteOrgMember": ["getOrgMember", "updateOrgMember", "removeOrgMember", "resendOrgInvitation"].map { ($0, member) }
+                + ["acceptInvitation", "declineInvitation"].map { ($0, invitation) },
+            "requestToJoinOrg": ["approveOrgJoinRequest", "rejectOrgJoinRequest", "withdrawOrgJoinRequest", "getOrgMember"].map { ($0, member) },
+            "putRole": [("deleteRole", ["org": "$request.path.org", "ladder": "$request.path.ladder", "key": "$response.body#/key"])],
+            "importOrgMembers": [("getOrgImportFailures", ["org": "$request.path.org", "import": "$response.body#/id"])],
+        ]
+    }()
 
     /// Every operation: the listed ones, plus each roster operation of organizations again under `/v1/spaces/{space}`.
     static var operations: [Operation] {
@@ -404,6 +441,7 @@ enum OpenAPIDocument {
                 } else if op.path == "/openapi.json" {
                     response["content"] = ["application/json": ["schema": ["type": "object"]]]
                 }
+                if (200..<300).contains(status), let links = op.links { response["links"] = links }
                 responses[String(status)] = response
             }
             for status in op.errors {
