@@ -94,4 +94,17 @@ import RosterTesting
         let links = try #require(((invite["responses"] as? [String: [String: Any]])?["201"]?["links"]) as? [String: [String: Any]])
         #expect(links["GetSpaceMember"]?["parameters"] as? [String: String] == ["space": "$request.path.space", "id": "$response.body#/id"])
     }
+
+    /// A method an address does not take is 405 with the methods it does; an address that does not exist is 404.
+    @Test func anUndeclaredMethodIs405WithTheMethodsAllowed() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let trace = try await t.send(.TRACE, "/healthz")
+            #expect(trace.status == .methodNotAllowed && trace.code == "method_not_allowed")
+            #expect(trace.headers.first(name: .allow) == "GET")
+            let orgs = try await t.send(.DELETE, "/v1/orgs")
+            #expect(orgs.status == .methodNotAllowed && orgs.headers.first(name: .allow) == "GET, POST")
+            #expect(try await t.send(.PUT, "/v1/orgs/acme/members/\(UUID())").headers.first(name: .allow) == "DELETE, GET, PATCH")
+            #expect(try await t.send(.GET, "/v1/nowhere").status == .notFound)
+        }
+    }
 }

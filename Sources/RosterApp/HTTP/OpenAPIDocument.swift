@@ -296,8 +296,10 @@ enum OpenAPIDocument {
         ], required: ["email", "name", "password"]),
         "VerifyEmailRequest": object(["token": ["type": "string"]], required: ["token"]),
         "PasswordResetRequest": object(["email": ["type": "string", "format": "email"]], required: ["email"]),
-        "ConfirmPasswordResetRequest": object(["token": ["type": "string"], "password": ["type": "string"]], required: ["token", "password"]),
-        "VerifyEmailForm": object(["token": ["type": "string"]], required: []),
+        "ConfirmPasswordResetRequest": object(["token": ["type": "string"], "password": ["type": "string", "minLength": AccountRules.minimumPasswordLength]],
+                                              required: ["token", "password"]),
+        // A web form: the page answers whatever it holds (an unknown or missing token is a page that says so).
+        "VerifyEmailForm": ["type": "object", "properties": ["token": ["type": "string"]]],
         "CreateSessionRequest": object(["email": ["type": "string", "format": "email"], "password": ["type": "string"]], required: ["email", "password"]),
         "UpdateMeRequest": object([
             "name": ["type": "string"], "password": ["type": "string", "minLength": AccountRules.minimumPasswordLength],
@@ -316,8 +318,8 @@ enum OpenAPIDocument {
             "role": nullableString, "created_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["id", "name", "slug", "description", "settings"]),
         "OrganizationPage": page("Organization"),
-        "CreateOrganizationRequest": object(["name": string, "slug": string, "description": string, "settings": ref("Settings")], required: ["name"]),
-        "UpdateOrganizationRequest": object(["name": string, "slug": string, "description": string, "settings": ref("Settings")], required: []),
+        "CreateOrganizationRequest": object(["name": string, "slug": slug, "description": string, "settings": ref("Settings")], required: ["name"]),
+        "UpdateOrganizationRequest": object(["name": string, "slug": slug, "description": string, "settings": ref("Settings")], required: []),
         "Role": object(["key": string, "name": string, "rank": ["type": "integer"],
                         "permissions": ["type": "array", "items": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]]],
                        required: ["key", "name", "rank", "permissions"]),
@@ -375,7 +377,7 @@ enum OpenAPIDocument {
             "created_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["id", "org_id", "name", "slug", "kind", "settings", "attributes"]),
         "SpacePage": page("Space"),
-        "SpaceRequest": object(["name": string, "slug": string, "kind": string, "settings": ref("SpaceSettings"),
+        "SpaceRequest": object(["name": string, "slug": slug, "kind": string, "settings": ref("SpaceSettings"),
                                 "attributes": ["type": "array", "items": ref("AttributeDefinition")]], required: []),
         "ResendRequest": object(["email": string], required: []),
         "CSVFile": ["type": "string", "description": "UTF-8 CSV with a header row: email, name, role, external_id, attribute columns"],
@@ -402,6 +404,8 @@ enum OpenAPIDocument {
     static var uuid: [String: Any] { ["type": "string", "format": "uuid"] }
     static var nullableUUID: [String: Any] { ["type": ["string", "null"], "format": "uuid"] }
     static var string: [String: Any] { ["type": "string"] }
+    /// An organization's or space's slug.
+    static var slug: [String: Any] { ["type": "string", "minLength": 2, "maxLength": 48, "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"] }
     static var nullableString: [String: Any] { ["type": ["string", "null"]] }
     static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
     static func page(_ item: String) -> [String: Any] {
@@ -457,7 +461,9 @@ enum OpenAPIDocument {
                 if op.requestContentType == "text/csv" {
                     content["multipart/form-data"] = ["schema": object(["file": ["type": "string", "contentMediaType": "text/csv"]], required: ["file"])]
                 }
-                operation["requestBody"] = ["required": op.requestContentType == "application/json", "content": content]
+                // An empty JSON body reads as `{}`: a body is required only where its schema requires a field.
+                let requiresField = !(((schemas[schema] as? [String: Any])?["required"] as? [String]) ?? []).isEmpty
+                operation["requestBody"] = ["required": op.requestContentType == "application/json" && requiresField, "content": content]
             }
             var parameters: [[String: Any]] = op.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
                 ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": ["type": "string"]] as [String: Any]

@@ -54,7 +54,31 @@ struct ProblemBody: Content {
 /// Turns every error into an `application/problem+json` response with a stable `code`; never leaks internals.
 struct ProblemMiddleware: Middleware {
     func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        next.respond(to: request).flatMapErrorThrowing { error in Self.response(for: error, request: request) }
+        next.respond(to: request).flatMapErrorThrowing { error in
+            // An address that exists, asked with a method it does not take: 405 with the methods it does.
+            if error is RouteNotFound, case let allowed = Self.methods(routing: request.url.path, in: request.application), !allowed.isEmpty {
+                let response = Self.response(for: RosterError(.methodNotAllowed, "This address takes \(allowed.joined(separator: ", ")), not \(request.method.rawValue)."),
+                                             request: request)
+                response.headers.replaceOrAdd(name: .allow, value: allowed.joined(separator: ", "))
+                return response
+            }
+            return Self.response(for: error, request: request)
+        }
+    }
+
+    /// The methods the routes for `path` answer (empty when no route has it).
+    static func methods(routing path: String, in app: Application) -> [String] {
+        let segments = path.split(separator: "/").map(String.init)
+        let methods = app.routes.all.filter { route in
+            route.path.count == segments.count && zip(route.path, segments).allSatisfy { component, segment in
+                switch component {
+                case .constant(let text): text == segment
+                case .parameter, .anything: true
+                case .catchall: true
+                }
+            }
+        }.map(\.method.rawValue)
+        return Array(Set(methods)).sorted()
     }
 
     static func rosterError(for error: any Error) -> RosterError {
