@@ -291,7 +291,7 @@ enum OpenAPIDocument {
             "account": ["$ref": "#/components/schemas/Account"],
         ], required: ["token", "expires_at", "account"]),
         "CreateAccountRequest": object([
-            "email": ["type": "string", "format": "email"], "name": ["type": "string", "minLength": 1, "maxLength": AccountRules.maximumNameLength],
+            "email": ["type": "string", "format": "email"], "name": displayName,
             "password": ["type": "string", "minLength": AccountRules.minimumPasswordLength],
         ], required: ["email", "name", "password"]),
         "VerifyEmailRequest": object(["token": ["type": "string"]], required: ["token"]),
@@ -302,24 +302,25 @@ enum OpenAPIDocument {
         "VerifyEmailForm": ["type": "object", "properties": ["token": ["type": "string"]]],
         "CreateSessionRequest": object(["email": ["type": "string", "format": "email"], "password": ["type": "string"]], required: ["email", "password"]),
         "UpdateMeRequest": object([
-            "name": ["type": "string"], "password": ["type": "string", "minLength": AccountRules.minimumPasswordLength],
+            "name": displayName, "password": ["type": "string", "minLength": AccountRules.minimumPasswordLength],
             "current_password": ["type": "string"],
         ], required: []),
         "DeleteMeRequest": object(["password": ["type": "string"]], required: ["password"]),
-        "ChangeEmailRequest": object(["email": ["type": "string"], "current_password": ["type": "string"]], required: ["email", "current_password"]),
+        "ChangeEmailRequest": object(["email": ["type": "string", "format": "email"], "current_password": ["type": "string"]],
+                                     required: ["email", "current_password"]),
         "Settings": object([
             "join_policy": ["type": "string", "enum": JoinPolicy.allCases.map(\.rawValue)],
             "add_policy": ["type": "string", "enum": AddPolicy.allCases.map(\.rawValue)],
             "invitation_ttl_days": ["type": "integer", "minimum": 0, "maximum": 90],
-            "seat_limit": ["type": ["integer", "null"], "minimum": 1],
+            "seat_limit": ["type": ["integer", "null"], "minimum": 1, "maximum": 10_000_000],
         ], required: []),
         "Organization": object([
             "id": uuid, "name": string, "slug": string, "description": string, "settings": ref("Settings"),
             "role": nullableString, "created_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["id", "name", "slug", "description", "settings"]),
         "OrganizationPage": page("Organization"),
-        "CreateOrganizationRequest": object(["name": string, "slug": slug, "description": string, "settings": ref("Settings")], required: ["name"]),
-        "UpdateOrganizationRequest": object(["name": string, "slug": slug, "description": string, "settings": ref("Settings")], required: []),
+        "CreateOrganizationRequest": object(["name": displayName, "slug": slug, "description": string, "settings": ref("Settings")], required: ["name"]),
+        "UpdateOrganizationRequest": object(["name": displayName, "slug": slug, "description": string, "settings": ref("Settings")], required: []),
         "Role": object(["key": string, "name": string, "rank": ["type": "integer"],
                         "permissions": ["type": "array", "items": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]]],
                        required: ["key", "name", "rank", "permissions"]),
@@ -339,7 +340,7 @@ enum OpenAPIDocument {
             "created_at": ["type": "string", "format": "date-time"], "updated_at": ["type": "string", "format": "date-time"],
         ], required: ["id", "org_id", "email", "role", "status", "source", "attributes", "created_at", "updated_at"]),
         "MembershipPage": page("Membership"),
-        "InviteMemberRequest": object(["email": string, "role": string, "name": string, "external_id": string,
+        "InviteMemberRequest": object(["email": ["type": "string", "format": "email"], "role": string, "name": displayName, "external_id": string,
                                        "attributes": ["type": "object", "additionalProperties": attributeValue]], required: ["email"]),
         "UpdateMemberRequest": object(["role": string, "external_id": nullableString,
                                        "attributes": ["type": "object", "additionalProperties": attributeValue]], required: []),
@@ -369,7 +370,7 @@ enum OpenAPIDocument {
         "SpaceSettings": object([
             "join_policy": ["type": "string", "enum": JoinPolicy.allCases.map(\.rawValue)],
             "add_policy": ["type": "string", "enum": AddPolicy.allCases.map(\.rawValue)],
-            "seat_limit": ["type": ["integer", "null"], "minimum": 1],
+            "seat_limit": ["type": ["integer", "null"], "minimum": 1, "maximum": 10_000_000],
         ], required: []),
         "Space": object([
             "id": uuid, "org_id": uuid, "name": string, "slug": string, "kind": string, "settings": ref("SpaceSettings"),
@@ -377,7 +378,7 @@ enum OpenAPIDocument {
             "created_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["id", "org_id", "name", "slug", "kind", "settings", "attributes"]),
         "SpacePage": page("Space"),
-        "SpaceRequest": object(["name": string, "slug": slug, "kind": string, "settings": ref("SpaceSettings"),
+        "SpaceRequest": object(["name": displayName, "slug": slug, "kind": string, "settings": ref("SpaceSettings"),
                                 "attributes": ["type": "array", "items": ref("AttributeDefinition")]], required: []),
         "ResendRequest": object(["email": string], required: []),
         "CSVFile": ["type": "string", "description": "UTF-8 CSV with a header row: email, name, role, external_id, attribute columns"],
@@ -404,6 +405,13 @@ enum OpenAPIDocument {
     static var uuid: [String: Any] { ["type": "string", "format": "uuid"] }
     static var nullableUUID: [String: Any] { ["type": ["string", "null"], "format": "uuid"] }
     static var string: [String: Any] { ["type": "string"] }
+    /// A display name (an account's, an organization's, a space's): 1–200 characters once trimmed, without control
+    /// characters or line breaks.
+    static var displayName: [String: Any] {
+        // Controls, line and paragraph separators and format characters (`AccountRules.hasControlCharacters`, the BMP's).
+        let refused = #"\x00-\x1F\x7F-\x9F\xAD\u0600-\u0605\u061C\u06DD\u070F\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB"#
+        return ["type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\(refused)]*[^\\s\(refused)][^\(refused)]*$"]
+    }
     /// An organization's or space's slug.
     static var slug: [String: Any] { ["type": "string", "minLength": 2, "maxLength": 48, "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"] }
     static var nullableString: [String: Any] { ["type": ["string", "null"]] }
