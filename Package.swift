@@ -71,8 +71,9 @@ let package = Package(
                     swiftSettings: strict),
         // The store's tests run without Vapor: FluentKit and the drivers only.
         .testTarget(name: "RosterStoreTests", dependencies: ["RosterStore", "RosterStoreTesting"], swiftSettings: strict),
+        // `roster` too: the command-line tests run the executable built next to them.
         .testTarget(name: "RosterAppTests", dependencies: [
-            "RosterApp", "RosterTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            "RosterApp", "RosterTesting", "roster", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
     ]
 )

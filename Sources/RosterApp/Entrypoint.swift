@@ -30,12 +30,13 @@ public enum RosterMain {
                     { label in var handler = StreamLogHandler.standardError(label: label); handler.logLevel = level; return handler }
                 }
             }
-            // A server on SQLite holds the data directory's lock (shared) while it runs, so no restore replaces its
-            // database under it.
+            // Every command that opens a SQLite database holds the data directory's lock (shared) while it runs, so
+            // no restore replaces the database under it (and none creates an empty one while a restore is moving it).
             var lock: Int32?
-            if serving, case .sqlite = configuration.database {
+            let opensDatabase = !["restore", "config"].contains(env.arguments.dropFirst().first ?? "serve")
+            if opensDatabase, case .sqlite = configuration.database {
                 lock = try DataDirectoryLock.take(in: configuration.dataDirectory, exclusive: false)
-                if lock == nil { throw CommandLineError("roster restore is replacing the database in \(configuration.dataDirectory); try again when it is done") }
+                if lock == nil { throw RosterError(.conflict, "roster restore is replacing the database in \(configuration.dataDirectory); try again when it is done") }
             }
             defer { lock.map { _ = close($0) } }
             let app = try await Application.make(env)

@@ -20,6 +20,8 @@ public struct RosterServices: Sendable {
     var dummyPasswordHash: String
     /// The threads bcrypt runs on.
     let passwordPool: PasswordPool
+    /// The outbox figures `/metrics` shows, read at most every few seconds.
+    let backlogCache = BacklogCache()
 }
 
 /// Limits that protect recipients and reviewers.

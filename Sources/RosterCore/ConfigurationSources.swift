@@ -19,8 +19,10 @@ public enum ConfigurationSources {
                 throw ConfigurationError(variable: ".env", message: "line \(index + 1) is not KEY=VALUE")
             }
             var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            if let quote = value.first, quote == "\"" || quote == "'", value.count >= 2, value.last == quote {
-                value = String(value.dropFirst().dropLast())
+            if let quote = value.first, quote == "\"" || quote == "'",
+               let close = value.dropFirst().firstIndex(of: quote),
+               case let rest = value[value.index(after: close)...].trimmingCharacters(in: .whitespaces), rest.isEmpty || rest.hasPrefix("#") {
+                value = String(value[value.index(after: value.startIndex)..<close])
             } else if let comment = value.range(of: " #") {
                 value = value[..<comment.lowerBound].trimmingCharacters(in: .whitespaces)
             }
@@ -29,20 +31,30 @@ public enum ConfigurationSources {
         return values
     }
 
-    /// The settings: `environment` over `dotEnv`; where a setting `NAME` (`DATABASE_URL` or `ROSTER_…`) is unset,
-    /// `NAME_FILE` names a file whose contents (without a final line break) are its value.
+    /// The settings: `environment` over `dotEnv`. In each, a setting `NAME` (`DATABASE_URL` or `ROSTER_…`) may be
+    /// given as `NAME_FILE`, a file whose contents (without a final line break) are its value — read before the two
+    /// are merged, so the real environment wins whichever way either gives it. `NAME` and `NAME_FILE` together in
+    /// one source are refused.
     public static func merged(environment: [String: String], dotEnv: [String: String]) throws(ConfigurationError) -> [String: String] {
-        var settings = dotEnv.merging(environment) { _, real in real }
-        for (key, path) in settings where key.hasSuffix("_FILE") && key != "ROSTER_SMTP_CA_FILE" {
+        try withFilesRead(dotEnv).merging(try withFilesRead(environment)) { _, real in real }
+    }
+
+    /// `source` with each `NAME_FILE` replaced by `NAME`, its file's contents.
+    static func withFilesRead(_ source: [String: String]) throws(ConfigurationError) -> [String: String] {
+        var settings = source
+        for (key, path) in source where key.hasSuffix("_FILE") && key != "ROSTER_SMTP_CA_FILE" {
             let name = String(key.dropLast(5))
             guard name == "DATABASE_URL" || name.hasPrefix("ROSTER_") else { continue }   // another program's setting
-            guard settings[name]?.isEmpty ?? true else { continue }
+            guard source[name] == nil else {
+                throw ConfigurationError(variable: key, message: "is set together with \(name); give one of them")
+            }
             guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigurationError(variable: key, message: "cannot read '\(path)'")
             }
             var value = contents
             while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
             settings[name] = value
+            settings[key] = nil
         }
         return settings
     }

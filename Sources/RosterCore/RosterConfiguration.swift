@@ -88,7 +88,10 @@ public struct RosterConfiguration: Sendable, Equatable {
 
     /// `url` with its password replaced by `***`, for messages and logs.
     public static func redacted(_ url: String) -> String {
-        guard let at = url.range(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at.lowerBound else { return url }
+        // The user information ends at the last `@` before the path (a password may hold `@`).
+        guard let scheme = url.range(of: "://") else { return url }
+        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[scheme.upperBound..<authorityEnd].range(of: "@", options: .backwards) else { return url }
         let userinfo = url[scheme.upperBound..<at.lowerBound]
         guard let colon = userinfo.firstIndex(of: ":") else { return url }
         return String(url[..<url.index(after: colon)]) + "***" + String(url[at.lowerBound...])
@@ -171,7 +174,9 @@ public struct RosterConfiguration: Sendable, Equatable {
                   colon != raw.startIndex else {
                 throw ConfigurationError(variable: "ROSTER_METRICS_ADDRESS", message: "must be HOST:PORT, e.g. 127.0.0.1:9090, got '\(raw)'")
             }
-            configuration.metricsAddress = ListenAddress(host: String(raw[..<colon]), port: port)
+            var host = raw[..<colon]
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }   // [::1]:9090
+            configuration.metricsAddress = ListenAddress(host: String(host), port: port)
         }
         if let raw = value("ROSTER_LOG_FORMAT") {
             guard let format = LogFormat(rawValue: raw) else {

@@ -70,6 +70,7 @@ import RosterTesting
         #expect(problem.contains { $0.contains("body.code") }, "codes are an enumeration")
         #expect(OpenAPIConformance.problems(method: "GET", path: "/signin", status: 200, contentType: "text/html", body: Data()).isEmpty,
                 "web pages are not part of the API")
+        #expect(OpenAPIConformance.problems(method: "GET", path: "/v1/undocumented", status: 200, contentType: json, body: Data("{}".utf8)).count == 1)
     }
 
     /// Generated clients get method names that say what an operation does, and typed query parameters.

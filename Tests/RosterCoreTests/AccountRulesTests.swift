@@ -115,3 +115,15 @@ import Testing
         for bad in ["localhost", "1.2.3", "256.1.1.1", "1.2.3.4.5", ":", "2001:db8::g"] { #expect(!ClientAddress.isIPAddress(bad), "\(bad)") }
     }
 }
+
+@Suite struct ConfigurationDisplayTests {
+    @Test func aDatabasePasswordNeverShows() {
+        #expect(RosterConfiguration.redacted("postgres://roster:s3cret@db/roster") == "postgres://roster:***@db/roster")
+        #expect(RosterConfiguration.redacted("postgres://roster:p@ss@db:5432/roster?sslmode=disable") == "postgres://roster:***@db:5432/roster?sslmode=disable")
+        #expect(RosterConfiguration.redacted("postgres://db/roster?user=x") == "postgres://db/roster?user=x")
+    }
+
+    @Test func anIPv6MetricsAddressLosesItsBrackets() throws {
+        #expect(try RosterConfiguration.fromEnvironment(["ROSTER_METRICS_ADDRESS": "[::1]:9090"]).metricsAddress == .init(host: "::1", port: 9090))
+    }
+}

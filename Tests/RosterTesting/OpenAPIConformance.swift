@@ -23,7 +23,10 @@ public enum OpenAPIConformance {
     /// The problems with one response (empty when it conforms, or when the path is not part of the API).
     public static func problems(method: String, path rawPath: String, status: Int, contentType: String?, body: Data) -> [String] {
         let path = String(rawPath.split(separator: "?", maxSplits: 1).first ?? "")
-        guard let template = template(for: path), let operation = paths[template]?[method.lowercased()] as? [String: Any] else { return [] }
+        guard let template = template(for: path), let operation = paths[template]?[method.lowercased()] as? [String: Any] else {
+            // An API address the document does not describe may only be refused as absent or not taking the method.
+            return path.hasPrefix("/v1/") && ![404, 405].contains(status) ? ["\(method) \(path) → \(status): no documented operation"] : []
+        }
         let name = "\(method) \(template) → \(status)"
         guard let response = (operation["responses"] as? [String: Any])?[String(status)] as? [String: Any] else {
             return ["\(name): status not documented"]

@@ -7,8 +7,8 @@ import RosterStore
 import Glibc
 #endif
 
-/// The data directory's lock: `roster serve` and `roster worker` hold it shared while they run on SQLite;
-/// `roster restore` takes it exclusively, so it never replaces a database a server has open.
+/// The data directory's lock: every command that opens the SQLite database (`serve`, `worker`, `import`, …) holds it
+/// shared while it runs; `roster restore` takes it exclusively, so it never replaces a database one has open.
 enum DataDirectoryLock {
     /// The lock file in `directory`.
     static func path(in directory: String) -> String { (directory as NSString).appendingPathComponent("roster.lock") }
@@ -42,9 +42,14 @@ struct BackupCommand: AsyncCommand {
         }
         let target = URL(fileURLWithPath: signature.file).standardizedFileURL.path
         guard !FileManager.default.fileExists(atPath: target) else { throw CommandLineError("\(target) exists; choose a new file") }
-        try await migrate(app)
+        guard case .sqlite(let path) = app.roster.configuration.database, FileManager.default.fileExists(atPath: path) else {
+            throw CommandLineError("there is no database to back up in \(app.roster.configuration.dataDirectory)")
+        }
+        // Copied as it is (a newer binary does not migrate the database under a running older server), readable by
+        // the owner only from its first byte.
+        let previous = umask(0o077)
+        defer { umask(previous) }
         try await app.db.sql.raw("VACUUM INTO \(bind: target)").run()
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: target)
         let size = (try? FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) ?? 0
         context.console.print("Backed up to \(target) (\(size) bytes).")
     }
@@ -56,7 +61,7 @@ struct RestoreCommand: AsyncCommand {
     struct Signature: CommandSignature {
         @Argument(name: "file", help: "A file made by roster backup.") var file: String
     }
-    var help: String { "Replaces the SQLite database with a backup; refused while roster serve or roster worker runs on it." }
+    var help: String { "Replaces the SQLite database with a backup; refused while a roster command (serve, worker, import, …) runs on it." }
 
     func run(using context: CommandContext, signature: Signature) async throws {
         let app = context.application
@@ -70,7 +75,7 @@ struct RestoreCommand: AsyncCommand {
         try? handle.close()
         let directory = app.roster.configuration.dataDirectory
         guard let lock = try DataDirectoryLock.take(in: directory, exclusive: true) else {
-            throw CommandLineError("a server (roster serve or roster worker) is running on \(directory); stop it, then restore")
+            throw RosterError(.conflict, "a roster command (serve, worker, import…) is running on \(directory); stop it, then restore")
         }
         defer { close(lock) }
         let files = FileManager.default
@@ -84,10 +89,21 @@ struct RestoreCommand: AsyncCommand {
             }
         }
         let incoming = databasePath + ".restoring"
-        try? files.removeItem(atPath: incoming)
-        try files.copyItem(atPath: signature.file, toPath: incoming)
-        try? files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: incoming)
-        try files.moveItem(atPath: incoming, toPath: databasePath)
+        do {
+            try? files.removeItem(atPath: incoming)
+            try files.copyItem(atPath: signature.file, toPath: incoming)
+            try? files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: incoming)
+            try files.moveItem(atPath: incoming, toPath: databasePath)
+        } catch {
+            // Put back what was there.
+            if let kept {
+                try? files.removeItem(atPath: databasePath)
+                for suffix in ["", "-wal", "-shm"] where files.fileExists(atPath: kept + suffix) {
+                    try? files.moveItem(atPath: kept + suffix, toPath: databasePath + suffix)
+                }
+            }
+            throw error
+        }
         try await migrate(app)   // a backup from an earlier version is brought up to this one
         context.console.print("Restored \(signature.file) into \(databasePath)." + (kept.map { " The database it replaced is at \($0)." } ?? ""))
     }

@@ -209,12 +209,15 @@ enum ExitCode {
     static let badInput: Int32 = 2
     static let someRowsFailed: Int32 = 3
 
-    /// The code for an error a command threw.
+    /// The code for an error a command threw: bad input is what running again unchanged cannot fix (options, a file,
+    /// a value); anything else (a conflict, a busy database, the network) is an error.
     static func of(_ error: any Error) -> Int32 {
         switch error {
-        case is CommandLineError: badInput
+        case is CommandLineError, is CommandError: badInput
         case let exit as CommandExit: exit.code
-        case let problem as RosterError where problem.code.status < 500: badInput
+        case let problem as RosterError:
+            [.validationFailed, .invalidFile, .malformedJSON, .unsupportedMediaType, .payloadTooLarge, .unknownRole].contains(problem.code)
+                ? badInput : self.error
         default: self.error
         }
     }

@@ -58,13 +58,16 @@ struct JSONLogHandler: LogHandler {
             }
         }
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = plain(value) }
-        object["time"] = ISO8601DateFormatter.milliseconds.string(from: Date())
+        object["time"] = Date().formatted(Self.timeFormat)
         object["level"] = event.level.rawValue
         object["label"] = label
         object["message"] = event.message.description
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         write(String(decoding: data, as: UTF8.self))
     }
+
+    /// `2026-12-06T23:59:01.123Z` (a value type: safe from every thread).
+    private static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     private static let output = NIOLock()
     /// Writes a line to standard output, whole.
@@ -75,13 +78,4 @@ struct JSONLogHandler: LogHandler {
     static let standardError: @Sendable (String) -> Void = { line in
         output.withLock { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
-}
-
-extension ISO8601DateFormatter {
-    /// `2026-12-06T23:59:01.123Z`.
-    nonisolated(unsafe) static let milliseconds: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }

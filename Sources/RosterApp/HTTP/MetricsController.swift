@@ -1,4 +1,5 @@
 import Vapor
+import NIOConcurrencyHelpers
 import Fluent
 import Metrics
 import Prometheus
@@ -36,20 +37,36 @@ enum RosterMetrics {
         Metrics.Counter(label: "roster_emails_total", dimensions: [("kind", kind), ("result", result)])
     }
 
-    /// The text of a scrape: the gauges read from the database now, then every metric.
-    static func scrape(on db: any Database) async throws -> [UInt8] {
-        let backlog = try await OutboxDelivery(db).backlog(now: Date())
-        for (state, count) in backlog.messages {
-            Metrics.Gauge(label: "roster_outbox_messages", dimensions: [("state", state)]).record(count)
-        }
-        Metrics.Gauge(label: "roster_outbox_oldest_due_seconds").record(backlog.oldestDueSeconds)
-        let deliveries = ["queued": 0, "sent": 0, "failed_transient": 0, "failed_permanent": 0].merging(backlog.invitations) { $1 }
-        for (delivery, count) in deliveries {
-            Metrics.Gauge(label: "roster_pending_invitations", dimensions: [("delivery", delivery)]).record(count)
-        }
+    /// The text of a scrape: every metric of the process, then the database's gauges (written here, not kept in the
+    /// registry: they are the database's state, the same from every instance, and a label that no longer applies
+    /// disappears with it).
+    static func scrape(on db: any Database, cache: BacklogCache) async throws -> [UInt8] {
+        let backlog = try await cache.backlog(on: db, now: Date())
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
+        var text = "# TYPE roster_outbox_messages gauge\n"
+        for (state, count) in backlog.messages.sorted(by: { $0.key < $1.key }) { text += "roster_outbox_messages{state=\"\(state)\"} \(count)\n" }
+        text += "# TYPE roster_outbox_oldest_due_seconds gauge\nroster_outbox_oldest_due_seconds \(backlog.oldestDueSeconds)\n"
+        text += "# TYPE roster_pending_invitations gauge\n"
+        let deliveries = ["queued": 0, "sent": 0, "failed_transient": 0, "failed_permanent": 0].merging(backlog.invitations) { $1 }
+        for (delivery, count) in deliveries.sorted(by: { $0.key < $1.key }) { text += "roster_pending_invitations{delivery=\"\(delivery)\"} \(count)\n" }
+        buffer += Array(text.utf8)
         return buffer
+    }
+}
+
+/// The outbox and invitation figures of the last scrape, read again at most every few seconds (scrapes are not
+/// authenticated: a flood of them costs the database one read per interval).
+final class BacklogCache: Sendable {
+    static let reuse: TimeInterval = 5
+    private let last = NIOLockedValueBox<(at: Date, backlog: OutboxDelivery.Backlog)?>(nil)
+
+    /// The figures, read now or at most `reuse` seconds ago.
+    func backlog(on db: any Database, now: Date) async throws -> OutboxDelivery.Backlog {
+        if let last = last.withLockedValue({ $0 }), now.timeIntervalSince(last.at) < Self.reuse { return last.backlog }
+        let backlog = try await OutboxDelivery(db).backlog(now: now)
+        last.withLockedValue { $0 = (now, backlog) }
+        return backlog
     }
 }
 
@@ -60,11 +77,12 @@ struct MetricsController: RouteCollection {
     }
 
     @Sendable func metrics(req: Request) async throws -> Response {
-        try await metrics(req: req, db: req.db)
+        try await Self.response(app: req.application, db: req.db)
     }
 
-    func metrics(req: Request, db: any Database) async throws -> Response {
-        let text = try await RosterMetrics.scrape(on: db)
+    /// The scrape as an HTTP response.
+    static func response(app: Application, db: any Database) async throws -> Response {
+        let text = try await RosterMetrics.scrape(on: db, cache: app.roster.backlogCache)
         var headers = HTTPHeaders()
         headers.replaceOrAdd(name: .contentType, value: "text/plain; version=0.0.4; charset=utf-8")
         return Response(status: .ok, headers: headers, body: .init(buffer: ByteBuffer(bytes: text)))
@@ -84,8 +102,9 @@ struct MetricsListener: LifecycleHandler {
                 return request.eventLoop.makeSucceededFuture(Response(status: .notFound))
             }
             let db = app.db
+            let app = self.app
             return request.eventLoop.makeFutureWithTask {
-                try await MetricsController().metrics(req: request, db: db)
+                try await MetricsController.response(app: app, db: db)
             }
         }
     }

@@ -103,7 +103,7 @@ public struct MembershipFacts: Sendable, Equatable {
     public var auditState: [String: String] {
         var state = ["status": status.rawValue, "source": source.rawValue, "role": roleKey]
         if let externalID { state["external_id"] = externalID }
-        if !attributes.isEmpty { state["attributes"] = JSONText.object(attributes) }
+        if !attributes.isEmpty { state["attributes"] = JSONText.attributes(attributes) }
         return state
     }
 }

@@ -161,7 +161,7 @@ public struct OutboxDelivery: Sendable {
         public var invitations: [String: Int]
     }
 
-    /// Counts what is waiting (bounded reads: by the due index, and pending invitations only).
+    /// Counts what is waiting: the outbox by its status index, and pending invitations (a read of those rows).
     public func backlog(now: Date) async throws -> Backlog {
         var messages = ["due": 0, "scheduled": 0, "sending": 0, "failed_transient": 0]
         let rows = try await db.sql.raw("""
