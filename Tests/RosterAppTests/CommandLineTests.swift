@@ -137,9 +137,7 @@ import Vapor
             let csv = "email\n" + (0..<rows).map { "p\($0)@example.com" }.joined(separator: "\n") + "\n"
             let backup = NSTemporaryDirectory() + "roster-backup-\(UUID().uuidString).sqlite"
             defer { try? FileManager.default.removeItem(atPath: backup) }
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
-            async let imported = t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers)
+            async let imported = t.importCSV("/v1/orgs/\(org)", csv, token: owner)
             let copied = try cli.roster(["backup", backup], env)
             #expect(try await imported.status == .ok)
             #expect(copied.code == 0, "\(copied.err)")

@@ -117,9 +117,7 @@ actor CountingMailer: Mailer {
             #expect(try await worker.deliverDue() == 0, "a permanent failure is not retried")
 
             // A re-import reports the row as failed to send.
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
-            let report = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data("email\n\(wrong)\n".utf8), headers: headers)
+            let report = try await t.importCSV("/v1/orgs/\(org)", "email\n\(wrong)\n", token: owner)
             #expect((report.json["rows"] as? [[String: Any]])?.first?["outcome"] as? String == "failed_to_send")
 
             // Resend to the corrected address: a new invitation there, the old one revoked.
@@ -250,10 +248,8 @@ actor CountingMailer: Mailer {
             let org = try await t.createOrg(owner)
             try await drain(t)
             let emails = (0..<40).map { "person\($0)@example.com" }
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
             let csv = "email\n" + emails.joined(separator: "\n") + "\n"
-            #expect(try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers).status == .ok)
+            #expect(try await t.importCSV("/v1/orgs/\(org)", csv, token: owner).status == .ok)
 
             // A worker claims a batch and is killed before settling it.
             let abandoned = try await OutboxDelivery(t.app.db).claim(limit: 10, now: Date())
@@ -279,10 +275,8 @@ actor CountingMailer: Mailer {
             let org = try await t.createOrg(owner)
             try await drain(t)
             let emails = (0..<7).map { "student\($0)@example.com" }
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
             let csv = "email\n" + emails.joined(separator: "\n") + "\n"
-            let imported = try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers)
+            let imported = try await t.importCSV("/v1/orgs/\(org)", csv, token: owner)
             #expect(imported.status == .ok)
             #expect((imported.json["rows"] as? [[String: Any]])?.compactMap { $0["outcome"] as? String } == Array(repeating: "invited", count: 7))
             let now = Date()
@@ -315,10 +309,8 @@ actor CountingMailer: Mailer {
         try await TestApp.with(backend, limits: .init(invitationsPerHour: 1)) { t in
             let owner = try await t.verifiedPerson("owner@example.com")
             let org = try await t.createOrg(owner)
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
             let csv = "email\n" + (0..<40).map { "p\($0)@example.com" }.joined(separator: "\n") + "\n"
-            #expect(try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers).status == .ok)
+            #expect(try await t.importCSV("/v1/orgs/\(org)", csv, token: owner).status == .ok)
             let slots = try await OutboxMessageModel.query(on: t.app.db).filter(\.$kind == "invitation").all().compactMap(\.scheduledAt).sorted()
             #expect(slots.count == 40)
             #expect(zip(slots, slots.dropFirst()).allSatisfy { abs($1.timeIntervalSince($0) - 3600) < 1 }, "an hour apart")

@@ -32,10 +32,8 @@ struct CapturingLogHandler: LogHandler {
         try await TestApp.with(backend) { t in
             let owner = try await t.verifiedPerson("owner@example.com")
             let org = try await t.createOrg(owner)
-            var headers = HTTPHeaders()
-            headers.contentType = HTTPMediaType(type: "text", subType: "csv")
             let csv = "email\n" + (0..<3).map { "m\($0)@example.com" }.joined(separator: "\n") + "\n"
-            #expect(try await t.send(.POST, "/v1/orgs/\(org)/imports", token: owner, body: Data(csv.utf8), headers: headers).status == .ok)
+            #expect(try await t.importCSV("/v1/orgs/\(org)", csv, token: owner).status == .ok)
 
             let scrape = try await t.send(.GET, "/metrics")
             #expect(scrape.status == .ok && scrape.headers.first(name: .contentType)?.hasPrefix("text/plain; version=0.0.4") == true)

@@ -27,6 +27,14 @@ extension TestApp {
         return try await send(.POST, "/v1/orgs/\(org)/members", json: body, token: token)
     }
 
+    /// Uploads `csv` as an import into `path` (`/v1/orgs/{org}` or `/v1/spaces/{space}`) as the holder of `token`.
+    @discardableResult
+    public func importCSV(_ path: String, _ csv: String, token: String, dryRun: Bool = false) async throws -> TestResponse {
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "csv")
+        return try await send(.POST, path + "/imports" + (dryRun ? "?dry_run=true" : ""), token: token, body: Data(csv.utf8), headers: headers)
+    }
+
     /// The invitation token in the latest invitation email to `email`.
     public func invitationToken(for email: String) async throws -> String {
         guard let message = try await emails(to: email, kind: "invitation").last,
