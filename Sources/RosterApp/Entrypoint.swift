@@ -57,8 +57,7 @@ public enum RosterMain {
                 throw error
             }
             try await app.asyncShutdown()
-        } catch let done as CommandExit {
-            exit(done.code)
+            if CommandOutcome.code != 0 { exit(CommandOutcome.code) }
         } catch {
             FileHandle.standardError.write(Data("roster: \(error)\n".utf8))
             exit(ExitCode.of(error))

@@ -16,9 +16,9 @@ import Vapor
 
     struct Run { var code: Int32; var out: String; var err: String }
 
-    func roster(_ arguments: [String], _ environment: [String: String], in directory: String? = nil) throws -> Run {
+    func roster(_ arguments: [String], _ environment: [String: String], in directory: String? = nil, executable: String? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.binary))
+        process.executableURL = URL(fileURLWithPath: try executable ?? #require(Self.binary))
         process.arguments = arguments
         process.environment = ["PATH": "/usr/bin:/bin", "ROSTER_OUTBOX_WORKER": "off"].merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -71,6 +71,23 @@ import Vapor
             #expect(outbox.code == 0)
             let messages = try #require(try JSONSerialization.jsonObject(with: Data(outbox.out.utf8)) as? [[String: Any]])
             #expect(messages.filter { $0["kind"] as? String == "invitation" }.count == 3)
+        }
+    }
+
+    /// On a terminal (`script` gives the command one), `roster import` shows each phase with its rows per second.
+    @Test(.enabled(if: binary != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs the roster executable and script(1)"))
+    func importShowsItsProgressOnATerminal() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.createOrg(owner, slug: "acme")
+            let csv = try file("email\na@example.com\nb@example.com\n")
+            let directory = (environment(t.location)["ROSTER_DATA_DIR"] ?? "")
+            let command = "ROSTER_DATA_DIR='\(directory)' ROSTER_OUTBOX_WORKER=off '\(try #require(Self.binary))' import --org acme '\(csv)'"
+            let shown = try roster(["-qec", command, "/dev/null"], [:], executable: "/usr/bin/script")
+            #expect(shown.code == 0, "\(shown.err)")
+            for phase in ["Read 2 rows", "Planned 2 rows", "Written 2 rows", "rows/s", "2 rows: 2 invited"] { #expect(shown.out.contains(phase), "\(phase): \(shown.out)") }
+            let piped = try roster(["import", "--org", "acme", "--dry-run", csv], environment(t.location))
+            #expect(!piped.out.contains("rows/s"), "not when the output is a pipe")
         }
     }
 

@@ -1,4 +1,5 @@
 import Vapor
+import NIOConcurrencyHelpers
 import Fluent
 import RosterCore
 import RosterStore
@@ -214,7 +215,6 @@ enum ExitCode {
     static func of(_ error: any Error) -> Int32 {
         switch error {
         case is CommandLineError, is CommandError: badInput
-        case let exit as CommandExit: exit.code
         case let problem as RosterError:
             [.validationFailed, .invalidFile, .malformedJSON, .unsupportedMediaType, .payloadTooLarge, .unknownRole].contains(problem.code)
                 ? badInput : self.error
@@ -223,9 +223,13 @@ enum ExitCode {
     }
 }
 
-/// Ends a command with `code` once its output is written (nothing more is printed).
-struct CommandExit: Error {
-    var code: Int32
+/// The code a command that ran to its end asks the process to exit with (`roster import` with failed rows: 3).
+enum CommandOutcome {
+    private static let requested = NIOLockedValueBox<Int32>(0)
+    /// Asks for `code` once the command returns.
+    static func exit(with code: Int32) { requested.withLockedValue { $0 = code } }
+    /// What was asked for (0 when nothing was).
+    static var code: Int32 { requested.withLockedValue { $0 } }
 }
 
 /// Writes `value` as JSON on standard output (`--json`).

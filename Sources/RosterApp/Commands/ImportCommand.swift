@@ -1,4 +1,5 @@
 import Vapor
+import NIOConcurrencyHelpers
 import Fluent
 import RosterCore
 import RosterStore
@@ -29,6 +30,8 @@ struct ImportCommand: AsyncCommand {
             throw CommandLineError("cannot read \(signature.file)")
         }
         let scope = try await Self.scope(orgRef: orgRef, spaceSlug: signature.space, actorEmail: signature.actor, on: app.db)
+        // Progress on a terminal only: a script reading the output gets the summary (or the JSON) alone.
+        let progress = !signature.json && isatty(STDOUT_FILENO) == 1 ? ImportProgress() : nil
         let (table, columns): (CSVTable, ImportColumns)
         do {
             (table, columns) = try RosterImport.read(data, definitions: scope.attributeDefinitions)
@@ -36,25 +39,29 @@ struct ImportCommand: AsyncCommand {
             for issue in error.issues { context.console.error("\(issue.field): \(issue.message)") }
             throw CommandLineError("the file cannot be imported; nothing was written")
         }
-        // A progress indicator on a terminal only: a script reading the output gets the summary (or the JSON) alone.
-        let indicator = !signature.json && isatty(STDOUT_FILENO) == 1 ? context.console.loadingBar(title: "Importing \(table.records.count) rows") : nil
-        indicator?.start()
+        progress?.show("Read", table.records.count, done: true)
+        var written: (@Sendable (Int) -> Void)?
+        var planned: (@Sendable ([ImportRowReport]) -> Void)?
+        if let progress {
+            written = { rows in progress.show("Written", rows, done: false) }
+            planned = { reports in progress.show("Planned", reports.count, done: true) }
+        }
         let report: ImportReport
         do {
             report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
-                                                         limits: app.roster.limits, on: app.db, requestID: nil)
+                                                limits: app.roster.limits, on: app.db, requestID: nil, written: written, planned: planned)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
-            indicator?.succeed()
+            progress?.finish()
         } catch {
-            indicator?.fail()
+            progress?.finish()
             throw error
         }
         let s = report.summary
         let failed = s.failed + s.failedToSend > 0
         if signature.json {
             FileHandle.standardOutput.write(Data(report.json()) + Data("\n".utf8))
-            if failed { throw CommandExit(code: ExitCode.someRowsFailed) }
+            if failed { CommandOutcome.exit(with: ExitCode.someRowsFailed) }
             return
         }
         let base = (signature.file as NSString).deletingPathExtension
@@ -68,7 +75,7 @@ struct ImportCommand: AsyncCommand {
             try Data(report.failuresCSV.utf8).write(to: URL(fileURLWithPath: failuresPath))
             context.console.print("Failed rows (line, email, reason), to fix and import again: \(failuresPath)")
         }
-        if failed { throw CommandExit(code: ExitCode.someRowsFailed) }
+        if failed { CommandOutcome.exit(with: ExitCode.someRowsFailed) }
     }
 
     /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.
@@ -98,3 +105,27 @@ struct ImportCommand: AsyncCommand {
         return context
     }
 }
+
+/// The import's progress on a terminal: each phase on its line with its rows per second (reading, planning), and
+/// the writing of new rows on one line rewritten as batches land.
+final class ImportProgress: Sendable {
+    private let phaseStart = NIOLockedValueBox(ContinuousClock.now)
+    private let writing = NIOLockedValueBox(false)
+
+    /// Shows `rows` of `phase`, ended (a line of its own) or still going (the line rewritten).
+    func show(_ phase: String, _ rows: Int, done: Bool) {
+        let elapsed = phaseStart.withLockedValue { start in ContinuousClock.now - start }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Int(Double(rows) / seconds) : rows
+        let line = "\(phase) \(rows) rows in \(String(format: "%.2f", seconds)) s (\(rate) rows/s)"
+        writing.withLockedValue { $0 = !done }
+        FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line + (done ? "\n" : "")).utf8))
+        if done { phaseStart.withLockedValue { $0 = ContinuousClock.now } }
+    }
+
+    /// Ends a line still being rewritten.
+    func finish() {
+        if writing.withLockedValue({ $0 }) { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+}
+

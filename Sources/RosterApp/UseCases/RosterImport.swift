@@ -42,7 +42,7 @@ enum RosterImport {
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it.
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool, limits: RosterLimits,
-                    on database: any Database, requestID: String?,
+                    on database: any Database, requestID: String?, written: (@Sendable (Int) -> Void)? = nil,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
         try authorize(unlocked)
         let now = Date()
@@ -87,7 +87,7 @@ enum RosterImport {
                                  invitation: (sendAt, expiresAt))
                 }
                 try await writer.apply(newRows: newRows, changes: plan.changes, scope: context.scope, actor: context.actor,
-                                       invitedBy: context.actor.id, requestID: requestID, now: now)
+                                       invitedBy: context.actor.id, requestID: requestID, now: now, progress: written)
                 // A join request the import met is now a membership: its requester hears so, as from a single invite.
                 let emails = Dictionary(snapshot.map { ($0.id, $0.email) }, uniquingKeysWith: { first, _ in first })
                 for change in plan.changes {

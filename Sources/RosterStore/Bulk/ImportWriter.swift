@@ -147,7 +147,7 @@ public struct ImportWriter: Sendable {
     /// collection keeps only one batch of tokens and emails in memory).
     public func apply(
         newRows: some Collection<NewMembership>, changes: [ImportPlan.Change], scope: ScopeRef,
-        actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date
+        actor: AuditActor, invitedBy: UUID?, requestID: String?, now: Date, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws {
         let json = MembershipRow.encodeAttributes
         // External IDs move in two steps so that swaps never collide in the unique index: every changing row lets go
@@ -160,7 +160,7 @@ public struct ImportWriter: Sendable {
             // The new rows are indexed for search after the commit (`SearchIndex`).
             try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
                 try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy,
-                                 requestID: requestID, now: now)
+                                 requestID: requestID, now: now, progress: progress)
             }
         }
         for change in changes {
@@ -179,13 +179,14 @@ public struct ImportWriter: Sendable {
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
         _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
-        requestID: String?, now: Date
+        requestID: String?, now: Date, progress: (@Sendable (Int) -> Void)?
     ) async throws -> (first: UUID, last: UUID)? {
         let json = MembershipRow.encodeAttributes
         let driver = try driver
         var attributesText: [[String: String]: String] = [:]
         var range: (first: UUID, last: UUID)?
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var written = 0   // rows whose batch the database has taken (`progress`)
             var start = newRows.startIndex
             while start != newRows.endIndex {
                 // The first batch is small, so that the database starts working while the second is made.
@@ -250,12 +251,14 @@ public struct ImportWriter: Sendable {
                     statements += [memberships, audit, outbox].compactMap { $0.statement(for: driver) }
                 }
                 // One batch is written while the next is made (the driver's thread and ours overlap); one at a time.
-                _ = try await group.next()
+                if let done = try await group.next() { written += done; progress?(written) }
+                let rows = chunk.count
                 group.addTask {
                     for statement in statements { try await statement.run(on: driver) }
+                    return rows
                 }
             }
-            try await group.waitForAll()
+            while let done = try await group.next() { written += done; progress?(written) }
         }
         return range
     }
