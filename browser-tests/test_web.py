@@ -535,3 +535,28 @@ def test_g_signin_without_csrf_is_refused():
     cookies = headers.get_all("Set-Cookie") or []
     assert not [c for c in cookies if c.startswith("roster_session=") and not c.startswith("roster_session=;")], \
         f"a session cookie was set: {cookies}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# h. Bob moves his account to another address; it takes effect once the new inbox confirms it
+
+@step
+def test_h_bob_changes_his_email(bob):
+    new_address = "bob.new@example.org"
+    visit(bob, "/", "bob-home-before-email-change")
+    click_and_wait(bob, find(bob, 'header a[href="/account"]'), "bob-account")
+    assert path_of(bob) == "/account", f"the header's account link led to {bob.current_url}"
+    assert_has_csrf(bob, "form#change-email")
+    assert_labelled(bob, "form#change-email")
+    fill(bob, "form#change-email #email", new_address)
+    fill(bob, "form#change-email #current_password", PASSWORD)
+    click_and_wait(bob, find(bob, "form#change-email #submit"), "bob-email-change-asked")
+    assert new_address in page_text(bob), "the account page does not say where the link went"
+    assert find(bob, "#current-email").text.strip() == BOB["email"], "the address changed before the new inbox confirmed it"
+
+    link, _ = verification_link(new_address)
+    visit(bob, link, "bob-confirm-new-email")
+    click_and_wait(bob, find(bob, "button#verify"), "bob-new-email-confirmed")
+    assert new_address in page_text(bob), "the confirmation page does not name the new address"
+    visit(bob, "/account", "bob-account-after-change")
+    assert find(bob, "#current-email").text.strip() == new_address
