@@ -4,7 +4,7 @@ import RosterApp
 
 /// Checks every response the API tests receive against the OpenAPI document (issue 14, point 6): the status must be
 /// one the operation documents, and a JSON body must validate against the documented schema (a subset of JSON Schema:
-/// `$ref`, `type`, `properties`, `required`, `additionalProperties`, `items`, `enum`, `oneOf`, `format`).
+/// `$ref`, `type`, `properties`, `required`, `additionalProperties`, `items`, `enum`, `oneOf`, `anyOf`, `format`).
 public enum OpenAPIConformance {
     nonisolated(unsafe) private static let document: [String: Any] =
         (try? JSONSerialization.jsonObject(with: RosterAPI.openAPIDocument) as? [String: Any]) ?? [:]
@@ -53,6 +53,9 @@ public enum OpenAPIConformance {
         if let ref = schema["$ref"] as? String {
             guard let resolved = schemas[String(ref.split(separator: "/").last ?? "")] else { return ["\(location): unknown \(ref)"] }
             schema = resolved as? [String: Any] ?? [:]
+        }
+        if let options = schema["anyOf"] as? [Any] {
+            return options.contains { validate(value, against: $0, at: location).isEmpty } ? [] : ["\(location): matches none of anyOf"]
         }
         if let options = schema["oneOf"] as? [Any] {
             let matching = options.filter { validate(value, against: $0, at: location).isEmpty }.count

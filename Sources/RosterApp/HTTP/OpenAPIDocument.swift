@@ -340,7 +340,7 @@ enum OpenAPIDocument {
             "created_at": ["type": "string", "format": "date-time"], "updated_at": ["type": "string", "format": "date-time"],
         ], required: ["id", "org_id", "email", "role", "status", "source", "attributes", "created_at", "updated_at"]),
         "MembershipPage": page("Membership"),
-        "InviteMemberRequest": object(["email": ["type": "string", "format": "email"], "role": string, "name": displayName, "external_id": string,
+        "InviteMemberRequest": object(["email": ["type": "string", "format": "email"], "role": string, "name": memberName, "external_id": string,
                                        "attributes": ["type": "object", "additionalProperties": attributeValue]], required: ["email"]),
         "UpdateMemberRequest": object(["role": string, "external_id": nullableString,
                                        "attributes": ["type": "object", "additionalProperties": attributeValue]], required: []),
@@ -408,12 +408,14 @@ enum OpenAPIDocument {
     /// A display name (an account's, an organization's, a space's): 1–200 characters once trimmed, without control
     /// characters or line breaks.
     static var displayName: [String: Any] {
-        // Controls, line and paragraph separators and format characters (`AccountRules.hasControlCharacters`, the BMP's).
-        let refused = #"\x00-\x1F\x7F-\x9F\xAD\u0600-\u0605\u061C\u06DD\u070F\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB"#
-        return ["type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\(refused)]*[^\\s\(refused)][^\(refused)]*$"]
+        ["type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\(refusedInNames)]*[^\\s\(refusedInNames)][^\(refusedInNames)]*$"]
     }
-    /// An organization's or space's slug.
-    static var slug: [String: Any] { ["type": "string", "minLength": 2, "maxLength": 48, "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"] }
+    /// A member's name on an invitation: a display name, or empty (no name).
+    static var memberName: [String: Any] { ["type": "string", "maxLength": 200, "pattern": "^[^\(refusedInNames)]*$"] }
+    /// Controls, line and paragraph separators and format characters (`AccountRules.hasControlCharacters`, the BMP's).
+    static let refusedInNames = #"\x00-\x1F\x7F-\x9F\xAD\u0600-\u0605\u061C\u06DD\u070F\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB"#
+    /// An organization's or space's slug (letters are taken in either case and stored in lower case).
+    static var slug: [String: Any] { ["type": "string", "minLength": 2, "maxLength": 48, "pattern": "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"] }
     static var nullableString: [String: Any] { ["type": ["string", "null"]] }
     static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
     static func page(_ item: String) -> [String: Any] {
@@ -434,6 +436,22 @@ enum OpenAPIDocument {
         "role": ["type": "string"],
         "q": ["type": "string", "maxLength": 200],
     ] }
+
+    /// `schemas` with each optional field of a request body (`…Request`, and the settings objects they hold) also
+    /// taking `null`: a request body reads an optional field given as `null` as not given (and `external_id: null` as
+    /// clearing it).
+    static func withOptionalRequestFieldsNullable(_ schemas: [String: Any]) -> [String: Any] {
+        var result = schemas
+        for (name, schema) in schemas where name.hasSuffix("Request") || name.hasSuffix("Settings") {
+            guard var object = schema as? [String: Any], let properties = object["properties"] as? [String: Any] else { continue }
+            let required = Set(object["required"] as? [String] ?? [])
+            object["properties"] = Dictionary(uniqueKeysWithValues: properties.map { key, property in
+                (key, required.contains(key) ? property : ["anyOf": [property, ["type": "null"]]] as [String: Any])
+            })
+            result[name] = object
+        }
+        return result
+    }
 
     /// The document as a JSON-compatible dictionary.
     static var document: [String: Any] {
@@ -488,7 +506,7 @@ enum OpenAPIDocument {
                      "description": "Organizations, memberships and invitations, with consent."],
             "paths": paths,
             "components": [
-                "schemas": schemas,
+                "schemas": withOptionalRequestFieldsNullable(schemas),
                 "responses": ["Problem": [
                     "description": "An RFC 9457 problem with a stable code",
                     "content": ["application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]]],
