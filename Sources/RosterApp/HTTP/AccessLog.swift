@@ -20,7 +20,7 @@ struct AccessLogMiddleware: AsyncMiddleware {
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let route = request.route.map { "/" + $0.path.map(\.description).joined(separator: "/") } ?? "unmatched"
-        let method = request.route == nil ? "-" : request.method.rawValue
+        let method = String(request.method.rawValue.prefix(16))   // a client may send any word
         request.application.logger.info("\(method) \(route) \(status) \(String(format: "%.1f", milliseconds)) ms", metadata: [
             "access": "1", "method": .string(method), "route": .string(route), "status": .stringConvertible(status),
             "duration_ms": .string(String(format: "%.2f", milliseconds)), "request_id": .string(request.id),
