@@ -39,10 +39,7 @@ final class RecordingConsole: Console {
             #expect(try await run(["limits", "acme", "--invites-per-hour", "1"], on: t.app) == "acme: invitation emails per hour: 1 (its own)\n")
             let first = try await t.invite(owner, org: org, email: "a@example.com")
             let second = try await t.invite(owner, org: org, email: "b@example.com")
-            func scheduled(_ r: TestResponse) -> Date? {
-                ((r.json["delivery"] as? [String: Any])?["scheduled_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }
-            }
-            #expect(try #require(scheduled(second)) >= #require(scheduled(first)) + 3600, "the second waits an hour")
+            #expect(try #require(second.deliveryScheduledAt) >= #require(first.deliveryScheduledAt) + 3600, "the second waits an hour")
             for bad in ["0", "many", "2000000"] {
                 await #expect(throws: CommandLineError.self) { try await run(["limits", "acme", "--invites-per-hour", bad], on: t.app) }
             }

@@ -7,14 +7,6 @@ import RosterTesting
 
 /// Issue 13, point 5: an account that forgot its password gets back in through a one-time emailed link.
 @Suite struct PasswordResetTests {
-    func resetToken(_ t: TestApp, for email: String) async throws -> String {
-        guard let message = try await t.emails(to: email, kind: "password_reset").last,
-              let range = message.text.range(of: #"reset-password\?token=[A-Za-z0-9_-]+"#, options: .regularExpression) else {
-            throw TestFailure("no password reset email to \(email)")
-        }
-        return String(message.text[range].dropFirst("reset-password?token=".count))
-    }
-
     @Test(arguments: TestBackend.available)
     func aResetLinkSetsANewPasswordOnceAndEndsEverySession(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in
@@ -26,7 +18,7 @@ import RosterTesting
             #expect(try await t.emails(to: "nobody@example.com").isEmpty)
             // Locked out by wrong passwords: the reset lifts it.
             for _ in 0..<6 { _ = try await t.send(.POST, "/v1/sessions", json: ["email": "ada@example.com", "password": "guess guess guess"]) }
-            let token = try await resetToken(t, for: "ada@example.com")
+            let token = try await t.passwordResetToken(for: "ada@example.com")
 
             let short = try await t.send(.POST, "/v1/password-resets/confirm", json: ["token": token, "password": "short"])
             #expect(short.code == "validation_failed")
@@ -45,7 +37,7 @@ import RosterTesting
         try await TestApp.with(backend) { t in
             _ = try await t.signUp("late@example.com")
             #expect(try await t.send(.POST, "/v1/password-resets", json: ["email": "late@example.com"]).status == .accepted)
-            let token = try await resetToken(t, for: "late@example.com")
+            let token = try await t.passwordResetToken(for: "late@example.com")
             let confirmed = try await t.send(.POST, "/v1/password-resets/confirm", json: ["token": token, "password": "a brand new password"])
             #expect(confirmed.json["email_verified"] as? Bool == true)
         }
@@ -61,7 +53,7 @@ import RosterTesting
             headers.replaceOrAdd(name: .cookie, value: "roster_csrf=tok")
             let asked = try await t.send(.POST, "/forgot-password", body: Data("_csrf=tok&email=ada%40example.com".utf8), headers: headers)
             #expect(asked.status == .seeOther && asked.headers.first(name: .location) == "/signin")
-            let token = try await resetToken(t, for: "ada@example.com")
+            let token = try await t.passwordResetToken(for: "ada@example.com")
             #expect(try await t.send(.GET, "/reset-password?token=\(token)").text.contains(token))
             let set = try await t.send(.POST, "/reset-password", body: Data("_csrf=tok&token=\(token)&password=a+brand+new+password".utf8), headers: headers)
             #expect(set.status == .seeOther && set.headers.first(name: .location) == "/signin")

@@ -83,3 +83,11 @@ extension TestResponse {
         return out
     }
 }
+
+extension TestResponse {
+    /// When a membership's invitation email goes (`delivery.scheduled_at`), if the answer holds one.
+    public var deliveryScheduledAt: Date? {
+        ((json["delivery"] as? [String: Any])?["scheduled_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }
+    }
+}
+

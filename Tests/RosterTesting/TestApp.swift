@@ -141,9 +141,19 @@ public struct TestApp: Sendable {
 
     /// The token in the latest verification email to `email`.
     public func verificationToken(for email: String) async throws -> String {
-        guard let message = try await emails(to: email, kind: "verification").last,
+        try await token(in: "verification", to: email)
+    }
+
+    /// The token in the latest password reset email to `email`.
+    public func passwordResetToken(for email: String) async throws -> String {
+        try await token(in: "password_reset", to: email)
+    }
+
+    /// The one-time token in the latest email of `kind` to `email`.
+    func token(in kind: String, to email: String) async throws -> String {
+        guard let message = try await emails(to: email, kind: kind).last,
               let range = message.text.range(of: #"token=[A-Za-z0-9_-]+"#, options: .regularExpression) else {
-            throw TestFailure("no verification email to \(email)")
+            throw TestFailure("no \(kind) email to \(email)")
         }
         return String(message.text[range].dropFirst("token=".count))
     }

@@ -48,14 +48,11 @@ struct ImportCommand: AsyncCommand {
         }
         let report: ImportReport
         do {
+            defer { progress?.finish() }
             report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
                                                 limits: app.roster.limits, on: app.db, requestID: nil, written: written, planned: planned)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
-            progress?.finish()
-        } catch {
-            progress?.finish()
-            throw error
         }
         let s = report.summary
         let failed = s.failed + s.failedToSend > 0
