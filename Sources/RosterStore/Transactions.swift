@@ -3,6 +3,7 @@ import FluentSQLiteDriver
 import FluentPostgresDriver
 import RosterCore
 import Synchronization
+import Metrics
 
 /// The SQL dialect of a database, for the few places where SQLite and PostgreSQL need different SQL.
 public enum SQLBackend: Sendable {
@@ -25,22 +26,28 @@ extension Database {
     /// `BEGIN IMMEDIATE`, so a read lock is never upgraded (which fails with `SQLITE_BUSY` instead of waiting).
     /// Every write to SQLite goes through here. On PostgreSQL it is Fluent's transaction.
     /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
+    /// How long it waited to begin is reported as `roster_db_write_wait_seconds` (`WriteWait`).
     public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         if inTransaction { return try await body(self) }
         ChangeGeneration.shared.advance()
         defer { ChangeGeneration.shared.advance() }
+        let asked = ContinuousClock.now
         do {
             switch SQLBackend(self) {
             case .postgres:
-                return try await transaction { db in
-                    let result = try await body(db)
-                    // Delivered to every listening instance when (and only if) this transaction commits.
-                    try await db.sql.raw("NOTIFY roster_changes").run()
-                    return result
+                return try await withConnection { conn in
+                    WriteWait.record(since: asked, backend: .postgres)
+                    return try await conn.transaction { db in
+                        let result = try await body(db)
+                        // Delivered to every listening instance when (and only if) this transaction commits.
+                        try await db.sql.raw("NOTIFY roster_changes").run()
+                        return result
+                    }
                 }
             case .sqlite:
                 return try await SQLiteWriteLock.shared.withLock {
                     try await withConnection { conn in
+                        WriteWait.record(since: asked, backend: .sqlite)
                         // Waits for other processes (CLI, worker) by sleeping rather than spinning.
                         try await conn.sql.raw("PRAGMA busy_timeout = 10000").run()
                         // A 16 MB page cache (the default is 2 MB) for large transactions (imports); 64 MB was no faster
@@ -64,6 +71,17 @@ extension Database {
         } catch {
             throw UniqueConstraint.mapped(error)
         }
+    }
+}
+
+/// The time write transactions wait before they begin — for a connection from the pool (PostgreSQL), or for this
+/// process's writer turn and then a connection (SQLite) — as the `roster_db_write_wait_seconds` timer (a histogram in
+/// `/metrics`). The pools (AsyncKit's) report nothing themselves; reads are not timed.
+/// The timer is looked up at each use (not kept), so it reports to whatever metrics backend the process bootstrapped.
+enum WriteWait {
+    static func record(since asked: ContinuousClock.Instant, backend: SQLBackend) {
+        Metrics.Timer(label: "roster_db_write_wait_seconds", dimensions: [("backend", backend == .sqlite ? "sqlite" : "postgresql")])
+            .record(duration: ContinuousClock.now - asked)
     }
 }
 

@@ -74,6 +74,34 @@ import Vapor
         }
     }
 
+    /// A separate `roster worker` serves its own `/metrics` (its email counters) on `ROSTER_METRICS_ADDRESS`.
+    @Test(.enabled(if: binary != nil, "needs the roster executable built next to the tests"))
+    func aSeparateWorkerServesItsEmailCounters() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/members", json: ["email": "new@example.com"], token: owner).status == .created)
+            let port = Int.random(in: 20_000...60_000)
+            let worker = Process()
+            worker.executableURL = URL(fileURLWithPath: try #require(Self.binary))
+            worker.arguments = ["worker"]
+            worker.environment = environment(t.location).merging(["PATH": "/usr/bin:/bin", "ROSTER_METRICS_ADDRESS": "127.0.0.1:\(port)"]) { $1 }
+            worker.standardOutput = FileHandle.nullDevice
+            worker.standardError = FileHandle.nullDevice
+            try worker.run()
+            defer { worker.terminate(); worker.waitUntilExit() }
+            let sent = #"roster_emails_total{kind="invitation",result="sent"} 1"#
+            var scraped = ""
+            for _ in 0..<200 where !scraped.contains(sent) {
+                let response = try? await t.app.client.get("http://127.0.0.1:\(port)/metrics")
+                scraped = response?.body.map { String(buffer: $0) } ?? ""
+                if !scraped.contains(sent) { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(scraped.contains(sent), "the worker's scrape: \(scraped.prefix(400))")
+            #expect(scraped.contains("roster_outbox_messages"))
+        }
+    }
+
     /// On a terminal (`script` gives the command one), `roster import` shows each phase with its rows per second.
     @Test(.enabled(if: binary != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs the roster executable and script(1)"))
     func importShowsItsProgressOnATerminal() async throws {

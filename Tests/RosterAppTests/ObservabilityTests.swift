@@ -46,6 +46,9 @@ struct CapturingLogHandler: LogHandler {
             #expect(value(text, #"roster_outbox_messages{state="due"}"#) == 4)
             #expect(value(text, #"roster_pending_invitations{delivery="queued"}"#) == 3)
             #expect(try #require(value(text, "roster_outbox_oldest_due_seconds")) >= 0)
+            // Every write transaction so far (sign-up, organization, import) reported how long it waited to begin.
+            let name = backend == .sqlite ? "sqlite" : "postgresql"
+            #expect(try #require(value(text, #"roster_db_write_wait_seconds_count{backend="\#(name)"}"#)) >= 3)
         }
     }
 

@@ -4,7 +4,8 @@ import RosterCore
 import RosterStore
 
 /// `roster worker`: delivers the outbox in this process until interrupted (for running delivery apart from
-/// `roster serve`, which then runs with `ROSTER_OUTBOX_WORKER=off`; several workers may run on PostgreSQL).
+/// `roster serve`, which then runs with `ROSTER_OUTBOX_WORKER=off`; several workers may run on PostgreSQL). With
+/// `ROSTER_METRICS_ADDRESS` set it serves its own `/metrics` there (its email counters and the outbox gauges).
 struct WorkerCommand: AsyncCommand {
     struct Signature: CommandSignature {}
     var help: String { "Delivers queued emails until interrupted (Ctrl-C)." }
@@ -12,6 +13,8 @@ struct WorkerCommand: AsyncCommand {
     func run(using context: CommandContext, signature: Signature) async throws {
         let app = context.application
         try await migrate(app)
+        let metrics = app.roster.configuration.metricsAddress.map(MetricsListener.init)
+        try await metrics?.didBootAsync(app)
         context.console.print("Delivering the outbox (\(transportName(app.roster.configuration.mail.transport))); Ctrl-C stops.")
         let worker = Task { await OutboxWorker(app).run() }
         let (stop, continuation) = AsyncStream<Void>.makeStream()
@@ -26,6 +29,7 @@ struct WorkerCommand: AsyncCommand {
         sources.forEach { $0.cancel() }
         worker.cancel()
         await worker.value
+        await metrics?.shutdownAsync(app)
         context.console.print("Stopped; messages not yet delivered stay queued.")
     }
 

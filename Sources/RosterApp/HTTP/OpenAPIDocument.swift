@@ -122,9 +122,10 @@ enum OpenAPIDocument {
         let invitation = ["id": "$response.body#/id"]
         return [
             "createOrg": ["getOrg", "updateOrg", "deleteOrg", "listOrgMembers", "inviteOrgMember", "listOrgJoinRequests", "createSpace", "listSpaces",
-                          "listRoles", "listOrgAuditEvents", "exportOrgMembers"].map { ($0, org) },
+                          "listRoles", "listOrgAuditEvents", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
+                + [("putRole", ["org": "$response.body#/id", "ladder": "space"])],
             "createSpace": ["getSpace", "updateSpace", "deleteSpace", "listSpaceMembers", "inviteSpaceMember", "listSpaceJoinRequests",
-                            "listSpaceAuditEvents", "exportSpaceMembers"].map { ($0, space) },
+                            "listSpaceAuditEvents", "exportSpaceMembers", "importSpaceMembers", "requestToJoinSpace"].map { ($0, space) },
             "inviteOrgMember": ["getOrgMember", "updateOrgMember", "removeOrgMember", "resendOrgInvitation"].map { ($0, member) }
                 + ["acceptInvitation", "declineInvitation"].map { ($0, invitation) },
             "requestToJoinOrg": ["approveOrgJoinRequest", "rejectOrgJoinRequest", "withdrawOrgJoinRequest", "getOrgMember"].map { ($0, member) },
