@@ -35,14 +35,14 @@ extension Database {
         do {
             switch SQLBackend(self) {
             case .postgres:
-                return try await withConnection { conn in
+                return try await transaction { db in
+                    // (A connection Fluent hands out counts as being in a transaction, so the wait is read here,
+                    // after the pool gave the connection and BEGIN ran.)
                     WriteWait.record(since: asked, backend: .postgres)
-                    return try await conn.transaction { db in
-                        let result = try await body(db)
-                        // Delivered to every listening instance when (and only if) this transaction commits.
-                        try await db.sql.raw("NOTIFY roster_changes").run()
-                        return result
-                    }
+                    let result = try await body(db)
+                    // Delivered to every listening instance when (and only if) this transaction commits.
+                    try await db.sql.raw("NOTIFY roster_changes").run()
+                    return result
                 }
             case .sqlite:
                 return try await SQLiteWriteLock.shared.withLock {
@@ -74,7 +74,7 @@ extension Database {
     }
 }
 
-/// The time write transactions wait before they begin — for a connection from the pool (PostgreSQL), or for this
+/// The time write transactions wait before they begin — for a connection from the pool and `BEGIN` (PostgreSQL), or for this
 /// process's writer turn and then a connection (SQLite) — as the `roster_db_write_wait_seconds` timer (a histogram in
 /// `/metrics`). The pools (AsyncKit's) report nothing themselves; reads are not timed.
 /// The timer is looked up at each use (not kept), so it reports to whatever metrics backend the process bootstrapped.

@@ -79,6 +79,7 @@ enum OpenAPIDocument {
         "put /v1/orgs/{org}/roles/{ladder}/{key}": "putRole",
         "delete /v1/orgs/{org}/roles/{ladder}/{key}": "deleteRole",
         "get /v1/orgs/{org}/audit": "listOrgAuditEvents",
+        "get /v1/orgs/{org}/events": "listOrgEvents",
         "get /v1/spaces/{space}/audit": "listSpaceAuditEvents",
         "post /v1/orgs/{org}/leave": "leaveOrg",
         "get /v1/orgs/{org}/members": "listOrgMembers",
@@ -122,7 +123,7 @@ enum OpenAPIDocument {
         let invitation = ["id": "$response.body#/id"]
         return [
             "createOrg": ["getOrg", "updateOrg", "deleteOrg", "listOrgMembers", "inviteOrgMember", "listOrgJoinRequests", "createSpace", "listSpaces",
-                          "listRoles", "listOrgAuditEvents", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
+                          "listRoles", "listOrgAuditEvents", "listOrgEvents", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
                 + [("putRole", ["org": "$response.body#/id", "ladder": "space"])],
             "createSpace": ["getSpace", "updateSpace", "deleteSpace", "listSpaceMembers", "inviteSpaceMember", "listSpaceJoinRequests",
                             "listSpaceAuditEvents", "exportSpaceMembers", "importSpaceMembers", "requestToJoinSpace"].map { ($0, space) },
@@ -199,6 +200,9 @@ enum OpenAPIDocument {
                   responses: [(204, "Deleted", nil)], errors: [401, 403, 404, 409, 422]),
         Operation(method: "get", path: "/v1/orgs/{org}/audit", summary: "The audit log, its spaces' events included, newest first", tag: "audit",
                   authenticated: true, responses: [(200, "A page", "AuditPage")], errors: [401, 403, 404, 422], query: ["cursor", "limit"]),
+        Operation(method: "get", path: "/v1/orgs/{org}/events", summary: "The organization's events after a number, oldest first (kept 30 days)",
+                  tag: "events", authenticated: true, responses: [(200, "Events", "EventPage")], errors: [401, 403, 404, 422],
+                  query: ["after", "types", "limit"]),
         Operation(method: "get", path: "/v1/spaces/{space}/audit", summary: "The space's audit log, newest first", tag: "audit",
                   authenticated: true, responses: [(200, "A page", "AuditPage")], errors: [401, 403, 404, 422], query: ["cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/leave", summary: "Leave the organization", tag: "memberships", authenticated: true,
@@ -366,6 +370,20 @@ enum OpenAPIDocument {
             "before": ["type": ["object", "null"]], "after": ["type": ["object", "null"]], "request_id": nullableString,
         ], required: ["id", "at", "actor", "action", "scope", "target"]),
         "AuditPage": page("AuditEvent"),
+        "EventMembership": object([
+            "id": nullableUUID, "org_id": uuid, "space_id": nullableUUID, "account_id": nullableUUID, "email": nullableString,
+            "role": nullableString, "status": nullableString, "source": nullableString, "external_id": nullableString,
+            "attributes": ["type": ["object", "null"], "additionalProperties": attributeValue],
+        ], required: ["org_id"]),
+        "Event": object([
+            "id": uuid, "sequence": ["type": "integer", "minimum": 1], "type": ["type": "string", "enum": EventCatalogue.types],
+            "timestamp": ["type": "string", "format": "date-time"], "org_id": uuid, "space_id": nullableUUID,
+            "actor": object(["type": string, "id": nullableUUID], required: ["type"]),
+            "data": object(["membership": ref("EventMembership"), "previous": ref("EventMembership"),
+                            "before": ["type": "object"], "after": ["type": "object"]], required: []),
+        ], required: ["id", "sequence", "type", "timestamp", "org_id", "actor", "data"]),
+        "EventPage": object(["items": ["type": "array", "items": ref("Event")], "next_after": ["type": "integer", "minimum": 0],
+                             "has_more": ["type": "boolean"]], required: ["items", "next_after", "has_more"]),
         "AttributeDefinition": object(["key": string, "type": ["type": "string", "enum": ["enum", "boolean"]],
                                        "values": ["type": "array", "items": string], "default": attributeValue], required: ["key", "type"]),
         "SpaceSettings": object([
@@ -431,6 +449,8 @@ enum OpenAPIDocument {
     static var queryParameters: [String: [String: Any]] { [
         "limit": ["type": "integer", "minimum": 1, "maximum": 200],
         "cursor": ["type": "string"],
+        "after": ["type": "integer", "minimum": 0],
+        "types": ["type": "string", "description": "Comma-separated event types, or prefixes such as `membership.*`"],
         "dry_run": ["type": "boolean"],
         "status": ["type": "string", "enum": MembershipStatus.allCases.map(\.rawValue)],
         "source": ["type": "string", "enum": MembershipSource.allCases.map(\.rawValue)],

@@ -158,8 +158,10 @@ public struct ImportWriter: Sendable {
         }
         if !newRows.isEmpty {
             // The new rows are indexed for search after the commit (`SearchIndex`).
+            // The new rows' events are numbered in the order they are written.
+            let firstEvent = try await EventSequence(db).reserve(newRows.count, orgID: scope.orgID)
             try await SearchIndex(db).deferringInserts(scopeID: scope.scopeID) {
-                try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy,
+                try await insert(newRows, scope: scope, actor: actor, invitedBy: invitedBy, firstEvent: firstEvent,
                                  requestID: requestID, now: now, progress: progress)
             }
         }
@@ -178,9 +180,10 @@ public struct ImportWriter: Sendable {
     }
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(
-        _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?,
+        _ newRows: some Collection<NewMembership>, scope: ScopeRef, actor: AuditActor, invitedBy: UUID?, firstEvent: Int64?,
         requestID: String?, now: Date, progress: (@Sendable (Int) -> Void)?
     ) async throws -> (first: UUID, last: UUID)? {
+        var nextEvent = firstEvent.map(Int.init)
         let json = MembershipRow.encodeAttributes
         let driver = try driver
         var attributesText: [[String: String]: String] = [:]
@@ -216,7 +219,8 @@ public struct ImportWriter: Sendable {
                         + (perRow ? [] : [("delivery_at", .init(shared?.sendAt)), ("expires_at", .init(shared?.expiresAt))]),
                         capacity: rows.count)
                     var audit = BulkRows(AuditEventModel.schema, [
-                        ("id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text)], same: [
+                        ("id", .uuid), ("membership_id", .uuid), ("target_account_id", .uuid), ("target_email", .text), ("after", .text),
+                        ("seq", .integer)], same: [
                         ("at", .date(now)), ("actor_type", .text(actor.type)), ("actor_id", .init(actor.id)), ("org_id", .uuid(scope.orgID)),
                         ("space_id", .init(scope.spaceID)), ("request_id", .init(requestID)),
                         ("action", .text((active ? MembershipEvent.added : .invited).rawValue))], capacity: rows.count)
@@ -241,7 +245,9 @@ public struct ImportWriter: Sendable {
                             .text(attributes), .init(new.tokenHash)] + (perRow ? [.init(new.invitation?.sendAt), .init(new.invitation?.expiresAt)] : []))
                         var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                         if let externalID = r.externalID { after["external_id"] = externalID }
-                        audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after))])
+                        audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after)),
+                                      nextEvent.map(BulkRows.Value.integer) ?? .null])
+                        nextEvent = nextEvent.map { $0 + 1 }
                         if let email = new.email {
                             outbox.append([
                                 .uuid(TimeOrderedID.make(now: now)), .text(email.kind.rawValue), .uuid(new.id), .text(email.to), .text(email.subject),

@@ -25,6 +25,7 @@ public enum RosterMigrations {
         CreatePasswordResets(),
         AddInvitationBudget(),
         StoreBooleanAttributes(),
+        AddEventSequence(),
     ]
 }
 

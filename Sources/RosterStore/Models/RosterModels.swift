@@ -108,6 +108,8 @@ public final class AuditEventModel: Model, @unchecked Sendable {
     @OptionalField(key: "before") public var before: String?
     @OptionalField(key: "after") public var after: String?
     @OptionalField(key: "request_id") public var requestID: String?
+    /// The event's number in its organization, in commit order (`EventSequence`).
+    @OptionalField(key: "seq") public var seq: Int64?
 
     public init() {}
 }

@@ -133,15 +133,30 @@ public struct Directory: Sendable {
 
     /// One page of an organization's audit events (all of them, or one space's), newest first (event ids are
     /// time-ordered).
+    /// A page of the audit log, newest first (by the organization's event numbers), before `cursor`.
     public func auditEvents(orgID: UUID, spaceID: UUID? = nil, before cursor: PageCursor?, limit: Int) async throws
         -> (items: [AuditEventModel], next: PageCursor?) {
         var events = AuditEventModel.query(on: db).filter(\.$orgID == orgID)
         if let spaceID { events = events.filter(\.$spaceID == spaceID) }
-        if let cursor { events = events.filter(\.$id < cursor.id) }
-        let page = try await events.sort(\.$id, .descending).limit(limit + 1).all()
+        if let cursor {
+            guard let seq = Int64(cursor.key) else {
+                throw RosterError.validation([FieldIssue(field: "cursor", message: "is not a cursor this API returned")])
+            }
+            events = events.filter(\.$seq < seq)
+        }
+        let page = try await events.sort(\.$seq, .descending).limit(limit + 1).all()
         let items = Array(page.prefix(limit))
-        let next = page.count > limit ? items.last.flatMap { $0.id.map { PageCursor(key: "", id: $0) } } : nil
+        let next = page.count > limit ? items.last.flatMap { event in event.id.map { PageCursor(key: event.seq.map(String.init) ?? "", id: $0) } } : nil
         return (items, next)
+    }
+
+    /// Up to `limit` of `orgID`'s events after number `after`, oldest first: of the given audit actions (nil: all),
+    /// in one space (nil: the whole organization), recorded at or after `since`.
+    public func events(orgID: UUID, after: Int64, actions: [String]?, spaceID: UUID? = nil, since: Date, limit: Int) async throws -> [AuditEventModel] {
+        var events = AuditEventModel.query(on: db).filter(\.$orgID == orgID).filter(\.$seq > after).filter(\.$at >= since)
+        if let actions { events = events.filter(\.$action ~~ actions) }
+        if let spaceID { events = events.filter(\.$spaceID == spaceID) }
+        return try await events.sort(\.$seq).limit(limit).all()
     }
 
     // MARK: Health

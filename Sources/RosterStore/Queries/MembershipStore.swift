@@ -123,25 +123,54 @@ extension RoleModel {
 }
 
 /// Appends audit events.
+/// The numbers of an organization's events, in commit order: `reserve` takes the next ones from the organization's
+/// row (`event_seq`), which locks the row until the transaction ends (PostgreSQL; SQLite's writers are one at a
+/// time), so a later number is never committed before an earlier one. Readers who have seen number N have seen all
+/// before it — the events feed and the webhook cursors rely on it.
+public struct EventSequence: Sendable {
+    public let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
+
+    /// Reserves `count` numbers for `orgID`'s events and returns the first (nil for an organization that does not exist).
+    public func reserve(_ count: Int, orgID: UUID) async throws -> Int64? {
+        guard count > 0 else { return nil }
+        let row = try await db.sql.raw("""
+            UPDATE organizations SET event_seq = event_seq + \(bind: count) WHERE id = \(bind: orgID) RETURNING event_seq
+            """).first()
+        return try row.map { try $0.decode(column: "event_seq", as: Int64.self) - Int64(count) + 1 }
+    }
+}
+
 public struct AuditLog: Sendable {
     public let db: any Database
 
     public init(_ db: any Database) { self.db = db }
 
-    /// Records `entries` (a plan's audit events) in multi-row statements.
+    /// Records `entries` (a plan's audit events) in multi-row statements, each numbered in its organization
+    /// (`EventSequence`).
     public func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date) async throws {
+        guard !entries.isEmpty else { return }
+        var numbers = [Int64?](repeating: nil, count: entries.count)
+        // Organizations in a fixed order, so that two transactions numbering the same ones cannot deadlock.
+        for (orgID, indices) in Dictionary(grouping: entries.indices, by: { entries[$0].scope.orgID }).sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+            guard let first = try await EventSequence(db).reserve(indices.count, orgID: orgID) else { continue }
+            for (offset, index) in indices.enumerated() { numbers[index] = first + Int64(offset) }
+        }
         var start = 0
         while start < entries.count {
-            let chunk = entries[start..<min(start + 500, entries.count)]
-            start += chunk.count
+            let range = start..<min(start + 500, entries.count)
+            start = range.upperBound
             var insert = db.sql.insert(into: AuditEventModel.schema)
                 .columns("id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id",
-                         "target_email", "before", "after", "request_id")
-            for entry in chunk {
+                         "target_email", "before", "after", "request_id", "seq")
+            for index in range {
+                let entry = entries[index]
                 insert = insert.values([
                     SQLBind(TimeOrderedID.make(now: at)), SQLBind(at), SQLBind(entry.actor.type), SQLBind(entry.actor.id), SQLBind(entry.action),
                     SQLBind(entry.scope.orgID), SQLBind(entry.scope.spaceID), SQLBind(entry.membershipID), SQLBind(entry.targetAccountID),
                     SQLBind(entry.targetEmail), SQLBind(entry.before.map(Self.json)), SQLBind(entry.after.map(Self.json)), SQLBind(requestID),
+                    SQLBind(numbers[index]),
                 ] as [any SQLExpression])
             }
             try await insert.run()
