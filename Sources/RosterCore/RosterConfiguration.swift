@@ -88,10 +88,11 @@ public struct RosterConfiguration: Sendable, Equatable {
 
     /// `url` with its password replaced by `***`, for messages and logs.
     public static func redacted(_ url: String) -> String {
-        // The user information ends at the last `@` before the path (a password may hold `@`).
+        // The user information ends at the last `@` before the query: a password may hold `@`, and also `/` when it
+        // was not percent-encoded (an `@` in the path would mask more than the password, never less).
         guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].range(of: "@", options: .backwards) else { return url }
+        let queryStart = url[scheme.upperBound...].firstIndex(of: "?") ?? url.endIndex
+        guard let at = url[scheme.upperBound..<queryStart].range(of: "@", options: .backwards) else { return url }
         let userinfo = url[scheme.upperBound..<at.lowerBound]
         guard let colon = userinfo.firstIndex(of: ":") else { return url }
         return String(url[..<url.index(after: colon)]) + "***" + String(url[at.lowerBound...])

@@ -102,6 +102,32 @@ import Vapor
         }
     }
 
+    /// `roster serve` with `ROSTER_METRICS_ADDRESS` answers the API on its port and `/metrics` on the other only.
+    @Test(.enabled(if: binary != nil, "needs the roster executable built next to the tests"))
+    func serveKeepsItsPortWhenMetricsHaveTheirOwn() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let port = Int.random(in: 20_000...40_000), metricsPort = Int.random(in: 40_001...60_000)
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: try #require(Self.binary))
+            server.arguments = ["serve"]
+            server.environment = environment(t.location).merging([
+                "PATH": "/usr/bin:/bin", "ROSTER_PORT": "\(port)", "ROSTER_METRICS_ADDRESS": "127.0.0.1:\(metricsPort)"]) { $1 }
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            defer { server.terminate(); server.waitUntilExit() }
+            var health: HTTPStatus?
+            for _ in 0..<200 where health != .ok && server.isRunning {
+                health = try? await t.app.client.get("http://127.0.0.1:\(port)/healthz").status
+                if health != .ok { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(health == .ok, "the API on its own port")
+            #expect(try await t.app.client.get("http://127.0.0.1:\(port)/metrics").status == .notFound)
+            let metrics = try await t.app.client.get("http://127.0.0.1:\(metricsPort)/metrics")
+            #expect(metrics.status == .ok && metrics.body.map { String(buffer: $0) }?.contains("http_requests_total") == true)
+        }
+    }
+
     /// On a terminal (`script` gives the command one), `roster import` shows each phase with its rows per second.
     @Test(.enabled(if: binary != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs the roster executable and script(1)"))
     func importShowsItsProgressOnATerminal() async throws {

@@ -121,6 +121,8 @@ import Testing
         #expect(RosterConfiguration.redacted("postgres://roster:s3cret@db/roster") == "postgres://roster:***@db/roster")
         #expect(RosterConfiguration.redacted("postgres://roster:p@ss@db:5432/roster?sslmode=disable") == "postgres://roster:***@db:5432/roster?sslmode=disable")
         #expect(RosterConfiguration.redacted("postgres://db/roster?user=x") == "postgres://db/roster?user=x")
+        // A password with an unencoded `/` is masked whole.
+        #expect(RosterConfiguration.redacted("postgres://roster:s3cret/pass@word@db/roster") == "postgres://roster:***@db/roster")
     }
 
     @Test func anIPv6MetricsAddressLosesItsBrackets() throws {

@@ -114,7 +114,11 @@ struct MetricsListener: LifecycleHandler {
     func didBootAsync(_ application: Application) async throws {
         let server = HTTPServer(application: application, responder: MetricsResponder(app: application),
                                 configuration: .init(hostname: address.host, port: address.port))
+        // A started HTTPServer writes its configuration into the application's, which `serve` binds next: keep the
+        // main listener's.
+        let main = application.http.server.configuration
         try await server.start(address: .hostname(address.host, port: address.port))
+        application.http.server.configuration = main
         application.storage[ServerKey.self] = server
         application.logger.notice("Metrics on http://\(address.host):\(address.port)/metrics")
     }
