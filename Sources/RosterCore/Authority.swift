@@ -27,7 +27,8 @@ public struct Authority: Sendable, Equatable {
     /// The authority on an organization's own roster from the actor's *active* org role.
     public static func onOrganization(role: RoleDefinition?) -> Authority {
         guard let role else { return .none }
-        return Authority(permissions: role.permissions, rank: role.rank, isOwner: role.isOwner, roleKey: role.key)
+        // Owners hold every permission, including those added to the catalogue after their role was stored.
+        return Authority(permissions: role.isOwner ? Set(Permission.allCases) : role.permissions, rank: role.rank, isOwner: role.isOwner, roleKey: role.key)
     }
 
     /// The authority on a space: org owners hold everything, org admins everything but `scope.manage`
@@ -40,6 +41,7 @@ public struct Authority: Sendable, Equatable {
             var permissions = Set(Permission.allCases)
             permissions.remove(.scopeManage)
             permissions.remove(.rolesManage)
+            permissions.remove(.webhooksManage)
             return Authority(permissions: permissions, rank: Int.max, isOwner: false, roleKey: spaceRole?.key)
         }
         guard let spaceRole else { return .none }

@@ -91,6 +91,7 @@ extension RosterConfiguration {
             ("ROSTER_METRICS_ADDRESS", metricsAddress.map { "\($0.host):\($0.port)" } ?? "(on the public listener)"),
             ("ROSTER_LOG_FORMAT", logFormat.rawValue),
             ("ROSTER_OUTBOX_WORKER", runsOutboxWorker ? "on" : "off"),
+            ("ROSTER_WEBHOOK_ALLOW_PRIVATE", webhookAllowPrivate ? "true" : "false"),
             ("ROSTER_OUTBOX_MAX_ATTEMPTS", String(outboxMaxAttempts)),
             ("ROSTER_MAIL_FROM", mail.fromAddress), ("ROSTER_MAIL_FROM_NAME", mail.fromName),
         ]

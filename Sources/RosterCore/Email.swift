@@ -27,6 +27,7 @@ public enum EmailKind: String, Sendable, CaseIterable, Codable {
     case joinRequestRejected = "join_request_rejected"
     case passwordReset = "password_reset"
     case emailChanged = "email_changed"
+    case webhookDisabled = "webhook_disabled"
 }
 
 /// An email as the outbox stores it: recipient, kind, subject and the template's fields. The body is rendered
@@ -71,6 +72,14 @@ public enum EmailTemplates {
     public static func emailChanged(to formerEmail: String, name: String, newEmail: String) -> QueuedEmail {
         QueuedEmail(to: formerEmail, kind: .emailChanged, subject: "Your Roster email address was changed",
                     fields: ["name": name, "email": formerEmail, "new_email": newEmail])
+    }
+
+    /// Tells an owner that Roster disabled one of the organization's webhook endpoints (`gone`: it answered 410;
+    /// `failing`: three days of failed deliveries).
+    public static func webhookDisabled(to email: String, orgName: String, url: String, reason: String, orgSlug: String) -> QueuedEmail {
+        let why = reason == "gone" ? "its receiver answered 410 Gone" : "every delivery to it has failed for three days"
+        return QueuedEmail(to: email, kind: .webhookDisabled, subject: "A webhook endpoint of \(orgName) was disabled",
+                           fields: ["email": email, "org_name": orgName, "url": url, "why": why, "org_slug": orgSlug])
     }
 
     /// A link to choose a new password, asked for on the sign-in page or through the API.

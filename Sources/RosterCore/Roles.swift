@@ -14,6 +14,8 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case spacesCreate = "spaces.create"
     case importsRun = "imports.run"
     case auditRead = "audit.read"
+    /// Webhook endpoints of the organization (owners; issue 15).
+    case webhooksManage = "webhooks.manage"
 
     public static func < (a: Permission, b: Permission) -> Bool { a.rawValue < b.rawValue }
 }

@@ -56,6 +56,9 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_OUTBOX_WORKER`, `on` (default) or `off`: whether `roster serve` delivers the outbox itself (off when
     /// separate `roster worker` processes do).
     public var runsOutboxWorker = true
+    /// `ROSTER_WEBHOOK_ALLOW_PRIVATE`, `false` (default) or `true`: whether webhook endpoints may point to private,
+    /// loopback or reserved addresses (and use plain `http`), for receivers on the same machine or network.
+    public var webhookAllowPrivate = false
     /// `ROSTER_METRICS_ADDRESS` (`HOST:PORT`, e.g. `127.0.0.1:9090`): `/metrics` is served there alone instead of on
     /// the public listener, so it can be kept private.
     public var metricsAddress: ListenAddress?
@@ -190,6 +193,12 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_OUTBOX_WORKER", message: "must be on or off, got '\(raw)'")
             }
             configuration.runsOutboxWorker = raw == "on"
+        }
+        if let raw = value("ROSTER_WEBHOOK_ALLOW_PRIVATE") {
+            guard ["true", "false"].contains(raw) else {
+                throw ConfigurationError(variable: "ROSTER_WEBHOOK_ALLOW_PRIVATE", message: "must be true or false, got '\(raw)'")
+            }
+            configuration.webhookAllowPrivate = raw == "true"
         }
         if let raw = value("ROSTER_OUTBOX_MAX_ATTEMPTS") {
             guard let parsed = Int(raw), (1...100).contains(parsed) else {

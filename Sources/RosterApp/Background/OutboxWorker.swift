@@ -42,6 +42,7 @@ struct OutboxWorker: Sendable {
         self.init(db: app.db, mailer: app.roster.mailer, renderer: EmailRenderer(app), logger: app.logger,
                   maximumAttempts: app.roster.configuration.outboxMaxAttempts)
         unverifiedAccountTTLDays = app.roster.configuration.unverifiedAccountTTLDays
+        webhookAllowPrivate = app.roster.configuration.webhookAllowPrivate
     }
 
     /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
@@ -136,7 +137,35 @@ struct OutboxWorker: Sendable {
 
     /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
     /// invitations and removes accounts that never verified their address in time.
+    /// Webhook endpoints may point to private addresses (`ROSTER_WEBHOOK_ALLOW_PRIVATE`).
+    var webhookAllowPrivate = false
+
+    /// Delivers emails and, beside them, webhook events (`WebhookDispatcher`), every second until cancelled.
     func run() async {
+        do {
+            try await HTTPWebhookTransport.with(allowPrivate: webhookAllowPrivate) { transport in
+                let webhooks = WebhookDispatcher(db: db, transport: transport, logger: logger)
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await runEmails() }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            do {
+                                // Until nothing is due, then once a second.
+                                while try await webhooks.deliverDue() > 0, !Task.isCancelled {}
+                            } catch {
+                                logger.error("webhook delivery: \(String(describing: error))")
+                            }
+                            try? await Task.sleep(for: .seconds(1))
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.error("webhook client: \(String(describing: error))")
+        }
+    }
+
+    private func runEmails() async {
         var tick = 0
         while !Task.isCancelled {
             if tick % 60 == 0 {
@@ -144,6 +173,7 @@ struct OutboxWorker: Sendable {
                     try await OutboxDelivery(db).requeueStale(claimedBefore: Date().addingTimeInterval(-Self.claimLease))
                     try await MembershipStore(db).expireAllDue(now: Date())
                     try await AccountDeletion.removeUnverified(ttlDays: unverifiedAccountTTLDays, now: Date(), on: db)
+                    try await WebhookStore(db).trimLog(before: Date().addingTimeInterval(-EventsController.retention))
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }

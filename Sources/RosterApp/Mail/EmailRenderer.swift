@@ -40,7 +40,7 @@ public struct EmailRenderer: Sendable {
         case .verification: context["link"] = .string("\(baseURL)/verify-email?token=\(token)")
         case .passwordReset: context["link"] = .string("\(baseURL)/reset-password?token=\(token)")
         case .joinRequest: context["link"] = .string(baseURL + (email.fields["review_path"] ?? ""))
-        case .joinRequestApproved, .joinRequestRejected, .emailChanged: break
+        case .joinRequestApproved, .joinRequestRejected, .emailChanged, .webhookDisabled: break
         }
         let renderer = app.leaf.renderer
         let html = try await renderer.render(path: "emails/\(email.kind.rawValue)-html", context: context).get()

@@ -26,6 +26,7 @@ public enum RosterMigrations {
         AddInvitationBudget(),
         StoreBooleanAttributes(),
         AddEventSequence(),
+        CreateWebhooks(),
     ]
 }
 

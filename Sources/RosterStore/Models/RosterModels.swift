@@ -179,3 +179,60 @@ extension OrganizationModel {
         }
     }
 }
+
+/// A webhook endpoint of an organization: where its events are POSTed, signed with `secret` (Standard Webhooks).
+public final class WebhookEndpointModel: Model, @unchecked Sendable {
+    public static let schema = "webhook_endpoints"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @Field(key: "url") public var url: String
+    @Field(key: "description") public var description: String
+    /// The event types delivered, comma-separated (nil: every type).
+    @OptionalField(key: "event_types") public var eventTypes: String?
+    @Field(key: "enabled") public var enabled: Bool
+    /// `whsec_…`: kept, since every delivery is signed with it.
+    @Field(key: "secret") public var secret: String
+    /// The secret before the last rotation, which also signs until `previousSecretUntil`.
+    @OptionalField(key: "previous_secret") public var previousSecret: String?
+    @OptionalField(key: "previous_secret_until") public var previousSecretUntil: Date?
+    /// The number of the last event of the organization this endpoint has handled (delivered or not its type).
+    @Field(key: "cursor") public var cursor: Int64
+    /// Failed attempts at the event after `cursor`.
+    @Field(key: "attempts") public var attempts: Int
+    @OptionalField(key: "next_attempt_at") public var nextAttemptAt: Date?
+    /// Since when deliveries have failed without a success in between.
+    @OptionalField(key: "failing_since") public var failingSince: Date?
+    /// Until when a worker holds the endpoint (one worker delivers an endpoint's events at a time, in order).
+    @OptionalField(key: "lease_until") public var leaseUntil: Date?
+    /// Why the endpoint was disabled by Roster (`gone`: the receiver answered 410; `failing`: 3 days of failures).
+    @OptionalField(key: "disabled_reason") public var disabledReason: String?
+    @Field(key: "created_at") public var createdAt: Date
+    @Field(key: "updated_at") public var updatedAt: Date
+
+    public init() {}
+
+    /// The event types delivered (nil: every type).
+    public var eventTypeSet: Set<String>? { eventTypes.map { Set($0.split(separator: ",").map(String.init)) } }
+}
+
+/// One attempt to deliver an event to an endpoint (the delivery log), or a redelivery waiting to be sent.
+public final class WebhookDeliveryModel: Model, @unchecked Sendable {
+    public static let schema = "webhook_deliveries"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "endpoint_id") public var endpointID: UUID
+    @Field(key: "event_id") public var eventID: UUID
+    @Field(key: "event_seq") public var eventSeq: Int64
+    @Field(key: "event_type") public var eventType: String
+    @Field(key: "attempt") public var attempt: Int
+    /// `delivered`, `failed`, or `pending` (a redelivery not yet sent).
+    @Field(key: "status") public var status: String
+    @OptionalField(key: "response_status") public var responseStatus: Int?
+    @OptionalField(key: "duration_ms") public var durationMS: Int?
+    @OptionalField(key: "error") public var error: String?
+    @Field(key: "redelivery") public var redelivery: Bool
+    @Field(key: "at") public var at: Date
+
+    public init() {}
+}
