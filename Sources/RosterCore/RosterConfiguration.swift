@@ -59,6 +59,9 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_WEBHOOK_ALLOW_PRIVATE`, `false` (default) or `true`: whether webhook endpoints may point to private,
     /// loopback or reserved addresses (and use plain `http`), for receivers on the same machine or network.
     public var webhookAllowPrivate = false
+    /// `ROSTER_WEBHOOK_RETRY_SECONDS`, default 30: the wait before a failed webhook delivery is tried again; it
+    /// doubles with each failure in a row, up to an hour.
+    public var webhookRetrySeconds = 30
     /// `ROSTER_METRICS_ADDRESS` (`HOST:PORT`, e.g. `127.0.0.1:9090`): `/metrics` is served there alone instead of on
     /// the public listener, so it can be kept private.
     public var metricsAddress: ListenAddress?
@@ -199,6 +202,12 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_WEBHOOK_ALLOW_PRIVATE", message: "must be true or false, got '\(raw)'")
             }
             configuration.webhookAllowPrivate = raw == "true"
+        }
+        if let raw = value("ROSTER_WEBHOOK_RETRY_SECONDS") {
+            guard let parsed = Int(raw), (1...3600).contains(parsed) else {
+                throw ConfigurationError(variable: "ROSTER_WEBHOOK_RETRY_SECONDS", message: "must be a number of seconds from 1 to 3600, got '\(raw)'")
+            }
+            configuration.webhookRetrySeconds = parsed
         }
         if let raw = value("ROSTER_OUTBOX_MAX_ATTEMPTS") {
             guard let parsed = Int(raw), (1...100).contains(parsed) else {

@@ -42,10 +42,11 @@ public enum WebhookRules {
         return Target(scheme: scheme, host: bare, port: components.port ?? (scheme == "https" ? 443 : 80))
     }
 
-    /// The wait before retrying an endpoint after its `attempt`-th failure in a row: 30 s doubling, at most an hour
-    /// (so 3 days hold about 80 attempts). `jitter` in 0.8…1.2 spreads endpoints that failed together.
-    public static func retryDelay(afterAttempt attempt: Int, jitter: Double = 1) -> TimeInterval {
-        min(3600, 30 * pow(2, Double(max(0, min(attempt - 1, 20))))) * jitter
+    /// The wait before retrying an endpoint after its `attempt`-th failure in a row: `base` seconds (30 by default,
+    /// `ROSTER_WEBHOOK_RETRY_SECONDS`) doubling, at most an hour (so 3 days hold about 80 attempts). `jitter` in
+    /// 0.8…1.2 spreads endpoints that failed together.
+    public static func retryDelay(afterAttempt attempt: Int, base: TimeInterval = 30, jitter: Double = 1) -> TimeInterval {
+        min(3600, base * pow(2, Double(max(0, min(attempt - 1, 20))))) * jitter
     }
 
     /// What a delivery's answer means for the endpoint.

@@ -43,6 +43,7 @@ struct OutboxWorker: Sendable {
                   maximumAttempts: app.roster.configuration.outboxMaxAttempts)
         unverifiedAccountTTLDays = app.roster.configuration.unverifiedAccountTTLDays
         webhookAllowPrivate = app.roster.configuration.webhookAllowPrivate
+        webhookRetrySeconds = app.roster.configuration.webhookRetrySeconds
     }
 
     /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
@@ -139,12 +140,16 @@ struct OutboxWorker: Sendable {
     /// invitations and removes accounts that never verified their address in time.
     /// Webhook endpoints may point to private addresses (`ROSTER_WEBHOOK_ALLOW_PRIVATE`).
     var webhookAllowPrivate = false
+    /// The first webhook retry's wait (`ROSTER_WEBHOOK_RETRY_SECONDS`).
+    var webhookRetrySeconds = 30
 
     /// Delivers emails and, beside them, webhook events (`WebhookDispatcher`), every second until cancelled.
     func run() async {
         do {
             try await HTTPWebhookTransport.with(allowPrivate: webhookAllowPrivate) { transport in
-                let webhooks = WebhookDispatcher(db: db, transport: transport, logger: logger)
+                var dispatcher = WebhookDispatcher(db: db, transport: transport, logger: logger)
+                dispatcher.retryBase = TimeInterval(webhookRetrySeconds)
+                let webhooks = dispatcher
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await runEmails() }
                     group.addTask {

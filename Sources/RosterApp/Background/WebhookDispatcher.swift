@@ -53,6 +53,8 @@ struct WebhookDispatcher: Sendable {
     let logger: Logger
     /// Events read (and settled) at once per endpoint.
     var batch = 100
+    /// The first retry's wait in seconds (`ROSTER_WEBHOOK_RETRY_SECONDS`).
+    var retryBase: TimeInterval = 30
     /// How long a worker holds an endpoint: above a batch's worst case is not needed — a settled batch extends it.
     static let lease: TimeInterval = 300
     var jitter: @Sendable () -> Double = { Double.random(in: 0.8...1.2) }
@@ -122,7 +124,7 @@ struct WebhookDispatcher: Sendable {
                         logger.warning("webhook endpoint failing for three days; disabled", metadata: ["url": .string(endpoint.url)])
                         standing = .disabled(reason: "failing")
                     } else {
-                        let retry = now().addingTimeInterval(WebhookRules.retryDelay(afterAttempt: failedAttempts, jitter: jitter()))
+                        let retry = now().addingTimeInterval(WebhookRules.retryDelay(afterAttempt: failedAttempts, base: retryBase, jitter: jitter()))
                         standing = .retry(at: retry, attempts: failedAttempts, failingSince: since)
                     }
                     try await store.settle(endpoint, cursor: cursor, attempts: log, standing: standing, keepLease: nil, now: now())
