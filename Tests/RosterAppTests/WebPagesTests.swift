@@ -136,6 +136,47 @@ import RosterTesting
         }
     }
 
+    /// Issue 15: owners add a webhook endpoint on the web, see its secret once, and disable, rotate and delete it.
+    @Test func ownersManageWebhooksOnTheirPage() async throws {
+        try await TestApp.with(.sqlite, configuring: { $0.webhookAllowPrivate = true }) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.createOrg(owner, slug: "acme")
+            let cookie = "roster_session=\(owner); roster_csrf=browser"
+            let token = try await formToken(t, cookie: cookie)
+            var page = HTTPHeaders()
+            page.replaceOrAdd(name: .cookie, value: cookie)
+            #expect(try await t.send(.GET, "/orgs/acme", headers: page).text.contains(#"id="webhooks-link""#))
+            let empty = try await t.send(.GET, "/orgs/acme/webhooks", headers: page)
+            #expect(empty.status == .ok && empty.text.contains("No endpoint yet"))
+
+            var (body, headers) = form(["_csrf": token, "url": "http://127.0.0.1:9/hook", "description": "CRM"], cookie: cookie)
+            body += Data("&event_types%5B%5D=membership.invited&event_types%5B%5D=membership.removed".utf8)
+            let created = try await t.send(.POST, "/orgs/acme/webhooks", body: body, headers: headers)
+            #expect(created.status == .ok && created.text.contains(#"<code id="secret">whsec_"#), "the secret, once")
+            #expect(created.text.contains("membership.invited, membership.removed"))
+            let again = try await t.send(.GET, "/orgs/acme/webhooks", headers: page)
+            #expect(!again.text.contains("whsec_") && again.text.contains("http://127.0.0.1:9/hook"))
+            let id = try #require(again.text.range(of: #"endpoint-[0-9a-f-]{36}"#, options: .regularExpression).map { String(again.text[$0].dropFirst(9)) })
+
+            let (plain, plainHeaders) = form(["_csrf": token], cookie: cookie)
+            #expect(try await t.send(.POST, "/orgs/acme/webhooks/\(id)/disable", body: plain, headers: plainHeaders).status == .seeOther)
+            #expect(try await t.send(.GET, "/orgs/acme/webhooks", headers: page).text.contains("<strong>disabled</strong>"))
+            let rotated = try await t.send(.POST, "/orgs/acme/webhooks/\(id)/rotate", body: plain, headers: plainHeaders)
+            #expect(rotated.text.contains(#"<code id="secret">whsec_"#))
+            let (forged, forgedHeaders) = form(["_csrf": "guess"], cookie: cookie)
+            #expect(try await t.send(.POST, "/orgs/acme/webhooks/\(id)/delete", body: forged, headers: forgedHeaders).status == .forbidden)
+            #expect(try await t.send(.POST, "/orgs/acme/webhooks/\(id)/delete", body: plain, headers: plainHeaders).status == .seeOther)
+            #expect(try await t.send(.GET, "/orgs/acme/webhooks", headers: page).text.contains("No endpoint yet"))
+
+            // An admin sees neither the link nor the page.
+            let admin = try await t.addMember(owner: owner, org: "acme", email: "admin@example.com", role: "admin").token
+            var adminPage = HTTPHeaders()
+            adminPage.replaceOrAdd(name: .cookie, value: "roster_session=\(admin); roster_csrf=browser")
+            #expect(try await t.send(.GET, "/orgs/acme/webhooks", headers: adminPage).status == .forbidden)
+            #expect(!(try await t.send(.GET, "/orgs/acme", headers: adminPage).text.contains("webhooks-link")))
+        }
+    }
+
     /// Issue 13, point 3: behind https every cookie carries the `__Host-` prefix (secure, host-only, path `/`), and
     /// a cookie without it — as a sibling domain could set — is not read as a session.
     @Test func cookiesUseTheHostPrefixBehindHTTPS() async throws {

@@ -22,6 +22,13 @@ struct UpdateWebhookRequest: RequestBody {
     var enabled: Bool?
     enum CodingKeys: String, CodingKey { case url, description, enabled, eventTypes = "event_types" }
 
+    init(url: String? = nil, eventTypes: [String]?? = nil, description: String? = nil, enabled: Bool? = nil) {
+        self.url = url
+        self.eventTypes = eventTypes
+        self.description = description
+        self.enabled = enabled
+    }
+
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         url = try c.decodeIfPresent(String.self, forKey: .url)

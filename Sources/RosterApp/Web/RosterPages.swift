@@ -27,14 +27,15 @@ struct RosterPages: Sendable {
 
     struct Heading: Encodable {
         var name: String; var org: String; var orgSlug: String; var isSpace: Bool; var base: String
-        var canInvite: Bool; var canReview: Bool; var canImport: Bool; var canAudit: Bool
+        var canInvite: Bool; var canReview: Bool; var canImport: Bool; var canAudit: Bool; var canManageWebhooks: Bool
     }
 
     func heading(_ context: ScopeContext) -> Heading {
         let p = context.authority.permissions
         return Heading(name: context.spaceName ?? context.org.name, org: context.org.name, orgSlug: context.org.slug,
                        isSpace: context.scope.spaceID != nil, base: base(context), canInvite: p.contains(.membersInvite),
-                       canReview: p.contains(.requestsReview), canImport: p.contains(.importsRun), canAudit: p.contains(.auditRead))
+                       canReview: p.contains(.requestsReview), canImport: p.contains(.importsRun), canAudit: p.contains(.auditRead),
+                       canManageWebhooks: p.contains(.webhooksManage))
     }
 
     struct Role: Encodable { var key: String; var name: String }
