@@ -69,6 +69,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     try app.register(collection: OrganizationsController())
     try app.register(collection: EventsController())
     try app.register(collection: WebhooksController())
+    try app.register(collection: OrganizationKeysController())
     try app.register(collection: SpacesController())
     try app.register(collection: InvitationsController())
     try app.register(collection: MyRosterController())

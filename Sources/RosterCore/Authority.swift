@@ -31,6 +31,17 @@ public struct Authority: Sendable, Equatable {
         return Authority(permissions: role.isOwner ? Set(Permission.allCases) : role.permissions, rank: role.rank, isOwner: role.isOwner, roleKey: role.key)
     }
 
+    /// An organization API key on its organization's own roster: exactly its permissions, ranked just below owners (it
+    /// may grant any role but owner). A key limited to some spaces only sees the organization here.
+    public static func organizationKey(permissions: Set<Permission>, limitedToSpaces: Bool, ownerRank: Int) -> Authority {
+        Authority(permissions: limitedToSpaces ? permissions.intersection([.scopeRead]) : permissions, rank: ownerRank - 1, isOwner: false, roleKey: nil)
+    }
+
+    /// An organization API key on a space it may act on: exactly its permissions, above every space role.
+    public static func organizationKeyOnSpace(permissions: Set<Permission>) -> Authority {
+        Authority(permissions: permissions, rank: Int.max, isOwner: false, roleKey: nil)
+    }
+
     /// The authority on a space: org owners hold everything, org admins everything but `scope.manage`
     /// (both above every space role); others act through their active space role.
     public static func onSpace(orgRole: RoleDefinition?, spaceRole: RoleDefinition?) -> Authority {

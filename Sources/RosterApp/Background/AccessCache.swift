@@ -60,7 +60,17 @@ final class AccessCache: Sendable {
         if let cached = cachedAPIKey(hash: hash) { return cached }
         let seen = generation.current
         let now = ContinuousClock.now
-        let principal = try await AccountStore(db).apiKey(keyHash: hash).flatMap { key in key.id.map { Principal.apiKey(id: $0, name: key.name) } }
+        let key = try await AccountStore(db).apiKey(keyHash: hash)
+        let principal = key.flatMap { key in
+            key.id.map { id in
+                Principal.apiKey(id: id, name: key.name, organization: key.orgID.map {
+                    OrganizationKeyScope(orgID: $0, permissions: key.permissionSet, spaceIDs: key.spaceIDSet)
+                })
+            }
+        }
+        if let key, let id = key.id, (key.lastUsedAt ?? .distantPast) < Date().addingTimeInterval(-60) {
+            try await AccountStore(db).markUsed(apiKey: id, at: Date())
+        }
         keys.withLockedValue { keys in
             if keys.count >= 10_000 { keys.removeAll(keepingCapacity: true) }
             keys[hash] = KeyEntry(generation: seen, loadedAt: now, principal: principal)

@@ -2,10 +2,31 @@ import Vapor
 import RosterCore
 import RosterStore
 
-/// Who is calling: a signed-in person (by session) or a platform integration (by API key).
+/// Who is calling: a signed-in person (by session), a platform integration (by platform API key), or an
+/// organization's integration (by organization API key: `organization` names what it may do).
 enum Principal: Sendable {
     case account(AccountModel, sessionID: UUID)
-    case apiKey(id: UUID, name: String)
+    case apiKey(id: UUID, name: String, organization: OrganizationKeyScope? = nil)
+
+    /// Whether the caller is a platform API key (acts on every organization).
+    var isPlatformKey: Bool {
+        if case .apiKey(_, _, nil) = self { return true }
+        return false
+    }
+
+    /// The organization key's reach, when the caller is one.
+    var organizationKey: OrganizationKeyScope? {
+        if case .apiKey(_, _, let scope?) = self { return scope }
+        return nil
+    }
+}
+
+/// What an organization API key may do: its organization, its permissions, and the spaces it is limited to.
+struct OrganizationKeyScope: Sendable, Equatable {
+    var orgID: UUID
+    var permissions: Set<Permission>
+    /// nil: the whole organization.
+    var spaceIDs: Set<UUID>?
 }
 
 extension Request {

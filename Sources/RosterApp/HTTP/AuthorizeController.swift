@@ -12,7 +12,7 @@ struct AuthorizeController: RouteCollection {
     /// Decided without suspending when the answer is cached; otherwise one query.
     @Sendable func authorize(req: Request) -> EventLoopFuture<Response> {
         do {
-            guard case .apiKey? = req.principal else {
+            guard req.principal?.isPlatformKey == true else {
                 throw RosterError(.forbidden, "Permission checks are for platform integrations: call with an API key.")
             }
             let body = try req.decodeBody(AuthorizeRequest.self)

@@ -80,6 +80,9 @@ enum OpenAPIDocument {
         "delete /v1/orgs/{org}/roles/{ladder}/{key}": "deleteRole",
         "get /v1/orgs/{org}/audit": "listOrgAuditEvents",
         "get /v1/orgs/{org}/events": "listOrgEvents",
+        "post /v1/orgs/{org}/api-keys": "createOrgAPIKey",
+        "get /v1/orgs/{org}/api-keys": "listOrgAPIKeys",
+        "delete /v1/orgs/{org}/api-keys/{key}": "revokeOrgAPIKey",
         "post /v1/orgs/{org}/webhooks": "createWebhook",
         "get /v1/orgs/{org}/webhooks": "listWebhooks",
         "get /v1/orgs/{org}/webhooks/{webhook}": "getWebhook",
@@ -131,13 +134,14 @@ enum OpenAPIDocument {
         let invitation = ["id": "$response.body#/id"]
         return [
             "createOrg": ["getOrg", "updateOrg", "deleteOrg", "listOrgMembers", "inviteOrgMember", "listOrgJoinRequests", "createSpace", "listSpaces",
-                          "listRoles", "listOrgAuditEvents", "listOrgEvents", "createWebhook", "listWebhooks", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
+                          "listRoles", "listOrgAuditEvents", "listOrgEvents", "createWebhook", "listWebhooks", "createOrgAPIKey", "listOrgAPIKeys", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
                 + [("putRole", ["org": "$response.body#/id", "ladder": "space"])],
             "createSpace": ["getSpace", "updateSpace", "deleteSpace", "listSpaceMembers", "inviteSpaceMember", "listSpaceJoinRequests",
                             "listSpaceAuditEvents", "exportSpaceMembers", "importSpaceMembers", "requestToJoinSpace"].map { ($0, space) },
             "inviteOrgMember": ["getOrgMember", "updateOrgMember", "removeOrgMember", "resendOrgInvitation"].map { ($0, member) }
                 + ["acceptInvitation", "declineInvitation"].map { ($0, invitation) },
             "requestToJoinOrg": ["approveOrgJoinRequest", "rejectOrgJoinRequest", "withdrawOrgJoinRequest", "getOrgMember"].map { ($0, member) },
+            "createOrgAPIKey": [("revokeOrgAPIKey", ["org": "$request.path.org", "key": "$response.body#/id"])],
             "createWebhook": ["getWebhook", "updateWebhook", "deleteWebhook", "rotateWebhookSecret", "listWebhookDeliveries"]
                 .map { ($0, ["org": "$request.path.org", "webhook": "$response.body#/id"]) },
             "putRole": [("deleteRole", ["org": "$request.path.org", "ladder": "$request.path.ladder", "key": "$response.body#/key"])],
@@ -213,6 +217,13 @@ enum OpenAPIDocument {
         Operation(method: "get", path: "/v1/orgs/{org}/events", summary: "The organization's events after a number, oldest first (kept 30 days)",
                   tag: "events", authenticated: true, responses: [(200, "Events", "EventPage")], errors: [401, 403, 404, 422],
                   query: ["after", "types", "limit"]),
+        Operation(method: "post", path: "/v1/orgs/{org}/api-keys",
+                  summary: "Create an organization API key (owners; the key is shown in this answer only)", tag: "api keys", authenticated: true,
+                  requestSchema: "CreateOrgAPIKeyRequest", responses: [(201, "Created", "OrgAPIKey")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation(method: "get", path: "/v1/orgs/{org}/api-keys", summary: "The organization's API keys, revoked ones included (owners)",
+                  tag: "api keys", authenticated: true, responses: [(200, "Keys", "OrgAPIKeyList")], errors: [401, 403, 404]),
+        Operation(method: "delete", path: "/v1/orgs/{org}/api-keys/{key}", summary: "Revoke an organization API key at once (owners)",
+                  tag: "api keys", authenticated: true, responses: [(204, "Revoked", nil)], errors: [401, 403, 404]),
         Operation(method: "post", path: "/v1/orgs/{org}/webhooks", summary: "Add a webhook endpoint (its secret is shown in this answer only)",
                   tag: "webhooks", authenticated: true, requestSchema: "CreateWebhookRequest", responses: [(201, "Created", "Webhook")],
                   errors: [400, 401, 403, 404, 409, 413, 415, 422]),
@@ -413,6 +424,19 @@ enum OpenAPIDocument {
             "data": object(["membership": ref("EventMembership"), "previous": ref("EventMembership"),
                             "before": ["type": "object"], "after": ["type": "object"]], required: []),
         ], required: ["id", "sequence", "type", "timestamp", "org_id", "actor", "data"]),
+        "CreateOrgAPIKeyRequest": object([
+            "name": ["type": "string", "minLength": 1, "maxLength": 100],
+            "permissions": ["type": "array", "minItems": 1, "items": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
+            "spaces": ["type": "array", "minItems": 1, "items": uuid],
+        ], required: ["name", "permissions"]),
+        "OrgAPIKey": object([
+            "id": uuid, "name": string, "prefix": string,
+            "permissions": ["type": "array", "items": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],
+            "spaces": ["type": ["array", "null"], "items": uuid], "key": ["type": "string", "pattern": "^rk_"],
+            "created_at": ["type": ["string", "null"], "format": "date-time"], "last_used_at": ["type": ["string", "null"], "format": "date-time"],
+            "revoked_at": ["type": ["string", "null"], "format": "date-time"],
+        ], required: ["id", "name", "prefix", "permissions", "spaces", "created_at", "last_used_at", "revoked_at"]),
+        "OrgAPIKeyList": object(["items": ["type": "array", "items": ref("OrgAPIKey")]], required: ["items"]),
         "CreateWebhookRequest": object([
             "url": ["type": "string", "minLength": 1, "maxLength": WebhookRules.maximumURLLength],
             "event_types": ["type": "array", "minItems": 1, "items": string], "description": ["type": "string", "maxLength": 500],

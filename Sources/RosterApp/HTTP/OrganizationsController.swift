@@ -55,6 +55,11 @@ struct OrganizationsController: RouteCollection {
         let cursor = try query.cursor.map { raw throws(RosterError) in try PageCursor.decode(raw) }
         var memberAccountID: UUID?
         if case .account(let account, _)? = req.principal, !account.isPlatformAdmin { memberAccountID = try account.requireID() }
+        if let key = req.principal?.organizationKey {
+            // An organization key lists its own organization.
+            let org = try await Directory(req.db).organization(id: key.orgID)
+            return Page(items: org.map { [OrganizationResponse($0, role: nil)] } ?? [], nextCursor: nil)
+        }
         let (items, roles, next) = try await Directory(req.db).organizations(memberAccountID: memberAccountID, after: cursor, limit: limit)
         return Page(items: items.map { OrganizationResponse($0, role: $0.id.flatMap { roles[$0] }) }, nextCursor: next?.encoded)
     }

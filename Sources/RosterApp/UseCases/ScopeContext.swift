@@ -21,6 +21,8 @@ struct ScopeContext: Sendable {
     var attributeDefinitions: [AttributeDefinition] = []
     /// Whether the caller is an active member of the organization (spaces take join requests only from them).
     var isOrgMember = false
+    /// The caller's reach when it is an organization API key.
+    var organizationKey: OrganizationKeyScope?
 }
 
 extension ScopeContext {
@@ -63,8 +65,8 @@ extension ScopeContext {
         return copy
     }
 
-    /// Whether the caller acts as the platform: an API key, or a platform administrator.
-    var actsAsPlatform: Bool { account.map(\.isPlatformAdmin) ?? true }
+    /// Whether the caller acts as the platform: a platform API key, or a platform administrator.
+    var actsAsPlatform: Bool { account.map(\.isPlatformAdmin) ?? (organizationKey == nil) }
 
     /// The acting person, when the caller is one.
     var person: ActingPerson? {
@@ -99,7 +101,7 @@ extension Request {
     func actorIdentity() throws -> (AuditActor, AccountModel?, String) {
         switch principal {
         case .account(let account, _)?: return (.account(try account.requireID()), account, account.name)
-        case .apiKey(let id, let name)?: return (.apiKey(id), nil, name)
+        case .apiKey(let id, let name, _)?: return (.apiKey(id), nil, name)
         case nil: throw RosterError(.unauthenticated, "Authentication required.")
         }
     }
@@ -112,14 +114,22 @@ extension Request {
         let store = MembershipStore(db)
         let ladder = try await store.ladder(orgID: orgID, .org)
         var authority: Authority
+        let organizationKey = principal?.organizationKey
         if let account, !account.isPlatformAdmin {
             let key = try await store.activeRoleKey(accountID: try account.requireID(), scopeID: orgID)
             authority = .onOrganization(role: key.flatMap(ladder.role))
+        } else if let organizationKey {
+            // An organization key exists nowhere but in its organization.
+            guard organizationKey.orgID == orgID else { throw RosterError.notFound }
+            authority = .organizationKey(permissions: organizationKey.permissions, limitedToSpaces: organizationKey.spaceIDs != nil,
+                                         ownerRank: ladder.role(DefaultRoles.ownerKey)?.rank ?? Int.max)
         } else {
             authority = .platform
         }
-        return ScopeContext(org: org, scope: ScopeRef(orgID: orgID), ladder: ladder, authority: authority, actor: actor,
-                            account: account, actorName: actorName, settings: org.settings, spaceName: nil)
+        var context = ScopeContext(org: org, scope: ScopeRef(orgID: orgID), ladder: ladder, authority: authority, actor: actor,
+                                   account: account, actorName: actorName, settings: org.settings, spaceName: nil)
+        context.organizationKey = organizationKey
+        return context
     }
 
     /// The space named by the `space` path parameter (its id), in an organization that is not deleted; 404 otherwise.
@@ -140,6 +150,11 @@ extension Request {
         let ladder = try await store.ladder(orgID: orgID, .space)
         var authority = Authority.platform
         var isOrgMember = false
+        let organizationKey = principal?.organizationKey
+        if let organizationKey, account == nil {
+            guard organizationKey.orgID == orgID, organizationKey.spaceIDs?.contains(spaceID) ?? true else { throw RosterError.notFound }
+            authority = .organizationKeyOnSpace(permissions: organizationKey.permissions)
+        }
         if let account, !account.isPlatformAdmin {
             let accountID = try account.requireID()
             let orgLadder = try await store.ladder(orgID: orgID, .org)
@@ -152,6 +167,7 @@ extension Request {
                                    actor: actor, account: account, actorName: actorName, settings: space.settings(in: org), spaceName: space.name)
         context.attributeDefinitions = space.attributeDefinitions
         context.isOrgMember = isOrgMember
+        context.organizationKey = organizationKey
         return context
     }
 

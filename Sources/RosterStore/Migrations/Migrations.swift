@@ -27,6 +27,7 @@ public enum RosterMigrations {
         StoreBooleanAttributes(),
         AddEventSequence(),
         CreateWebhooks(),
+        AddOrganizationAPIKeys(),
     ]
 }
 

@@ -1,4 +1,5 @@
 import Fluent
+import RosterCore
 import Foundation
 
 /// A person who can sign in. The email is canonical (see `EmailAddress`) and unique.
@@ -56,8 +57,24 @@ public final class APIKeyModel: Model, @unchecked Sendable {
     @Field(key: "key_prefix") public var keyPrefix: String
     @Timestamp(key: "created_at", on: .create) public var createdAt: Date?
     @OptionalField(key: "revoked_at") public var revokedAt: Date?
+    /// The organization of an organization key (nil: a platform key, created with the CLI).
+    @OptionalField(key: "org_id") public var orgID: UUID?
+    /// An organization key's permissions, comma-separated.
+    @OptionalField(key: "permissions") public var permissions: String?
+    /// The spaces an organization key is limited to, comma-separated ids (nil: the whole organization).
+    @OptionalField(key: "space_ids") public var spaceIDs: String?
+    /// The owner who created an organization key.
+    @OptionalField(key: "created_by") public var createdBy: UUID?
+    /// When the key last authenticated a request (written at most once a minute).
+    @OptionalField(key: "last_used_at") public var lastUsedAt: Date?
 
     public init() {}
+
+    /// The permissions of an organization key.
+    public var permissionSet: Set<Permission> { Set((permissions ?? "").split(separator: ",").compactMap { Permission(rawValue: String($0)) }) }
+
+    /// The spaces an organization key is limited to (nil: not limited).
+    public var spaceIDSet: Set<UUID>? { spaceIDs.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) } }
 
     public init(name: String, keyHash: String, keyPrefix: String) {
         self.name = name

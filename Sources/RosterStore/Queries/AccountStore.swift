@@ -210,4 +210,11 @@ public struct AccountStore: Sendable {
     public func apiKey(keyHash: String) async throws -> APIKeyModel? {
         try await APIKeyModel.query(on: db).filter(\.$keyHash == keyHash).filter(\.$revokedAt == nil).first()
     }
+
+    /// Records that the key authenticated a request at `at` (callers write it at most once a minute).
+    public func markUsed(apiKey id: UUID, at: Date) async throws {
+        try await db.writeTransaction { db in
+            try await db.sql.update(APIKeyModel.schema).set("last_used_at", to: at).where("id", .equal, id).run()
+        }
+    }
 }

@@ -1,0 +1,154 @@
+import Vapor
+import Fluent
+import RosterCore
+import RosterStore
+
+/// `POST /v1/orgs/{org}/api-keys`.
+struct CreateOrganizationKeyRequest: RequestBody {
+    static let fields: Set<String> = ["name", "permissions", "spaces"]
+    var name: String
+    var permissions: [String]
+    var spaces: [String]?
+}
+
+/// An organization API key as the API shows it; `key` only in the answer that creates it.
+struct OrganizationKeyResponse: Content {
+    var id: UUID
+    var name: String
+    var prefix: String
+    var permissions: [String]
+    var spaces: [UUID]?
+    var key: String?
+    var createdAt: Date?
+    var lastUsedAt: Date?
+    var revokedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, prefix, permissions, spaces, key
+        case createdAt = "created_at", lastUsedAt = "last_used_at", revokedAt = "revoked_at"
+    }
+
+    init(_ model: APIKeyModel, key: String? = nil) {
+        id = model.id ?? UUID()
+        name = model.name
+        prefix = model.keyPrefix
+        permissions = model.permissionSet.sorted().map(\.rawValue)
+        spaces = model.spaceIDSet.map { $0.sorted { $0.uuidString < $1.uuidString } }
+        self.key = key
+        createdAt = model.createdAt
+        lastUsedAt = model.lastUsedAt
+        revokedAt = model.revokedAt
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(prefix, forKey: .prefix)
+        try c.encode(permissions, forKey: .permissions)
+        try c.encode(spaces, forKey: .spaces)
+        try c.encodeIfPresent(key, forKey: .key)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(lastUsedAt, forKey: .lastUsedAt)
+        try c.encode(revokedAt, forKey: .revokedAt)
+    }
+}
+
+/// `/v1/orgs/{org}/api-keys`: owners create keys for their organization's integrations — a subset of the permission
+/// catalogue, optionally limited to some spaces. A key acts with exactly those permissions in that organization and
+/// nowhere else, and never as a person (accepting, declining, requesting, leaving).
+struct OrganizationKeysController: RouteCollection {
+    /// Keys one organization may hold (revoked ones included).
+    static let maximumKeys = 100
+
+    func boot(routes: any RoutesBuilder) throws {
+        let keys = routes.grouped("v1", "orgs", ":org", "api-keys").grouped(BearerAuthenticator())
+        keys.post(use: create)
+        keys.get(use: list)
+        keys.delete(":key", use: revoke)
+    }
+
+    struct KeyList: Content { var items: [OrganizationKeyResponse] }
+
+    /// The organization's context, for a signed-in owner (or a platform administrator); keys manage no keys.
+    static func ownerContext(_ req: Request) async throws -> ScopeContext {
+        let context = try await req.orgScope()
+        guard context.authority.canSee else { throw RosterError.notFound }
+        guard context.account != nil, context.authority.isOwner else {
+            throw RosterError(.forbidden, "Only the organization's owners manage its API keys.")
+        }
+        return context
+    }
+
+    @Sendable func create(req: Request) async throws -> Response {
+        let context = try await Self.ownerContext(req)
+        let body = try req.decodeBody(CreateOrganizationKeyRequest.self)
+        var issues: [FieldIssue] = []
+        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        if name.isEmpty || name.count > 100 { issues.append(FieldIssue(field: "name", message: "must be 1 to 100 characters")) }
+        var permissions: Set<Permission> = []
+        for raw in body.permissions {
+            if let permission = Permission(rawValue: raw) { permissions.insert(permission) } else {
+                issues.append(FieldIssue(field: "permissions", message: "'\(raw)' is not a permission; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        if body.permissions.isEmpty { issues.append(FieldIssue(field: "permissions", message: "must name at least one permission")) }
+        var spaces: Set<UUID>?
+        if let raw = body.spaces {
+            var found: Set<UUID> = []
+            for text in raw {
+                guard let id = UUID(uuidString: text), let (_, org) = try await Directory(req.db).space(id: id), org.id == context.scope.orgID else {
+                    issues.append(FieldIssue(field: "spaces", message: "'\(text)' is not a space of this organization"))
+                    continue
+                }
+                found.insert(id)
+            }
+            if raw.isEmpty { issues.append(FieldIssue(field: "spaces", message: "must name at least one space (or be left out for the whole organization)")) }
+            spaces = found
+        }
+        if !issues.isEmpty { throw RosterError.validation(Array(issues.prefix(20))) }
+
+        let key = Secret.apiKeyPrefix + Secret.generate()
+        let model = APIKeyModel(name: name, keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10)))
+        model.orgID = context.scope.orgID
+        model.permissions = permissions.sorted().map(\.rawValue).joined(separator: ",")
+        model.spaceIDs = spaces.map { $0.map(\.uuidString).sorted().joined(separator: ",") }
+        model.createdBy = context.account?.id
+        let requestID = req.id
+        try await req.db.writeTransaction { db in
+            _ = try await context.locked(on: db)
+            let count = try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).count()
+            guard count < Self.maximumKeys else {
+                throw RosterError(.conflict, "An organization holds at most \(Self.maximumKeys) API keys (revoked ones included).")
+            }
+            try await model.create(on: db)
+            try await AuditLog(db).record(action: "api_key.created", actor: context.actor, orgID: context.scope.orgID, before: nil,
+                                          after: ["name": name, "prefix": model.keyPrefix, "permissions": model.permissions ?? "",
+                                                  "spaces": model.spaceIDs ?? "*"], requestID: requestID, at: Date())
+        }
+        return try jsonResponse(OrganizationKeyResponse(model, key: key), status: .created)
+    }
+
+    @Sendable func list(req: Request) async throws -> KeyList {
+        let context = try await Self.ownerContext(req)
+        let keys = try await APIKeyModel.query(on: req.db).filter(\.$orgID == context.scope.orgID).sort(\.$createdAt).all()
+        return KeyList(items: keys.map { OrganizationKeyResponse($0) })
+    }
+
+    @Sendable func revoke(req: Request) async throws -> HTTPStatus {
+        let context = try await Self.ownerContext(req)
+        let id = try req.uuidParameter("key")
+        let requestID = req.id
+        try await req.db.writeTransaction { db in
+            guard let key = try await APIKeyModel.query(on: db).filter(\.$id == id).filter(\.$orgID == context.scope.orgID).first() else {
+                throw RosterError.notFound
+            }
+            guard key.revokedAt == nil else { return }
+            key.revokedAt = Date()
+            try await key.save(on: db)
+            try await AuditLog(db).record(action: "api_key.revoked", actor: context.actor, orgID: context.scope.orgID, before: nil,
+                                          after: ["name": key.name, "prefix": key.keyPrefix], requestID: requestID, at: Date())
+        }
+        return .noContent
+    }
+}
