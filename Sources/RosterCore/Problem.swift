@@ -25,6 +25,7 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
     case unknownRole = "unknown_role"
     case invalidToken = "invalid_token"
     case invalidFile = "invalid_file"
+    case changeThresholdExceeded = "change_threshold_exceeded"
     case malformedJSON = "malformed_json"
     case unsupportedMediaType = "unsupported_media_type"
     case payloadTooLarge = "payload_too_large"
@@ -43,7 +44,7 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
              .joinRequestPending, .seatLimit, .roleInUse, .emailTaken, .slugTaken, .conflict: 409
         case .payloadTooLarge: 413
         case .unsupportedMediaType: 415
-        case .validationFailed, .unknownRole, .invalidToken, .invalidFile: 422
+        case .validationFailed, .unknownRole, .invalidToken, .invalidFile, .changeThresholdExceeded: 422
         case .malformedJSON: 400
         case .rateLimited: 429
         case .serviceUnavailable: 503
@@ -73,6 +74,7 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
         case .conflict: "Conflict"
         case .validationFailed: "Validation failed"
         case .unknownRole: "Unknown role"
+        case .changeThresholdExceeded: "The sync would end too many memberships"
         case .invalidToken: "Invalid or expired token"
         case .invalidFile: "The file cannot be imported"
         case .malformedJSON: "Malformed JSON"

@@ -29,10 +29,12 @@ extension TestApp {
 
     /// Uploads `csv` as an import into `path` (`/v1/orgs/{org}` or `/v1/spaces/{space}`) as the holder of `token`.
     @discardableResult
-    public func importCSV(_ path: String, _ csv: String, token: String, dryRun: Bool = false) async throws -> TestResponse {
+    public func importCSV(_ path: String, _ csv: String, token: String, dryRun: Bool = false, query: String = "") async throws -> TestResponse {
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "csv")
-        return try await send(.POST, path + "/imports" + (dryRun ? "?dry_run=true" : ""), token: token, body: Data(csv.utf8), headers: headers)
+        let parameters = (dryRun ? ["dry_run=true"] : []) + (query.isEmpty ? [] : [query])
+        return try await send(.POST, path + "/imports" + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&")), token: token,
+                              body: Data(csv.utf8), headers: headers)
     }
 
     /// The invitation token in the latest invitation email to `email`.

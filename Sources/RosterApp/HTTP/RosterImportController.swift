@@ -24,6 +24,26 @@ struct RosterImportController: RouteCollection {
     }
 
 
+    /// `mode=sync` (and `change_threshold`, percent, default 10): the threshold of a sync import; nil for `mode=import`
+    /// (the default). Anything else is 422, never a silent ordinary import.
+    static func syncThreshold(_ req: Request) throws(RosterError) -> Int? {
+        let mode = req.query[String.self, at: "mode"] ?? "import"
+        let raw = req.query[String.self, at: "change_threshold"]
+        switch mode {
+        case "import":
+            if raw != nil { throw RosterError.validation([FieldIssue(field: "change_threshold", message: "is for mode=sync only")]) }
+            return nil
+        case "sync":
+            guard let raw else { return SyncOptions.defaultChangeThreshold }
+            guard let value = Int(raw), (0...100).contains(value) else {
+                throw RosterError.validation([FieldIssue(field: "change_threshold", message: "must be a whole percentage from 0 to 100")])
+            }
+            return value
+        default:
+            throw RosterError.validation([FieldIssue(field: "mode", message: "must be import or sync")])
+        }
+    }
+
     /// A `multipart/form-data` upload: the CSV is the part named `file`.
     struct FileUpload: Content { var file: File }
 
@@ -31,6 +51,7 @@ struct RosterImportController: RouteCollection {
         let context = try await scope(req)
         try RosterImport.authorize(context)
         let dryRun = try req.booleanQuery("dry_run") ?? false
+        let changeThreshold = try Self.syncThreshold(req)
         try await RosterImport.collectUpload(req, maximumBytes: Self.maximumBytes)
         let data: Data
         if req.headers.contentType?.type == "multipart", req.headers.contentType?.subType == "form-data" {
@@ -51,6 +72,7 @@ struct RosterImportController: RouteCollection {
             let encoding = NIOLockedValueBox<Task<[UInt8], Never>?>(nil)
             let report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun,
                                                     limits: req.application.roster.limits, on: req.db, requestID: req.id,
+                                                    changeThreshold: changeThreshold,
                                             planned: { rows in encoding.withLockedValue { $0 = Task { ImportReport.json(rows: rows) } } })
             if let id = report.id { headers.replaceOrAdd(name: .location, value: "\(context.path)/imports/\(id)/failures.csv") }
             body = Data(report.json(encodedRows: await encoding.withLockedValue { $0 }?.value))

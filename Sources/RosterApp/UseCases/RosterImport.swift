@@ -41,8 +41,11 @@ enum RosterImport {
 
     /// Plans and (unless `dryRun`) applies an import. A real import plans against the roster read under the
     /// organization's write lock, in the transaction that writes it.
+    ///
+    /// With `changeThreshold` it is a sync (`SyncOptions`): live rows the file does not list end, in the same
+    /// transaction, and the whole sync is refused (422 `change_threshold_exceeded`) when they pass the threshold.
     static func run(table: CSVTable, columns: ImportColumns, context unlocked: ScopeContext, dryRun: Bool, limits: RosterLimits,
-                    on database: any Database, requestID: String?, written: (@Sendable (Int) -> Void)? = nil,
+                    on database: any Database, requestID: String?, changeThreshold: Int? = nil, written: (@Sendable (Int) -> Void)? = nil,
                     planned: (@Sendable ([ImportRowReport]) -> Void)? = nil) async throws -> ImportReport {
         try authorize(unlocked)
         let now = Date()
@@ -56,10 +59,29 @@ enum RosterImport {
                 let fileEmails = table.records.compactMap { $0.cells.indices.contains(columns.email) ? EmailAddress($0.cells[columns.email])?.value : nil }
                 verified = try await writer.verifiedAccounts(among: fileEmails.filter { !known.contains($0) })
             }
+            let sync = changeThreshold.map { SyncOptions(importerAccountID: context.account?.id, changeThreshold: $0) }
             let planning = ImportContext(rows: snapshot, ladder: context.ladder, authority: context.authority, definitions: context.attributeDefinitions,
-                                         directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit)
+                                         directAdd: directAdd, verifiedAccounts: Set(verified.keys), seatLimit: context.settings.seatLimit, sync: sync)
             let (plan, reports) = ImportPlanner.plan(table, columns: columns, context: planning)
             planned?(reports)
+            if let outcome = plan.sync, outcome.exceeded, !dryRun {
+                throw RosterError(.changeThresholdExceeded,
+                                  "The sync would end \(outcome.ending) of the roster's \(outcome.live) live memberships (\(outcome.removed.count) removed, "
+                                  + "\(outcome.revoked.count) invitations revoked), more than change_threshold=\(outcome.changeThreshold)%. "
+                                  + "Nothing changed. Check the file (a dry run lists them), or raise change_threshold on the call.",
+                                  issues: [FieldIssue(field: "change_threshold", message: "\(outcome.ending) of \(outcome.live) would end")])
+            }
+            if !dryRun, let outcome = plan.sync, outcome.ending > 0 {
+                // The endings first: they free the seats the file's new rows may take.
+                let byID = Dictionary(snapshot.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                let ending = (outcome.removed + outcome.revoked).compactMap { byID[$0.id] }.map { row in
+                    MembershipFacts(id: row.id, scope: context.scope, status: row.status, source: row.source, roleKey: row.roleKey,
+                                    accountID: row.accountID, email: row.email, name: row.name, externalID: row.externalID, attributes: row.attributes)
+                }
+                let spaceRows = context.scope.spaceID == nil && !outcome.removed.isEmpty
+                    ? try await MembershipStore(db).liveSpaceRows(orgID: context.scope.orgID) : []
+                try await MembershipStore(db).apply(Lifecycle.syncEndings(ending, spaceRows: spaceRows, actor: context.actor), now: now, requestID: requestID)
+            }
             if !dryRun {
                 let roleNames = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
                 // In email order with time-ordered IDs, so that the inserts append to the email and ID indexes rather
@@ -98,7 +120,7 @@ enum RosterImport {
                         orgID: context.scope.orgID, membershipID: change.id, now: now)
                 }
             }
-            var report = ImportReport(dryRun: dryRun, rows: reports)
+            var report = ImportReport(dryRun: dryRun, rows: reports, sync: plan.sync)
             if !dryRun { report.id = try await writer.store(report, scope: context.scope, actor: context.actor, at: now) }
             return report
         }

@@ -33,9 +33,12 @@ public struct RosterSnapshotRow: Sendable, Equatable {
     public var externalID: String?
     public var attributes: [String: String]
     public var deliveryFailedPermanently: Bool
+    /// The account holding the row (active rows and join requests).
+    public var accountID: UUID?
 
     public init(id: UUID, email: String, status: MembershipStatus, source: MembershipSource, roleKey: String, name: String?,
-                externalID: String?, attributes: [String: String], deliveryFailedPermanently: Bool) {
+                externalID: String?, attributes: [String: String], deliveryFailedPermanently: Bool, accountID: UUID? = nil) {
+        self.accountID = accountID
         self.id = id
         self.email = email
         self.status = status
@@ -58,9 +61,12 @@ public struct ImportContext: Sendable {
     /// Emails of verified accounts (for direct adds).
     public var verifiedAccounts: Set<String>
     public var seatLimit: Int?
+    /// Set for a sync import: the file is the truth for the roster.
+    public var sync: SyncOptions?
 
     public init(rows: [RosterSnapshotRow], ladder: RoleLadder, authority: Authority, definitions: [AttributeDefinition],
-                directAdd: Bool, verifiedAccounts: Set<String>, seatLimit: Int?) {
+                directAdd: Bool, verifiedAccounts: Set<String>, seatLimit: Int?, sync: SyncOptions? = nil) {
+        self.sync = sync
         self.rows = rows
         self.ladder = ladder
         self.authority = authority
@@ -69,6 +75,54 @@ public struct ImportContext: Sendable {
         self.verifiedAccounts = verifiedAccounts
         self.seatLimit = seatLimit
     }
+}
+
+/// A sync import (`mode=sync`): rows the file lists are imported as usual, and their role column is applied to
+/// existing members too; live rows it does not list end (active → removed, pending invitations → revoked), except
+/// owners, the importer's own row, pending join requests, and rows the importer may not end.
+public struct SyncOptions: Sendable, Equatable {
+    /// The importing person's account, whose own row is never ended.
+    public var importerAccountID: UUID?
+    /// The largest share of the live rows (percent) a sync may end; more refuses the whole sync.
+    public var changeThreshold: Int
+
+    /// The default `change_threshold`, in percent.
+    public static let defaultChangeThreshold = 10
+
+    public init(importerAccountID: UUID?, changeThreshold: Int = SyncOptions.defaultChangeThreshold) {
+        self.importerAccountID = importerAccountID
+        self.changeThreshold = changeThreshold
+    }
+}
+
+/// A live row a sync import found missing from the file: ended (removed or revoked), or kept and why.
+public struct SyncRow: Sendable, Equatable, Codable {
+    public var id: UUID
+    public var email: String
+    public var role: String
+    public var status: MembershipStatus
+    public var externalID: String?
+    /// `not_in_file` for an ended row; for a kept one `owner`, `importer`, `join_request` or `not_permitted`.
+    public var reason: String
+
+    enum CodingKeys: String, CodingKey { case id, email, role, status, reason, externalID = "external_id" }
+}
+
+/// What a sync import ends, and what it keeps although the file does not list it.
+public struct SyncOutcome: Sendable, Equatable, Codable {
+    /// Live rows of the roster before the sync.
+    public var live: Int
+    public var changeThreshold: Int
+    /// Whether ending `removed` and `revoked` would pass the threshold (the sync is then refused unless a dry run).
+    public var exceeded: Bool
+    public var removed: [SyncRow] = []
+    public var revoked: [SyncRow] = []
+    public var kept: [SyncRow] = []
+
+    enum CodingKeys: String, CodingKey { case live, exceeded, removed, revoked, kept, changeThreshold = "change_threshold" }
+
+    /// Rows the sync ends.
+    public var ending: Int { removed.count + revoked.count }
 }
 
 /// One line of the report.
@@ -110,10 +164,17 @@ public struct ImportPlan: Sendable, Equatable {
         public var attributes: [String: String]
         /// Activate a pending join request (both sides consented) with this role.
         public var activateWithRole: String?
+        /// A sync's new role for the member, and the role it replaces.
+        public var roleKey: String? = nil
+        public var previousRoleKey: String? = nil
+        /// The member's email (for the audit entry and its event).
+        public var email: String? = nil
     }
 
     public var newRows: [NewRow] = []
     public var changes: [Change] = []
+    /// A sync's endings and kept rows (nil for an ordinary import).
+    public var sync: SyncOutcome?
 }
 
 /// The import planner: a pure function from a file and a roster snapshot to a plan and a report (DESIGN §4, §7).
@@ -154,6 +215,8 @@ public enum ImportPlanner {
             /// Index of the role in the ladder (new rows and join requests only).
             var role: Int?
             var attributes: [String: String]
+            /// A sync's new role for an existing member (index in the ladder).
+            var newRole: Int? = nil
         }
         /// A candidate's external IDs by number: the one the row names, the one it will hold, the one its roster row
         /// holds now.
@@ -216,6 +279,18 @@ public enum ImportPlanner {
             } else if roleKey != nil, roleIndex(roleKey) == nil {
                 reports[index].reason = .unknownRole; continue
             }
+            var newRole: Int? = nil
+            if context.sync != nil, let currentIndex, rows[currentIndex].source != .joinRequest, let roleKey, roleKey != rows[currentIndex].roleKey {
+                // The file is the truth for roles too, under the rank rules: the importer outranks the member's role
+                // and the new one; an owner's role is never changed by an import (the last-owner rule stays whole).
+                let current = rows[currentIndex].roleKey
+                guard !(context.ladder.ladder == .org && current == DefaultRoles.ownerKey),
+                      let from = roleIndex(current), grantable[from], let to = roleIndex(roleKey), grantable[to],
+                      context.authority.permissions.contains(rows[currentIndex].status == .active ? .membersSetRole : .membersInvite) else {
+                    reports[index].reason = .roleNotAllowed; continue
+                }
+                newRole = to
+            }
             let attributes: [String: String]?
             if let currentIndex {
                 attributes = try? AttributeDefinition.resolve(given, current: rows[currentIndex].attributes, definitions: context.definitions)
@@ -235,7 +310,7 @@ public enum ImportPlanner {
                !(roleIndex(rows[currentIndex].roleKey).map { grantable[$0] } ?? false) {
                 reports[index].reason = .notPermitted; continue
             }
-            candidates[index] = Candidate(email: email, existing: currentIndex, role: role, attributes: attributes)
+            candidates[index] = Candidate(email: email, existing: currentIndex, role: role, attributes: attributes, newRole: newRole)
             externalIDs[index] = ExternalIDs(claim: claim, desired: claim ?? kept, kept: kept)
         }
 
@@ -290,24 +365,30 @@ public enum ImportPlanner {
         for (id, number) in idNumbers { idStrings[number] = id }
         idNumbers = [:]
         var plan = ImportPlan()
-        var seatsLeft = context.seatLimit.map { $0 - rows.count } ?? Int.max
+        if let sync = context.sync {
+            plan.sync = Self.syncEndings(rows: rows, listed: emailsSeen, sync: sync, context: context, grantable: grantable)
+        }
+        // A sync's endings free their seats for the file's new rows.
+        var seatsLeft = context.seatLimit.map { $0 - rows.count + (plan.sync?.ending ?? 0) } ?? Int.max
         for index in candidates.indices {
             guard let c = candidates[index].take(), let ids = externalIDs[index] else { continue }
             let desired = ids.desired.map { idStrings[$0] }
             let current = c.existing.map { rows[$0] }
             let externalChanged = ids.desired != ids.kept
             if let current, current.source != .joinRequest {
-                if externalChanged || c.attributes != current.attributes {
+                let newRole = c.newRole.map { roles[$0].key }
+                if externalChanged || c.attributes != current.attributes || newRole != nil {
                     reports[index].updated = true
                     if externalChanged { reports[index].previousExternalID = current.externalID }
-                    plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: nil))
+                    plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: nil,
+                                              roleKey: newRole, previousRoleKey: newRole.map { _ in current.roleKey }, email: current.email))
                 }
                 if current.status == .active {
                     reports[index].outcome = .alreadyMember
                 } else {
                     reports[index].outcome = current.deliveryFailedPermanently ? .failedToSend : .alreadyInvited
                 }
-                reports[index].role = current.roleKey
+                reports[index].role = newRole ?? current.roleKey
                 reports[index].externalID = desired
                 reports[index].attributes = c.attributes
             } else if let current, let role = c.role.map({ roles[$0].key }) {
@@ -317,7 +398,8 @@ public enum ImportPlanner {
                 reports[index].externalID = desired
                 reports[index].attributes = c.attributes
                 if externalChanged { reports[index].previousExternalID = current.externalID }
-                plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: role))
+                plan.changes.append(.init(id: current.id, line: reports[index].line, externalID: desired, attributes: c.attributes, activateWithRole: role,
+                                          email: current.email))
             } else if let role = c.role.map({ roles[$0].key }) {
                 guard seatsLeft > 0 else {
                     reports[index].reason = .seatLimit
@@ -334,6 +416,36 @@ public enum ImportPlanner {
             reports[index].reason = nil
         }
         return (plan, reports)
+    }
+
+    /// A sync's endings: the live rows whose email the file does not list end, unless they are an owner's, the
+    /// importer's own, a pending join request (the requester asked; a file cannot answer), or beyond the importer's
+    /// reach (a role it does not outrank, or no `members.remove` / `members.invite` for an active row / invitation).
+    static func syncEndings(rows: [RosterSnapshotRow], listed: Set<String>, sync: SyncOptions, context: ImportContext, grantable: [Bool]) -> SyncOutcome {
+        var outcome = SyncOutcome(live: rows.count, changeThreshold: sync.changeThreshold, exceeded: false)
+        let roles = context.ladder.roles
+        for row in rows where !listed.contains(row.email) {
+            var entry = SyncRow(id: row.id, email: row.email, role: row.roleKey, status: row.status, externalID: row.externalID, reason: "not_in_file")
+            let permission: Permission = row.status == .active ? .membersRemove : .membersInvite
+            if row.source == .joinRequest {
+                entry.reason = "join_request"
+            } else if context.ladder.ladder == .org && row.roleKey == DefaultRoles.ownerKey {
+                entry.reason = "owner"
+            } else if let importer = sync.importerAccountID, row.accountID == importer {
+                entry.reason = "importer"
+            } else if !(roles.firstIndex { $0.key == row.roleKey }.map { grantable[$0] } ?? false) || !context.authority.permissions.contains(permission) {
+                entry.reason = "not_permitted"
+            }
+            if entry.reason != "not_in_file" {
+                outcome.kept.append(entry)
+            } else if row.status == .active {
+                outcome.removed.append(entry)
+            } else {
+                outcome.revoked.append(entry)
+            }
+        }
+        outcome.exceeded = outcome.ending * 100 > sync.changeThreshold * max(rows.count, 1)
+        return outcome
     }
 
     /// The longest external ID, in characters (as through the API).

@@ -7,14 +7,17 @@ public struct ImportReport: Sendable, Equatable, Codable {
     public var dryRun: Bool
     public var summary: ImportSummary
     public var rows: [ImportRowReport]
+    /// A sync's endings and kept rows, before the rows (nil for an ordinary import).
+    public var sync: SyncOutcome?
 
-    enum CodingKeys: String, CodingKey { case id, dryRun = "dry_run", summary, rows }
+    enum CodingKeys: String, CodingKey { case id, dryRun = "dry_run", summary, sync, rows }
 
-    public init(id: UUID? = nil, dryRun: Bool, rows: [ImportRowReport]) {
+    public init(id: UUID? = nil, dryRun: Bool, rows: [ImportRowReport], sync: SyncOutcome? = nil) {
         self.id = id
         self.dryRun = dryRun
         self.summary = ImportSummary(rows)
         self.rows = rows
+        self.sync = sync
     }
 
     /// The failed rows (`failed` and `failed_to_send`) as CSV with the header `line,email,reason`, for fixing and
@@ -39,7 +42,26 @@ public struct ImportReport: Sendable, Equatable, Codable {
         out.raw("\"dry_run\":\(dryRun),\"summary\":{")
         out.raw("\"rows\":\(summary.rows),\"invited\":\(summary.invited),\"added\":\(summary.added),")
         out.raw("\"already_invited\":\(summary.alreadyInvited),\"already_member\":\(summary.alreadyMember),")
-        out.raw("\"updated\":\(summary.updated),\"failed\":\(summary.failed),\"failed_to_send\":\(summary.failedToSend)},\"rows\":")
+        out.raw("\"updated\":\(summary.updated),\"failed\":\(summary.failed),\"failed_to_send\":\(summary.failedToSend)},")
+        if let sync {
+            out.raw("\"sync\":{\"live\":\(sync.live),\"change_threshold\":\(sync.changeThreshold),\"exceeded\":\(sync.exceeded)")
+            for (name, list) in [("removed", sync.removed), ("revoked", sync.revoked), ("kept", sync.kept)] {
+                out.raw(",\"\(name)\":[")
+                for (index, row) in list.enumerated() {
+                    if index > 0 { out.raw(",") }
+                    out.raw("{\"id\":"); out.string(row.id.uuidString)
+                    out.raw(",\"email\":"); out.string(row.email)
+                    out.raw(",\"role\":"); out.string(row.role)
+                    out.raw(",\"status\":\"\(row.status.rawValue)\"")
+                    if let externalID = row.externalID { out.raw(",\"external_id\":"); out.string(externalID) }
+                    out.raw(",\"reason\":"); out.string(row.reason)
+                    out.raw("}")
+                }
+                out.raw("]")
+            }
+            out.raw("},")
+        }
+        out.raw("\"rows\":")
         out.bytes.append(contentsOf: rowsJSON)
         out.raw("}")
         return out.bytes

@@ -53,6 +53,25 @@ extension Lifecycle {
         return plan
     }
 
+    /// A sync import's endings (`SyncOutcome`): each row ends as it does when its person goes (active → removed, a
+    /// pending invitation → revoked, its emails superseded), and an organization member removed this way leaves the
+    /// organization's spaces too, as a single removal does (`spaceRows`: the organization's live space rows).
+    public static func syncEndings(_ rows: [MembershipFacts], spaceRows: [MembershipFacts], actor: AuditActor) -> MembershipPlan {
+        var plan = MembershipPlan()
+        var accounts = Set<UUID>(), emails = Set<String>()
+        for row in rows {
+            end(row, actor: actor, into: &plan)
+            guard row.scope.spaceID == nil, row.status == .active else { continue }
+            if let account = row.accountID { accounts.insert(account) }
+            emails.insert(row.email)
+        }
+        for row in spaceRows where row.accountID.map(accounts.contains) ?? false
+            || (row.source == .invitation && row.status == .pending && emails.contains(row.email)) {
+            end(row, actor: actor, into: &plan)
+        }
+        return plan
+    }
+
     /// How a live row ends when its person, scope or organization goes: active → removed, a pending invitation →
     /// revoked, a pending join request → withdrawn. Nil for a row that already ended.
     public static func ending(of row: MembershipFacts) -> (status: MembershipStatus, event: MembershipEvent)? {

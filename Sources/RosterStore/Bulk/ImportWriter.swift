@@ -26,7 +26,7 @@ public struct ImportWriter: Sendable {
     /// Read with the driver's own row access (not `Codable` decoding): only the columns the planner uses, and each
     /// distinct attributes text decoded once.
     public func snapshot(scopeID: UUID) async throws -> [RosterSnapshotRow] {
-        let columns = "id, email, status, source, role_key, name, external_id, attributes, delivery_status"
+        let columns = "id, email, status, source, role_key, name, external_id, attributes, delivery_status, account_id"
         let live = MembershipStatus.live.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let rows = NIOLockedValueBox(SnapshotRows())
         switch try driver {
@@ -37,7 +37,8 @@ public struct ImportWriter: Sendable {
                 rows.withLockedValue {
                     $0.append(id: text("id").flatMap(UUID.init(canonicalText:)), email: text("email"), status: text("status"),
                               source: text("source"), roleKey: text("role_key"), name: text("name"), externalID: text("external_id"),
-                              attributes: text("attributes"), deliveryStatus: text("delivery_status"))
+                              attributes: text("attributes"), deliveryStatus: text("delivery_status"),
+                              accountID: text("account_id").flatMap(UUID.init(canonicalText:)))
                 }
             }
         case .postgres(let postgres):
@@ -46,11 +47,11 @@ public struct ImportWriter: Sendable {
             binds.append(scopeID)
             try await postgres.withConnection { connection in
                 connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: db.logger) { row in
-                    let (id, email, status, source, roleKey, name, externalID, attributes, deliveryStatus) =
-                        try row.decode((UUID, String, String, String, String, String?, String?, String, String?).self)
+                    let (id, email, status, source, roleKey, name, externalID, attributes, deliveryStatus, accountID) =
+                        try row.decode((UUID, String, String, String, String, String?, String?, String, String?, UUID?).self)
                     rows.withLockedValue {
                         $0.append(id: id, email: email, status: status, source: source, roleKey: roleKey, name: name,
-                                  externalID: externalID, attributes: attributes, deliveryStatus: deliveryStatus)
+                                  externalID: externalID, attributes: attributes, deliveryStatus: deliveryStatus, accountID: accountID)
                     }
                 }.map { _ in }
             }.get()
@@ -66,7 +67,7 @@ public struct ImportWriter: Sendable {
         var malformed = false
 
         mutating func append(id: UUID?, email: String?, status: String?, source: String?, roleKey: String?, name: String?,
-                             externalID: String?, attributes text: String?, deliveryStatus: String?) {
+                             externalID: String?, attributes text: String?, deliveryStatus: String?, accountID: UUID?) {
             guard let id, let email, let roleKey, let text else { malformed = true; return }
             let values: [String: String]
             if let known = attributes[text] {
@@ -78,7 +79,7 @@ public struct ImportWriter: Sendable {
             rows.append(RosterSnapshotRow(
                 id: id, email: email, status: status.flatMap(MembershipStatus.init(rawValue:)) ?? .active,
                 source: source.flatMap(MembershipSource.init(rawValue:)) ?? .direct, roleKey: roleKey, name: name,
-                externalID: externalID, attributes: values, deliveryFailedPermanently: deliveryStatus == "failed_permanent"))
+                externalID: externalID, attributes: values, deliveryFailedPermanently: deliveryStatus == "failed_permanent", accountID: accountID))
         }
 
         func result() throws -> [RosterSnapshotRow] {
@@ -169,13 +170,16 @@ public struct ImportWriter: Sendable {
             var update = db.sql.update(MembershipModel.schema)
                 .set("external_id", to: change.externalID).set("attributes", to: json(change.attributes)).set("updated_at", to: now)
             if let role = change.activateWithRole { update = update.set("status", to: MembershipStatus.active.rawValue).set("role_key", to: role) }
+            if let role = change.roleKey { update = update.set("role_key", to: role) }
             try await update.where("id", .equal, change.id).run()
             var after = ["attributes": json(change.attributes)]
             if let externalID = change.externalID { after["external_id"] = externalID }
             if let role = change.activateWithRole { after["status"] = "active"; after["role"] = role }
-            try await AuditLog(db).record(action: change.activateWithRole != nil ? MembershipEvent.mutualIntent.rawValue : MembershipEvent.updated.rawValue,
-                                          actor: actor, orgID: scope.orgID, spaceID: scope.spaceID, membershipID: change.id,
-                                          before: nil, after: after, requestID: requestID, at: now)
+            if let role = change.roleKey { after["role"] = role }
+            let event: MembershipEvent = change.activateWithRole != nil ? .mutualIntent : change.roleKey != nil ? .roleChanged : .updated
+            try await AuditLog(db).record(action: event.rawValue, actor: actor, orgID: scope.orgID, spaceID: scope.spaceID, membershipID: change.id,
+                                          targetEmail: change.email, before: change.previousRoleKey.map { ["role": $0] }, after: after,
+                                          requestID: requestID, at: now)
         }
     }
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.

@@ -137,6 +137,12 @@ extension MembershipStore {
             .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).first()?.facts
     }
 
+    /// The live rows of the organization's spaces (a sync's cascade).
+    public func liveSpaceRows(orgID: UUID) async throws -> [MembershipFacts] {
+        try await MembershipModel.query(on: db).filter(\.$orgID == orgID).filter(\.$spaceID != nil)
+            .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).all().map(\.facts)
+    }
+
     /// Every live row of an organization and its spaces.
     func liveRows(orgID: UUID) async throws -> [MembershipFacts] {
         try await MembershipModel.query(on: db)
