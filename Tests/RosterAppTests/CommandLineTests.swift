@@ -64,13 +64,26 @@ import Vapor
             #expect(try roster(["import", try file("email\nd@example.com\n")], env).code == 2, "no --org")
             #expect(try roster(["import", "--org", "nobody", try file("email\nd@example.com\n")], env).code == 2)
 
+            // --sync: the file is the truth; past the threshold nothing changes (bad input, exit 2), raised it applies.
+            let smaller = try file("email\na@example.com\n")
+            let preview = try roster(["import", "--org", "acme", "--sync", "--dry-run", "--json", smaller], env)
+            let sync = (try JSONSerialization.jsonObject(with: Data(preview.out.utf8)) as? [String: Any])?["sync"] as? [String: Any]
+            #expect(preview.code == 0 && sync?["exceeded"] as? Bool == true && (sync?["revoked"] as? [Any])?.count == 2, "\(preview.err)")
+            let refused = try roster(["import", "--org", "acme", "--sync", smaller], env)
+            #expect(refused.code == 2 && refused.err.contains("change_threshold"), "\(refused.err)")
+            #expect(try roster(["import", "--org", "acme", "--change-threshold", "50", smaller], env).code == 2, "a threshold without --sync")
+            let applied = try roster(["import", "--org", "acme", "--sync", "--change-threshold", "100", smaller], env)
+            #expect(applied.code == 0 && applied.out.contains("Sync: 0 removed, 2 invitations revoked"), "\(applied.out) \(applied.err)")
+
             let keys = try roster(["keys", "list", "--json"], env)
             let listed = try JSONSerialization.jsonObject(with: Data(keys.out.utf8)) as? [Any]
             #expect(keys.code == 0 && listed != nil)
             let outbox = try roster(["outbox", "list", "--json"], env)
             #expect(outbox.code == 0)
             let messages = try #require(try JSONSerialization.jsonObject(with: Data(outbox.out.utf8)) as? [[String: Any]])
-            #expect(messages.filter { $0["kind"] as? String == "invitation" }.count == 3)
+            let invitations = messages.filter { $0["kind"] as? String == "invitation" }
+            #expect(invitations.count == 3 && invitations.filter { $0["status"] as? String == "superseded" }.count == 2,
+                    "the sync's revocations superseded two of the three invitations: \(invitations.map { $0["status"] ?? "?" })")
         }
     }
 

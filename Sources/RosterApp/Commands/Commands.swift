@@ -216,7 +216,7 @@ enum ExitCode {
         switch error {
         case is CommandLineError, is CommandError: badInput
         case let problem as RosterError:
-            [.validationFailed, .invalidFile, .malformedJSON, .unsupportedMediaType, .payloadTooLarge, .unknownRole].contains(problem.code)
+            [.validationFailed, .invalidFile, .malformedJSON, .unsupportedMediaType, .payloadTooLarge, .unknownRole, .changeThresholdExceeded].contains(problem.code)
                 ? badInput : self.error
         default: self.error
         }

@@ -13,6 +13,10 @@ struct ImportCommand: AsyncCommand {
         @Option(name: "space", help: "The space's slug within the organization (omit for the organization's roster).") var space: String?
         @Option(name: "as", help: "Import as this account (its role limits what it may grant); default: platform administration.") var actor: String?
         @Flag(name: "dry-run", help: "Plan and report without writing anything.") var dryRun: Bool
+        @Flag(name: "sync", help: "The file is the truth: also end the live memberships it does not list (owners, the importer and join requests stay).")
+        var sync: Bool
+        @Option(name: "change-threshold", help: "With --sync: the largest share (percent, default 10) of live memberships it may end.")
+        var changeThreshold: Int?
         @Flag(name: "json", help: "Print the report as JSON on standard output (and write no files).") var json: Bool
         @Argument(name: "file", help: "The CSV file (UTF-8, header row).") var file: String
     }
@@ -50,7 +54,8 @@ struct ImportCommand: AsyncCommand {
         do {
             defer { progress?.finish() }
             report = try await RosterImport.run(table: table, columns: columns, context: scope, dryRun: signature.dryRun,
-                                                limits: app.roster.limits, on: app.db, requestID: nil, written: written, planned: planned)
+                                                limits: app.roster.limits, on: app.db, requestID: nil,
+                                                changeThreshold: try Self.changeThreshold(signature), written: written, planned: planned)
             // Leaves the new rows indexed for search (a running `roster serve` would otherwise do it shortly).
             if !signature.dryRun { try await SearchIndex(app.db).catchUpAll() }
         }
@@ -66,6 +71,10 @@ struct ImportCommand: AsyncCommand {
         try Data(report.json()).write(to: URL(fileURLWithPath: reportPath))
         context.console.print("\(signature.dryRun ? "Dry run: " : "")\(s.rows) rows: \(s.invited) invited, \(s.added) added, "
             + "\(s.alreadyInvited) already invited, \(s.alreadyMember) already members (\(s.updated) updated), \(s.failed) failed, \(s.failedToSend) failed to send.")
+        if let sync = report.sync {
+            context.console.print("Sync: \(sync.removed.count) removed, \(sync.revoked.count) invitations revoked, \(sync.kept.count) kept although not listed"
+                + (sync.exceeded ? " — more than --change-threshold \(sync.changeThreshold)%: an applied sync would be refused." : "."))
+        }
         context.console.print("Report: \(reportPath)")
         if s.failed + s.failedToSend > 0 {
             let failuresPath = base + ".failures.csv"
@@ -73,6 +82,17 @@ struct ImportCommand: AsyncCommand {
             context.console.print("Failed rows (line, email, reason), to fix and import again: \(failuresPath)")
         }
         if failed { CommandOutcome.exit(with: ExitCode.someRowsFailed) }
+    }
+
+    /// The sync threshold of the options (nil: an ordinary import); a threshold without `--sync` or outside 0…100 is bad input.
+    static func changeThreshold(_ signature: Signature) throws -> Int? {
+        guard signature.sync else {
+            if signature.changeThreshold != nil { throw CommandLineError("--change-threshold is for --sync only") }
+            return nil
+        }
+        let threshold = signature.changeThreshold ?? SyncOptions.defaultChangeThreshold
+        guard (0...100).contains(threshold) else { throw CommandLineError("--change-threshold must be a percentage from 0 to 100") }
+        return threshold
     }
 
     /// The roster to import into, with the importer's identity: an account (`--as`), or platform administration.

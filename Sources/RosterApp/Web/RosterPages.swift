@@ -159,6 +159,9 @@ struct RosterPages: Sendable {
         var report: ReportView?
         /// After a preview: the previewed file (base64), so "Import this file" needs no second upload.
         var previewed: String?
+        /// Whether the last run was a sync, and its threshold (carried into "Import this file").
+        var sync: Bool
+        var changeThreshold: Int
     }
 
     /// Largest file a preview carries along for applying it without a second upload.
@@ -169,10 +172,11 @@ struct RosterPages: Sendable {
         try context.authority.require(.importsRun)
         return try await req.view.render("web/import", ImportPage(
             frame: WebPages.frame(req, "Import · \(context.spaceName ?? context.org.name)"), roster: heading(context),
-            columns: templateHeader(context).joined(separator: ", "), report: nil, previewed: nil))
+            columns: templateHeader(context).joined(separator: ", "), report: nil, previewed: nil, sync: false,
+            changeThreshold: SyncOptions.defaultChangeThreshold))
     }
 
-    struct ImportForm: Content { var file: File?; var previewed: String?; var mode: String? }
+    struct ImportForm: Content { var file: File?; var previewed: String?; var mode: String?; var sync: String?; var change_threshold: String? }
 
     @Sendable func runImport(req: Request) async throws -> Response {
         try req.requireSameOrigin()
@@ -193,20 +197,29 @@ struct RosterPages: Sendable {
             return req.redirect(to: base(context) + "/import", error: "Choose a CSV file first.")
         }
         let dryRun = form.mode != "apply"
+        var changeThreshold: Int?
+        if form.sync == "on" {
+            let raw = (form.change_threshold ?? "").trimmingCharacters(in: .whitespaces)
+            guard raw.isEmpty || Int(raw).map({ (0...100).contains($0) }) == true else {
+                return req.redirect(to: base(context) + "/import", error: "The change threshold must be a whole percentage from 0 to 100.")
+            }
+            changeThreshold = Int(raw) ?? SyncOptions.defaultChangeThreshold
+        }
         let report: ImportReport
         do {
             let (table, columns) = try RosterImport.read(data, definitions: context.attributeDefinitions)
             report = try await RosterImport.run(table: table, columns: columns, context: context, dryRun: dryRun, limits: req.application.roster.limits,
-                                                on: req.db, requestID: req.id)
-        } catch let error as RosterError where error.code == .invalidFile {
-            return req.redirect(to: base(context) + "/import", error: "The file cannot be imported: " + error.detail)
+                                                on: req.db, requestID: req.id, changeThreshold: changeThreshold)
+        } catch let error as RosterError where error.code == .invalidFile || error.code == .changeThresholdExceeded {
+            return req.redirect(to: base(context) + "/import", error: (error.code == .invalidFile ? "The file cannot be imported: " : "") + error.detail)
         }
         RosterImportController.returnFreedMemory()
         let view = try await req.view.render("web/import", ImportPage(
             frame: WebPages.frame(req, (dryRun ? "Preview · " : "Import · ") + (context.spaceName ?? context.org.name)), roster: heading(context),
             columns: templateHeader(context).joined(separator: ", "),
             report: ReportView(report, definitions: context.attributeDefinitions, ladder: context.ladder, failuresPath: base(context) + "/imports/\(report.id?.uuidString.lowercased() ?? "")/failures.csv"),
-            previewed: dryRun && data.count <= Self.maximumCarriedBytes ? data.base64EncodedString() : nil))
+            previewed: dryRun && data.count <= Self.maximumCarriedBytes ? data.base64EncodedString() : nil,
+            sync: changeThreshold != nil, changeThreshold: changeThreshold ?? SyncOptions.defaultChangeThreshold))
         return try await view.encodeResponse(for: req)
     }
 
@@ -237,9 +250,15 @@ struct ReportView: Encodable {
     }
     struct Section: Encodable { var id: String; var title: String; var rows: [Row]; var caption: String? }
 
+    struct Ended: Encodable { var email: String; var role: String; var externalID: String; var reason: String }
+    struct SyncSection: Encodable { var id: String; var title: String; var rows: [Ended] }
+
     var dryRun: Bool
     var summary: String
     var sections: [Section]
+    /// A sync's endings and kept rows, shown before the rows.
+    var syncSections: [SyncSection]
+    var syncNote: String?
     var showExternalID: Bool
     var attributeKeys: [String]
     var failuresPath: String?
@@ -268,6 +287,21 @@ struct ReportView: Encodable {
         if s.failedToSend > 0 {
             failedSection?.caption = "\(s.failedToSend) invitation\(s.failedToSend == 1 ? "" : "s") could not be delivered (in red): correct the address and resend."
         }
+        func ended(_ rows: [SyncRow]) -> [Ended] {
+            rows.map { Ended(email: $0.email, role: ladder.role($0.role)?.name ?? $0.role, externalID: $0.externalID ?? "", reason: Self.words($0.reason)) }
+        }
+        syncSections = []
+        if let sync = report.sync {
+            let would = report.dryRun ? "Would be " : ""
+            syncSections = [
+                SyncSection(id: "removed", title: would.isEmpty ? "Removed" : would + "removed", rows: ended(sync.removed)),
+                SyncSection(id: "revoked", title: (would.isEmpty ? "Invitations revoked" : "Invitations that would be revoked"), rows: ended(sync.revoked)),
+                SyncSection(id: "kept", title: "Not in the file, kept", rows: ended(sync.kept)),
+            ].filter { !$0.rows.isEmpty }
+            syncNote = sync.exceeded
+                ? "This sync would end \(sync.ending) of \(sync.live) memberships, more than the \(sync.changeThreshold)% threshold: importing it is refused unless you raise the threshold."
+                : "Sync: \(sync.removed.count) removed, \(sync.revoked.count) invitations revoked, \(sync.kept.count) kept although not in the file."
+        }
         sections = [failedSection, section("invited", "New invitations", [.invited]), section("added", "Added", [.added]),
                     section("already-invited", "Already invited", [.alreadyInvited]), section("already-members", "Already members", [.alreadyMember])]
             .compactMap { $0 }
@@ -288,6 +322,11 @@ struct ReportView: Encodable {
         case "invalid_external_id": "The external ID is longer than 200 characters"
         case "seat_limit": "No seats left"
         case "failed_to_send": "The invitation email could not be delivered"
+        case "not_in_file": "Not in the file"
+        case "owner": "An owner (a sync never ends an owner)"
+        case "importer": "You (a sync never ends its importer)"
+        case "join_request": "A pending join request (review it instead)"
+        case "not_permitted": "Beyond your role: you may not end it"
         default: code.replacingOccurrences(of: "_", with: " ")
         }
     }
