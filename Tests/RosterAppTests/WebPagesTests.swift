@@ -177,6 +177,33 @@ import RosterTesting
         }
     }
 
+    /// Issue 15: owners create an organization API key on the web (shown once), see its last use, and revoke it.
+    @Test func ownersManageOrganizationKeysOnTheirPage() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.createOrg(owner, slug: "acme")
+            let cookie = "roster_session=\(owner); roster_csrf=browser"
+            let token = try await formToken(t, cookie: cookie)
+            var page = HTTPHeaders()
+            page.replaceOrAdd(name: .cookie, value: cookie)
+            #expect(try await t.send(.GET, "/orgs/acme", headers: page).text.contains(#"id="api-keys-link""#))
+            var (body, headers) = form(["_csrf": token, "name": "LMS sync"], cookie: cookie)
+            body += Data("&permissions%5B%5D=scope.read&permissions%5B%5D=members.read".utf8)
+            let created = try await t.send(.POST, "/orgs/acme/api-keys", body: body, headers: headers)
+            let key = try #require(created.text.range(of: #"<code id="key">rk_[A-Za-z0-9_-]+"#, options: .regularExpression)
+                .map { String(created.text[$0].dropFirst(#"<code id="key">"#.count)) })
+            #expect(created.text.contains("members.read, scope.read") && created.text.contains("never"))
+            #expect(try await t.send(.GET, "/v1/orgs/acme/members", token: key).status == .ok)
+            let listed = try await t.send(.GET, "/orgs/acme/api-keys", headers: page)
+            #expect(!listed.text.contains(key) && !listed.text.contains(">never<"), "the key is not shown again; its use is")
+            let id = try #require(listed.text.range(of: #"key-[0-9a-f-]{36}"#, options: .regularExpression).map { String(listed.text[$0].dropFirst(4)) })
+            let (plain, plainHeaders) = form(["_csrf": token], cookie: cookie)
+            #expect(try await t.send(.POST, "/orgs/acme/api-keys/\(id)/revoke", body: plain, headers: plainHeaders).status == .seeOther)
+            #expect(try await t.send(.GET, "/v1/orgs/acme/members", token: key).status == .unauthorized)
+            #expect(try await t.send(.GET, "/orgs/acme/api-keys", headers: page).text.contains("revoked"))
+        }
+    }
+
     /// Issue 13, point 3: behind https every cookie carries the `__Host-` prefix (secure, host-only, path `/`), and
     /// a cookie without it — as a sibling domain could set — is not read as a session.
     @Test func cookiesUseTheHostPrefixBehindHTTPS() async throws {

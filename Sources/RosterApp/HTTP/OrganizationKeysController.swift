@@ -58,9 +58,6 @@ struct OrganizationKeyResponse: Content {
 /// catalogue, optionally limited to some spaces. A key acts with exactly those permissions in that organization and
 /// nowhere else, and never as a person (accepting, declining, requesting, leaving).
 struct OrganizationKeysController: RouteCollection {
-    /// Keys one organization may hold (revoked ones included).
-    static let maximumKeys = 100
-
     func boot(routes: any RoutesBuilder) throws {
         let keys = routes.grouped("v1", "orgs", ":org", "api-keys").grouped(BearerAuthenticator())
         keys.post(use: create)
@@ -70,40 +67,75 @@ struct OrganizationKeysController: RouteCollection {
 
     struct KeyList: Content { var items: [OrganizationKeyResponse] }
 
-    /// The organization's context, for a signed-in owner (or a platform administrator); keys manage no keys.
-    static func ownerContext(_ req: Request) async throws -> ScopeContext {
+    @Sendable func create(req: Request) async throws -> Response {
+        let keys = try await OrganizationKeys(req: req)
+        let body = try req.decodeBody(CreateOrganizationKeyRequest.self)
+        let (model, key) = try await keys.create(name: body.name, permissions: body.permissions, spaces: body.spaces)
+        return try jsonResponse(OrganizationKeyResponse(model, key: key), status: .created)
+    }
+
+    @Sendable func list(req: Request) async throws -> KeyList {
+        let keys = try await OrganizationKeys(req: req)
+        return KeyList(items: try await keys.all().map { OrganizationKeyResponse($0) })
+    }
+
+    @Sendable func revoke(req: Request) async throws -> HTTPStatus {
+        let keys = try await OrganizationKeys(req: req)
+        try await keys.revoke(try req.uuidParameter("key"))
+        return .noContent
+    }
+}
+
+/// An organization's API keys, managed by its signed-in owners (or a platform administrator) — the API and the web
+/// page call these. Keys manage no keys.
+struct OrganizationKeys: Sendable {
+    /// Keys one organization may hold (revoked ones included).
+    static let maximumKeys = 100
+
+    let context: ScopeContext
+    let db: any Database
+    let requestID: String?
+
+    init(req: Request) async throws {
         let context = try await req.orgScope()
         guard context.authority.canSee else { throw RosterError.notFound }
         guard context.account != nil, context.authority.isOwner else {
             throw RosterError(.forbidden, "Only the organization's owners manage its API keys.")
         }
-        return context
+        self.context = context
+        db = req.db
+        requestID = req.id
     }
 
-    @Sendable func create(req: Request) async throws -> Response {
-        let context = try await Self.ownerContext(req)
-        let body = try req.decodeBody(CreateOrganizationKeyRequest.self)
+    /// The organization's keys, oldest first, revoked ones included.
+    func all() async throws -> [APIKeyModel] {
+        try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).sort(\.$createdAt).all()
+    }
+
+    /// A new key with `permissions` (catalogue names), optionally limited to `spaces` (ids of this organization's
+    /// spaces); the key itself is returned once.
+    func create(name rawName: String, permissions rawPermissions: [String], spaces rawSpaces: [String]?) async throws -> (APIKeyModel, String) {
         var issues: [FieldIssue] = []
-        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         if name.isEmpty || name.count > 100 { issues.append(FieldIssue(field: "name", message: "must be 1 to 100 characters")) }
         var permissions: Set<Permission> = []
-        for raw in body.permissions {
+        for raw in rawPermissions {
             if let permission = Permission(rawValue: raw) { permissions.insert(permission) } else {
-                issues.append(FieldIssue(field: "permissions", message: "'\(raw)' is not a permission; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"))
+                issues.append(FieldIssue(field: "permissions", message: "'\(raw.prefix(100))' is not a permission; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        if body.permissions.isEmpty { issues.append(FieldIssue(field: "permissions", message: "must name at least one permission")) }
+        if rawPermissions.isEmpty { issues.append(FieldIssue(field: "permissions", message: "must name at least one permission")) }
         var spaces: Set<UUID>?
-        if let raw = body.spaces {
+        if let rawSpaces {
             var found: Set<UUID> = []
-            for text in raw {
-                guard let id = UUID(uuidString: text), let (_, org) = try await Directory(req.db).space(id: id), org.id == context.scope.orgID else {
-                    issues.append(FieldIssue(field: "spaces", message: "'\(text)' is not a space of this organization"))
+            for text in rawSpaces.prefix(1000) {
+                guard let id = UUID(uuidString: text), let (_, org) = try await Directory(db).space(id: id), org.id == context.scope.orgID else {
+                    issues.append(FieldIssue(field: "spaces", message: "'\(text.prefix(100))' is not a space of this organization"))
                     continue
                 }
                 found.insert(id)
             }
-            if raw.isEmpty { issues.append(FieldIssue(field: "spaces", message: "must name at least one space (or be left out for the whole organization)")) }
+            if rawSpaces.isEmpty { issues.append(FieldIssue(field: "spaces", message: "must name at least one space (or be left out for the whole organization)")) }
             spaces = found
         }
         if !issues.isEmpty { throw RosterError.validation(Array(issues.prefix(20))) }
@@ -114,8 +146,8 @@ struct OrganizationKeysController: RouteCollection {
         model.permissions = permissions.sorted().map(\.rawValue).joined(separator: ",")
         model.spaceIDs = spaces.map { $0.map(\.uuidString).sorted().joined(separator: ",") }
         model.createdBy = context.account?.id
-        let requestID = req.id
-        try await req.db.writeTransaction { db in
+        let context = self.context, requestID = self.requestID
+        try await db.writeTransaction { db in
             _ = try await context.locked(on: db)
             let count = try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).count()
             guard count < Self.maximumKeys else {
@@ -126,20 +158,13 @@ struct OrganizationKeysController: RouteCollection {
                                           after: ["name": name, "prefix": model.keyPrefix, "permissions": model.permissions ?? "",
                                                   "spaces": model.spaceIDs ?? "*"], requestID: requestID, at: Date())
         }
-        return try jsonResponse(OrganizationKeyResponse(model, key: key), status: .created)
+        return (model, key)
     }
 
-    @Sendable func list(req: Request) async throws -> KeyList {
-        let context = try await Self.ownerContext(req)
-        let keys = try await APIKeyModel.query(on: req.db).filter(\.$orgID == context.scope.orgID).sort(\.$createdAt).all()
-        return KeyList(items: keys.map { OrganizationKeyResponse($0) })
-    }
-
-    @Sendable func revoke(req: Request) async throws -> HTTPStatus {
-        let context = try await Self.ownerContext(req)
-        let id = try req.uuidParameter("key")
-        let requestID = req.id
-        try await req.db.writeTransaction { db in
+    /// Revokes the key at once (404 for a key of another organization; revoking twice changes nothing).
+    func revoke(_ id: UUID) async throws {
+        let context = self.context, requestID = self.requestID
+        try await db.writeTransaction { db in
             guard let key = try await APIKeyModel.query(on: db).filter(\.$id == id).filter(\.$orgID == context.scope.orgID).first() else {
                 throw RosterError.notFound
             }
@@ -149,6 +174,5 @@ struct OrganizationKeysController: RouteCollection {
             try await AuditLog(db).record(action: "api_key.revoked", actor: context.actor, orgID: context.scope.orgID, before: nil,
                                           after: ["name": key.name, "prefix": key.keyPrefix], requestID: requestID, at: Date())
         }
-        return .noContent
     }
 }

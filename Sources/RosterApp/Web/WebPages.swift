@@ -33,6 +33,7 @@ struct WebPages: RouteCollection {
         org.post("spaces", use: createSpace)
         org.get("audit", use: auditPage)
         WebhookPages().register(on: org)
+        OrganizationKeyPages().register(on: org)
         org.get("settings", use: settingsPage)
         org.post("settings", use: saveSettings)
         RosterPages(scope: { try await $0.spaceScope() }, base: { "/spaces/\($0.scope.spaceID?.uuidString.lowercased() ?? "")" })
