@@ -124,6 +124,28 @@ final class ScriptedReceiver: WebhookTransport, Sendable {
         }
     }
 
+    /// A change that rolls back sends nothing: deliveries read committed events only.
+    @Test(arguments: TestBackend.available)
+    func aRolledBackChangeSendsNothing(backend: TestBackend) async throws {
+        try await TestApp.with(backend, configuring: Self.allowPrivate) { t in
+            let (owner, org, _) = try await setUp(t)
+            let orgID = try #require(try await t.send(.GET, "/v1/orgs/\(org)", token: owner).string("id").flatMap(UUID.init(uuidString:)))
+            struct Refused: Error {}
+            await #expect(throws: Refused.self) {
+                try await t.app.db.writeTransaction { db in
+                    try await AuditLog(db).record(action: "organization.updated", actor: .commandLine, orgID: orgID,
+                                                  before: nil, after: ["name": "Rolled back"], requestID: nil, at: Date())
+                    throw Refused()
+                }
+            }
+            let receiver = ScriptedReceiver()
+            #expect(try await dispatcher(t, receiver).deliverDue() == 0 && receiver.events.isEmpty)
+            #expect(try await t.invite(owner, org: org, email: "a@example.com").status == .created)
+            #expect(try await dispatcher(t, receiver).deliverDue() == 1)
+            #expect(receiver.events.map { $0["type"] as? String } == ["membership.invited"])
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func failuresAreRetriedInOrderUntilTheReceiverAccepts(backend: TestBackend) async throws {
         try await TestApp.with(backend, configuring: Self.allowPrivate) { t in
