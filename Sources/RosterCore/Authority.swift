@@ -32,9 +32,9 @@ public struct Authority: Sendable, Equatable {
     }
 
     /// An organization API key on its organization's own roster: exactly its permissions, ranked just below owners (it
-    /// may grant any role but owner). A key limited to some spaces only sees the organization here.
+    /// may grant any role but owner). A key limited to some spaces has nothing here (the organization is not found).
     public static func organizationKey(permissions: Set<Permission>, limitedToSpaces: Bool, ownerRank: Int) -> Authority {
-        Authority(permissions: limitedToSpaces ? permissions.intersection([.scopeRead]) : permissions, rank: ownerRank - 1, isOwner: false, roleKey: nil)
+        limitedToSpaces ? .none : Authority(permissions: permissions, rank: ownerRank - 1, isOwner: false, roleKey: nil)
     }
 
     /// An organization API key on a space it may act on: exactly its permissions, above every space role.

@@ -6,7 +6,8 @@ import Foundation
 /// An event is the audit entry the change wrote in its own transaction — nothing is recorded for a change that
 /// rolled back, and nothing committed is missed. Each organization numbers its events (`sequence`) in the order they
 /// were committed: the number is taken from the organization's row, whose lock the writing transaction holds until it
-/// commits, so a reader who has seen event N has seen every event before it.
+/// commits, so a reader who has seen event N has seen every event before it. Numbers can skip: audit entries that
+/// are not events (webhook and API key changes) take numbers too.
 public enum EventCatalogue {
     /// The event type of each audit action. Actions not listed here (none today) are not events.
     public static let typeByAction: [String: String] = [
@@ -67,6 +68,7 @@ public enum EventCatalogue {
         if !unknown.isEmpty {
             throw RosterError.validation([FieldIssue(field: field, message: "unknown event types: \(unknown.prefix(10).joined(separator: ", ")); known: \(types.joined(separator: ", "))")])
         }
+        if result.isEmpty { throw RosterError.validation([FieldIssue(field: field, message: "must name at least one event type")]) }
         return result
     }
 }

@@ -80,7 +80,10 @@ public enum IPAddress {
         guard parts.count == 4 else { return nil }
         var bytes: [UInt8] = []
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber), let value = UInt8(part) else { return nil }
+            // Canonical decimal only: `012` is octal to the system's resolver (10), so it is no literal here and is
+            // resolved (and checked) as any host name is.
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber), part.count == 1 || part.first != "0",
+                  let value = UInt8(part) else { return nil }
             bytes.append(value)
         }
         return bytes
@@ -150,6 +153,8 @@ public enum IPAddress {
         if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }   // fe80::/10, link-local
         if bytes[0] == 0xFF { return false }   // multicast
         if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 { return false }   // 2001:db8::/32
+        if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0 && bytes[3] == 0 { return false }   // 2001::/32, Teredo
+        if bytes[0] == 0x20 && bytes[1] == 0x02 { return false }   // 2002::/16, 6to4 (an IPv4 address inside)
         return bytes[0] & 0xE0 == 0x20   // 2000::/3, global unicast
     }
 }

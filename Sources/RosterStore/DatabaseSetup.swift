@@ -18,7 +18,9 @@ public enum DatabaseSetup {
             return .sqlite(.file(path), sqlLogLevel: nil)
         case .postgres(let url):
             let config = try SQLPostgresConfiguration(url: url)
-            return .postgres(configuration: config, maxConnectionsPerEventLoop: 8, sqlLogLevel: .trace)
+            // Writers to one organization hold a connection while they wait for its lock: a burst of them (an import
+            // and a few dozen invitations) queues for connections longer than the default 10 s allows under load.
+            return .postgres(configuration: config, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30), sqlLogLevel: .trace)
         }
     }
 

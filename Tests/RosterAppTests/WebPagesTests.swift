@@ -194,7 +194,12 @@ import RosterTesting
                 .map { String(created.text[$0].dropFirst(#"<code id="key">"#.count)) })
             #expect(created.text.contains("members.read, scope.read") && created.text.contains("never"))
             #expect(try await t.send(.GET, "/v1/orgs/acme/members", token: key).status == .ok)
-            let listed = try await t.send(.GET, "/orgs/acme/api-keys", headers: page)
+            // Its use is recorded beside the request (never holding it up): wait for it.
+            var listed = try await t.send(.GET, "/orgs/acme/api-keys", headers: page)
+            for _ in 0..<100 where listed.text.contains(">never<") {
+                try await Task.sleep(for: .milliseconds(20))
+                listed = try await t.send(.GET, "/orgs/acme/api-keys", headers: page)
+            }
             #expect(!listed.text.contains(key) && !listed.text.contains(">never<"), "the key is not shown again; its use is")
             let id = try #require(listed.text.range(of: #"key-[0-9a-f-]{36}"#, options: .regularExpression).map { String(listed.text[$0].dropFirst(4)) })
             let (plain, plainHeaders) = form(["_csrf": token], cookie: cookie)

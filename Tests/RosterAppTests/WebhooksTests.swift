@@ -62,7 +62,8 @@ final class ScriptedReceiver: WebhookTransport, Sendable {
             let org = try await t.createOrg(owner, slug: "acme")
             // Without ROSTER_WEBHOOK_ALLOW_PRIVATE: https only, public addresses only.
             for url in ["http://93.184.215.14/hook", "https://127.0.0.1/hook", "https://10.1.2.3/hook", "https://[::1]/hook",
-                        "https://[::ffff:192.168.0.1]/hook", "https://localhost/hook", "https://user:pw@93.184.215.14/hook", "not a url"] {
+                        "https://[::ffff:192.168.0.1]/hook", "https://localhost/hook", "https://user:pw@93.184.215.14/hook", "not a url",
+                        "https://012.0.0.1/hook", "https://2130706433/hook", "https://[2002:c0a8:1::1]/hook", "https://[fd00::1]/hook"] {
                 let refused = try await t.send(.POST, "/v1/orgs/\(org)/webhooks", json: ["url": url], token: owner)
                 #expect(refused.status == .unprocessableEntity && refused.code == "validation_failed", "\(url): \(refused.text)")
             }
@@ -121,6 +122,25 @@ final class ScriptedReceiver: WebhookTransport, Sendable {
             }
             let log = try await t.send(.GET, "/v1/orgs/\(org)/webhooks/\(try #require(endpoint["id"] as? String))/deliveries", token: owner)
             #expect((log.json["items"] as? [[String: Any]])?.map { $0["status"] as? String } == ["delivered", "delivered", "delivered"])
+        }
+    }
+
+    /// A worker whose hold on an endpoint ran out (and was taken over) writes nothing: the cursor is the new holder's.
+    @Test(arguments: TestBackend.available)
+    func aWorkerThatLostItsLeaseSettlesNothing(backend: TestBackend) async throws {
+        try await TestApp.with(backend, configuring: Self.allowPrivate) { t in
+            let (owner, org, endpoint) = try await setUp(t)
+            #expect(try await t.invite(owner, org: org, email: "a@example.com").status == .created)
+            let id = try #require((endpoint["id"] as? String).flatMap(UUID.init(uuidString:)))
+            let store = WebhookStore(t.app.db)
+            let now = Date()
+            let slow = try #require(try await store.claim(id, now: now, lease: 300))
+            #expect(try await store.claim(id, now: now, lease: 300) == nil, "held")
+            let fast = try #require(try await store.claim(id, now: now.addingTimeInterval(301), lease: 300), "the hold ran out")
+            #expect(try await store.settle(slow, cursor: 99, attempts: [], standing: .caughtUp, keepLease: nil, now: now) == false)
+            #expect(try await store.renew(id, token: try #require(slow.leaseToken), until: now.addingTimeInterval(600)) == false)
+            #expect(try await store.settle(fast, cursor: fast.cursor + 1, attempts: [], standing: .caughtUp, keepLease: nil, now: now))
+            #expect(try await store.endpoint(id, orgID: fast.orgID)?.cursor == fast.cursor + 1)
         }
     }
 

@@ -69,7 +69,8 @@ final class AccessCache: Sendable {
             }
         }
         if let key, let id = key.id, (key.lastUsedAt ?? .distantPast) < Date().addingTimeInterval(-60) {
-            try await AccountStore(db).markUsed(apiKey: id, at: Date())
+            // Best effort: a busy writer (a long import on SQLite) must not fail or hold up the request it authenticates.
+            Task { try? await AccountStore(db).markUsed(apiKey: id, at: Date()) }
         }
         keys.withLockedValue { keys in
             if keys.count >= 10_000 { keys.removeAll(keepingCapacity: true) }
@@ -111,7 +112,7 @@ final class AccessCache: Sendable {
         switch target {
         case .org(let ref):
             guard let row = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: ref) else { return nil }
-            return Answer(permissions: row.role.permissions, role: row.role.key)
+            return Answer(permissions: Authority.onOrganization(role: row.role).permissions, role: row.role.key)
         case .space(let spaceID):
             guard let space = try await SpaceModel.query(on: db).filter(\.$id == spaceID).filter(\.$deletedAt == nil).first() else { return nil }
             let orgRole = try await ActiveRoleQuery(db).run(accountID: accountID, orgRef: space.orgID.uuidString)?.role

@@ -55,8 +55,11 @@ struct WebhookDispatcher: Sendable {
     var batch = 100
     /// The first retry's wait in seconds (`ROSTER_WEBHOOK_RETRY_SECONDS`).
     var retryBase: TimeInterval = 30
-    /// How long a worker holds an endpoint: above a batch's worst case is not needed — a settled batch extends it.
+    /// How long a worker holds an endpoint; it renews the hold when half of it is gone (before each delivery) and
+    /// stops, writing nothing, if it was lost meanwhile.
     static let lease: TimeInterval = 300
+    /// Redeliveries sent per round, so that one organization's requests do not hold up the others' events.
+    var redeliveriesPerRound = 20
     var jitter: @Sendable () -> Double = { Double.random(in: 0.8...1.2) }
 
     /// Sends pending redeliveries, then the events of every due endpoint; returns the deliveries accepted.
@@ -64,8 +67,14 @@ struct WebhookDispatcher: Sendable {
     func deliverDue(now: @Sendable () -> Date = Date.init) async throws -> Int {
         let store = WebhookStore(db)
         var delivered = 0
-        while !Task.isCancelled, let (delivery, endpoint, event) = try await store.claimRedelivery(now: now()) {
+        var redeliveries = 0
+        while !Task.isCancelled, redeliveries < redeliveriesPerRound, let (delivery, endpoint, event) = try await store.claimRedelivery(now: now()) {
+            redeliveries += 1
             guard let id = delivery.id else { continue }
+            guard endpoint.enabled else {
+                try await store.settleRedelivery(id, delivered: false, responseStatus: nil, durationMS: 0, error: "the endpoint is disabled", now: now())
+                continue
+            }
             guard let event, let payload = EventResponse(event) else {
                 try await store.settleRedelivery(id, delivered: false, responseStatus: nil, durationMS: 0, error: "the event is no longer kept", now: now())
                 continue
@@ -89,6 +98,14 @@ struct WebhookDispatcher: Sendable {
         var cursor = endpoint.cursor
         var failedAttempts = endpoint.attempts
         var delivered = 0
+        var held = endpoint.leaseUntil ?? now()
+        /// Whether this worker still holds the endpoint, renewing the hold when half of it is gone.
+        func stillHeld() async throws -> Bool {
+            guard now() > held.addingTimeInterval(-Self.lease / 2) else { return true }
+            guard let id = endpoint.id, let token = endpoint.leaseToken else { return false }
+            held = now().addingTimeInterval(Self.lease)
+            return try await store.renew(id, token: token, until: held)
+        }
         while true {
             let events = Task.isCancelled ? [] : try await store.events(orgID: endpoint.orgID, after: cursor, limit: batch)
             if events.isEmpty {
@@ -102,6 +119,8 @@ struct WebhookDispatcher: Sendable {
                     cursor = seq   // not an event this endpoint takes
                     continue
                 }
+                // Lost the hold (another worker has the endpoint now): stop without writing; it resends from the cursor.
+                guard try await stillHeld() else { return delivered }
                 let (answer, ms) = try await send(payload, to: endpoint, now: now())
                 let outcome = WebhookRules.outcome(status: answer.status)
                 let attempt = failedAttempts + 1
@@ -131,7 +150,10 @@ struct WebhookDispatcher: Sendable {
                     return delivered
                 }
             }
-            try await store.settle(endpoint, cursor: cursor, attempts: log, standing: .caughtUp, keepLease: Self.lease, now: now())
+            guard try await store.settle(endpoint, cursor: cursor, attempts: log, standing: .caughtUp, keepLease: Self.lease, now: now()) else {
+                return delivered
+            }
+            held = now().addingTimeInterval(Self.lease)
         }
     }
 

@@ -86,9 +86,10 @@ struct EventResponse: Content {
 }
 
 /// `GET /v1/orgs/{org}/events`: the organization's events after a number, oldest first — the pull alternative to
-/// webhooks. A client keeps the last `sequence` it handled and asks for what follows.
+/// webhooks. A client keeps the last `sequence` it handled and asks for what follows. Events are audit entries, kept
+/// as long as the audit log (at least the 30 days the feed promises).
 struct EventsController: RouteCollection {
-    /// How long events stay in the feed.
+    /// How long the webhook delivery log is kept.
     static let retention: TimeInterval = 30 * 86_400
 
     struct EventPage: Content {
@@ -120,8 +121,7 @@ struct EventsController: RouteCollection {
         let actions = try query.types.map { raw throws(RosterError) in
             EventCatalogue.actions(ofTypes: try EventCatalogue.parse(types: [raw], field: "types"))
         }
-        let page = try await Directory(req.db).events(orgID: context.scope.orgID, after: after, actions: actions,
-                                                      since: Date().addingTimeInterval(-Self.retention), limit: limit + 1)
+        let page = try await Directory(req.db).events(orgID: context.scope.orgID, after: after, actions: actions, limit: limit + 1)
         let items = page.prefix(limit).compactMap(EventResponse.init)
         return EventPage(items: items, nextAfter: page.prefix(limit).last?.seq ?? after, hasMore: page.count > limit)
     }

@@ -244,7 +244,7 @@ enum OpenAPIDocument {
                   query: ["cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/webhooks/{webhook}/deliveries/{delivery}/redeliver",
                   summary: "Send a logged delivery's event again (same webhook-id)", tag: "webhooks", authenticated: true,
-                  responses: [(202, "Queued", "WebhookDelivery")], errors: [401, 403, 404]),
+                  responses: [(202, "Queued", "WebhookDelivery")], errors: [401, 403, 404, 409]),
         Operation(method: "get", path: "/v1/spaces/{space}/audit", summary: "The space's audit log, newest first", tag: "audit",
                   authenticated: true, responses: [(200, "A page", "AuditPage")], errors: [401, 403, 404, 422], query: ["cursor", "limit"]),
         Operation(method: "post", path: "/v1/orgs/{org}/leave", summary: "Leave the organization", tag: "memberships", authenticated: true,

@@ -89,7 +89,7 @@ struct OrganizationKeysController: RouteCollection {
 /// An organization's API keys, managed by its signed-in owners (or a platform administrator) — the API and the web
 /// page call these. Keys manage no keys.
 struct OrganizationKeys: Sendable {
-    /// Keys one organization may hold (revoked ones included).
+    /// Live keys one organization may hold.
     static let maximumKeys = 100
 
     let context: ScopeContext
@@ -149,9 +149,9 @@ struct OrganizationKeys: Sendable {
         let context = self.context, requestID = self.requestID
         try await db.writeTransaction { db in
             _ = try await context.locked(on: db)
-            let count = try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).count()
+            let count = try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).filter(\.$revokedAt == nil).count()
             guard count < Self.maximumKeys else {
-                throw RosterError(.conflict, "An organization holds at most \(Self.maximumKeys) API keys (revoked ones included).")
+                throw RosterError(.conflict, "An organization holds at most \(Self.maximumKeys) live API keys; revoke one first.")
             }
             try await model.create(on: db)
             try await AuditLog(db).record(action: "api_key.created", actor: context.actor, orgID: context.scope.orgID, before: nil,

@@ -215,6 +215,9 @@ struct WebhooksController: RouteCollection {
               let delivery = try await WebhookStore(req.db).delivery(id, endpointID: try endpoint.requireID()), delivery.status != "pending" else {
             throw RosterError.notFound
         }
+        guard try await WebhookStore(req.db).pendingRedeliveries(endpointID: try endpoint.requireID()) < WebhookStore.maximumPendingRedeliveries else {
+            throw RosterError(.conflict, "This endpoint already has \(WebhookStore.maximumPendingRedeliveries) redeliveries waiting; let them go first.")
+        }
         let again = try await WebhookStore(req.db).redeliver(delivery, now: Date())
         return try jsonResponse(WebhookDeliveryResponse(again), status: .accepted)
     }
@@ -231,6 +234,8 @@ struct WebhookUseCases: Sendable {
     init(req: Request) async throws {
         context = try await req.orgScope()
         try context.authority.require(.webhooksManage)
+        // An endpoint receives every event (emails, roles, attributes): who manages one must be able to read them.
+        try context.authority.require(.auditRead)
         db = req.db
         requestID = req.id
         allowPrivate = req.application.roster.configuration.webhookAllowPrivate

@@ -166,6 +166,7 @@ public struct ImportWriter: Sendable {
                                  requestID: requestID, now: now, progress: progress)
             }
         }
+        var audit: [MembershipPlan.AuditEntry] = []
         for change in changes {
             var update = db.sql.update(MembershipModel.schema)
                 .set("external_id", to: change.externalID).set("attributes", to: json(change.attributes)).set("updated_at", to: now)
@@ -177,10 +178,11 @@ public struct ImportWriter: Sendable {
             if let role = change.activateWithRole { after["status"] = "active"; after["role"] = role }
             if let role = change.roleKey { after["role"] = role }
             let event: MembershipEvent = change.activateWithRole != nil ? .mutualIntent : change.roleKey != nil ? .roleChanged : .updated
-            try await AuditLog(db).record(action: event.rawValue, actor: actor, orgID: scope.orgID, spaceID: scope.spaceID, membershipID: change.id,
-                                          targetEmail: change.email, before: change.previousRoleKey.map { ["role": $0] }, after: after,
-                                          requestID: requestID, at: now)
+            audit.append(MembershipPlan.AuditEntry(action: event.rawValue, actor: actor, scope: scope, membershipID: change.id, targetAccountID: nil,
+                                                   targetEmail: change.email, before: change.previousRoleKey.map { ["role": $0] }, after: after))
         }
+        // One statement per 500 entries, and one reservation of event numbers for them all.
+        try await AuditLog(db).record(audit, requestID: requestID, at: now)
     }
     /// Inserts the new rows with their audit events and invitation emails, in batches; returns the first and last id.
     private func insert(

@@ -28,6 +28,7 @@ public enum RosterMigrations {
         AddEventSequence(),
         CreateWebhooks(),
         AddOrganizationAPIKeys(),
+        AddWebhookLeaseToken(),
     ]
 }
 

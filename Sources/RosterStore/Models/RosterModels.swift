@@ -205,6 +205,8 @@ public final class WebhookEndpointModel: Model, @unchecked Sendable {
     @OptionalField(key: "failing_since") public var failingSince: Date?
     /// Until when a worker holds the endpoint (one worker delivers an endpoint's events at a time, in order).
     @OptionalField(key: "lease_until") public var leaseUntil: Date?
+    /// Who holds the lease (a token the claiming worker made).
+    @OptionalField(key: "lease_token") public var leaseToken: String?
     /// Why the endpoint was disabled by Roster (`gone`: the receiver answered 410; `failing`: 3 days of failures).
     @OptionalField(key: "disabled_reason") public var disabledReason: String?
     @Field(key: "created_at") public var createdAt: Date

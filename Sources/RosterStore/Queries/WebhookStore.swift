@@ -54,14 +54,25 @@ public struct WebhookStore: Sendable {
     }
 
     /// Takes the endpoint for `lease` seconds, unless another worker holds it (consume-once:
-    /// `UPDATE … WHERE lease_until IS NULL OR lease_until < now RETURNING`).
+    /// `UPDATE … WHERE lease_until IS NULL OR lease_until < now RETURNING`). The returned endpoint's `leaseToken` names
+    /// this hold: only it renews or settles it.
     public func claim(_ id: UUID, now: Date, lease: TimeInterval) async throws -> WebhookEndpointModel? {
         try await db.writeTransaction { db in
             try await db.sql.update(WebhookEndpointModel.schema)
-                .set("lease_until", to: now.addingTimeInterval(lease))
+                .set("lease_until", to: now.addingTimeInterval(lease)).set("lease_token", to: UUID().uuidString)
                 .where("id", .equal, id).where("enabled", .equal, true)
                 .where { $0.where("lease_until", .is, SQLLiteral.null).orWhere("lease_until", .lessThan, now) }
                 .returning(SQLLiteral.all).first()?.decode(fluentModel: WebhookEndpointModel.self)
+        }
+    }
+
+    /// Extends the hold named by `token` until `until`; false when it was lost (it ran out and another worker took
+    /// the endpoint, or the endpoint was disabled or deleted).
+    public func renew(_ id: UUID, token: String, until: Date) async throws -> Bool {
+        try await db.writeTransaction { db in
+            try await db.sql.update(WebhookEndpointModel.schema).set("lease_until", to: until)
+                .where("id", .equal, id).where("lease_token", .equal, token).where("enabled", .equal, true)
+                .returning("id").all().count == 1
         }
     }
 
@@ -105,10 +116,26 @@ public struct WebhookStore: Sendable {
 
     /// Settles a batch in one transaction: the attempts into the log, the endpoint's cursor and standing; the lease
     /// is released (`keepLease`: extended instead, for the next batch). Disabling queues an email to each active owner.
+    /// Only the holder of the lease settles (`endpoint.leaseToken`): false, and nothing written, when it was lost.
+    @discardableResult
     public func settle(_ endpoint: WebhookEndpointModel, cursor: Int64, attempts: [Attempt], standing: Standing,
-                       keepLease: TimeInterval?, now: Date) async throws {
-        guard let endpointID = endpoint.id else { return }
-        try await db.writeTransaction { db in
+                       keepLease: TimeInterval?, now: Date) async throws -> Bool {
+        guard let endpointID = endpoint.id, let token = endpoint.leaseToken else { return false }
+        return try await db.writeTransaction { db in
+            var update = db.sql.update(WebhookEndpointModel.schema).set("cursor", to: cursor).set("updated_at", to: now)
+                .set("lease_until", to: keepLease.map { now.addingTimeInterval($0) })
+            if keepLease == nil { update = update.set("lease_token", to: SQLLiteral.null) }
+            switch standing {
+            case .caughtUp:
+                update = update.set("attempts", to: 0).set("next_attempt_at", to: SQLLiteral.null).set("failing_since", to: SQLLiteral.null)
+            case .retry(let at, let count, let since):
+                update = update.set("attempts", to: count).set("next_attempt_at", to: at).set("failing_since", to: since)
+            case .disabled(let reason):
+                update = update.set("enabled", to: false).set("disabled_reason", to: reason).set("next_attempt_at", to: SQLLiteral.null)
+            }
+            guard try await update.where("id", .equal, endpointID).where("lease_token", .equal, token).returning("id").all().count == 1 else {
+                return false
+            }
             if !attempts.isEmpty {
                 var insert = db.sql.insert(into: WebhookDeliveryModel.schema)
                     .columns("id", "endpoint_id", "event_id", "event_seq", "event_type", "attempt", "status", "response_status", "duration_ms",
@@ -122,17 +149,6 @@ public struct WebhookStore: Sendable {
                 }
                 try await insert.run()
             }
-            var update = db.sql.update(WebhookEndpointModel.schema).set("cursor", to: cursor).set("updated_at", to: now)
-                .set("lease_until", to: keepLease.map { now.addingTimeInterval($0) })
-            switch standing {
-            case .caughtUp:
-                update = update.set("attempts", to: 0).set("next_attempt_at", to: SQLLiteral.null).set("failing_since", to: SQLLiteral.null)
-            case .retry(let at, let count, let since):
-                update = update.set("attempts", to: count).set("next_attempt_at", to: at).set("failing_since", to: since)
-            case .disabled(let reason):
-                update = update.set("enabled", to: false).set("disabled_reason", to: reason).set("next_attempt_at", to: SQLLiteral.null)
-            }
-            try await update.where("id", .equal, endpointID).run()
             if case .disabled(let reason) = standing {
                 let org = try await OrganizationModel.find(endpoint.orgID, on: db)
                 let owners = try await MembershipModel.query(on: db).filter(\.$orgID == endpoint.orgID).filter(\.$spaceID == nil)
@@ -145,6 +161,7 @@ public struct WebhookStore: Sendable {
                 try await AuditLog(db).record(action: "webhook.disabled", actor: .system, orgID: endpoint.orgID,
                                               before: nil, after: ["url": endpoint.url, "reason": reason], requestID: nil, at: now)
             }
+            return true
         }
     }
 
@@ -166,17 +183,32 @@ public struct WebhookStore: Sendable {
         return again
     }
 
-    /// Takes one pending redelivery (consume-once), with its endpoint and event.
+    /// Pending redeliveries one endpoint may have.
+    public static let maximumPendingRedeliveries = 100
+    /// How long a claimed redelivery may stay `sending` before another worker takes it (its worker stopped).
+    public static let redeliveryLease: TimeInterval = 300
+
+    /// Takes one pending redelivery (consume-once; also one left `sending` by a worker that stopped), with its
+    /// endpoint and event.
     public func claimRedelivery(now: Date) async throws -> (delivery: WebhookDeliveryModel, endpoint: WebhookEndpointModel, event: AuditEventModel?)? {
-        guard let pending = try await WebhookDeliveryModel.query(on: db).filter(\.$status == "pending").sort(\.$at).first(),
-              let id = pending.id else { return nil }
+        let stale = now.addingTimeInterval(-Self.redeliveryLease)
+        guard let pending = try await WebhookDeliveryModel.query(on: db)
+            .group(.or, { $0.filter(\.$status == "pending").group(.and) { $0.filter(\.$status == "sending").filter(\.$at < stale) } })
+            .sort(\.$at).first(), let id = pending.id else { return nil }
         let claimed = try await db.writeTransaction { db in
-            try await db.sql.update(WebhookDeliveryModel.schema).set("status", to: "sending")
-                .where("id", .equal, id).where("status", .equal, "pending").returning("id").all().count == 1
+            try await db.sql.update(WebhookDeliveryModel.schema).set("status", to: "sending").set("at", to: now)
+                .where("id", .equal, id)
+                .where { $0.where("status", .equal, "pending").orWhere { $0.where("status", .equal, "sending").where("at", .lessThan, stale) } }
+                .returning("id").all().count == 1
         }
         guard claimed, let endpoint = try await WebhookEndpointModel.find(pending.endpointID, on: db) else { return nil }
         let event = try await AuditEventModel.find(pending.eventID, on: db)
         return (pending, endpoint, event)
+    }
+
+    /// Redeliveries of the endpoint not yet sent.
+    public func pendingRedeliveries(endpointID: UUID) async throws -> Int {
+        try await WebhookDeliveryModel.query(on: db).filter(\.$endpointID == endpointID).filter(\.$status ~~ ["pending", "sending"]).count()
     }
 
     /// Records the outcome of a redelivery.
@@ -206,7 +238,8 @@ public struct WebhookStore: Sendable {
     /// Removes log entries older than `before` (the minute sweep; the log keeps 30 days).
     public func trimLog(before: Date) async throws {
         try await db.writeTransaction { db in
-            try await db.sql.delete(from: WebhookDeliveryModel.schema).where("at", .lessThan, before).where("status", .notEqual, "pending").run()
+            try await db.sql.delete(from: WebhookDeliveryModel.schema).where("at", .lessThan, before)
+                .where("status", .notEqual, "pending").where("status", .notEqual, "sending").run()
         }
     }
 }
