@@ -560,3 +560,52 @@ def test_h_bob_changes_his_email(bob):
     assert new_address in page_text(bob), "the confirmation page does not name the new address"
     visit(bob, "/account", "bob-account-after-change")
     assert find(bob, "#current-email").text.strip() == new_address
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# i. A sync preview, a webhook endpoint and an organization API key (issue 15)
+
+@step
+def test_i_alice_previews_a_sync_and_adds_a_webhook_and_a_key(alice):
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="roster-sync-", delete=False) as f:
+        f.write("email\ncarol@example.com\n")
+        csv_path = f.name
+    try:
+        visit(alice, State.org1_path, "alice-org-before-sync")
+        click_and_wait(alice, find(alice, "a#import-link"), "alice-sync-page")
+        assert_labelled(alice, "form#import")
+        find(alice, "form#import input#sync").click()
+        fill(alice, "form#import #change-threshold", "100")
+        find(alice, "form#import input#file[type=file]").send_keys(csv_path)
+        click_and_wait(alice, find(alice, "form#import button#preview"), "alice-sync-preview")
+        assert has(alice, "p#dry-run") and has(alice, "p#sync-note"), "the sync preview lacks its note"
+        revoked = page_text(alice)
+        assert has(alice, "section#sync-revoked") and "dave@example.com" in find(alice, "section#sync-revoked").text, revoked[:500]
+        assert ALICE["email"] in find(alice, "section#sync-kept").text, "the owner is not listed as kept"
+        assert find(alice, "#apply-previewed-submit").text.strip() == "Sync with this file"
+    finally:
+        os.unlink(csv_path)
+
+    visit(alice, State.org1_path, "alice-org-before-webhooks")
+    click_and_wait(alice, find(alice, "a#webhooks-link"), "alice-webhooks")
+    assert_has_csrf(alice, "form#add-webhook")
+    assert_labelled(alice, "form#add-webhook")
+    fill(alice, "form#add-webhook #url", "https://93.184.215.14/roster-events")
+    find(alice, 'form#add-webhook input[value="membership.invited"]').click()
+    click_and_wait(alice, find(alice, "form#add-webhook button[type=submit]"), "alice-webhook-added")
+    assert find(alice, "code#secret").text.startswith("whsec_"), "the new endpoint's secret is not shown"
+    assert "membership.invited" in page_text(alice)
+
+    visit(alice, State.org1_path, "alice-org-before-keys")
+    click_and_wait(alice, find(alice, "a#api-keys-link"), "alice-api-keys")
+    assert_has_csrf(alice, "form#create-key")
+    assert_labelled(alice, "form#create-key")
+    fill(alice, "form#create-key #name", "LMS sync")
+    find(alice, 'form#create-key input[value="scope.read"]').click()
+    find(alice, 'form#create-key input[value="members.read"]').click()
+    click_and_wait(alice, find(alice, "form#create-key button[type=submit]"), "alice-key-created")
+    key = find(alice, "code#key").text
+    assert key.startswith("rk_"), "the new key is not shown"
+    request = urllib.request.Request(url(State.org1_path.replace("/orgs/", "/v1/orgs/") + "/members"), headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200, "the new key does not read the roster"

@@ -302,7 +302,8 @@ struct ReportView: Encodable {
             ].filter { !$0.rows.isEmpty }
             syncNote = sync.exceeded
                 ? "This sync would end \(sync.ending) of \(sync.live) memberships, more than the \(sync.changeThreshold)% threshold: importing it is refused unless you raise the threshold."
-                : "Sync: \(sync.removed.count) removed, \(sync.revoked.count) invitations revoked, \(sync.kept.count) kept although not in the file."
+                : "Sync: \(sync.removed.count) removed, \(sync.revoked.count) invitation\(sync.revoked.count == 1 ? "" : "s") revoked, "
+                    + "\(sync.kept.count) kept although not in the file."
         }
         sections = [failedSection, section("invited", "New invitations", [.invited]), section("added", "Added", [.added]),
                     section("already-invited", "Already invited", [.alreadyInvited]), section("already-members", "Already members", [.alreadyMember])]
