@@ -93,28 +93,37 @@ struct ListKeysCommand: AsyncCommand {
     struct Signature: CommandSignature {
         @Flag(name: "json", help: "Print a JSON array instead of lines.") var json: Bool
     }
-    var help: String { "Lists API keys (id, prefix, name, created, revoked)." }
+    var help: String { "Lists API keys — platform keys and organizations' keys (id, prefix, name, reach, created, revoked)." }
 
     struct Listed: Encodable {
         var id: UUID?
         var prefix: String
         var name: String
+        /// The organization of an organization key (nil: a platform key).
+        var orgID: UUID?
         var createdAt: Date?
+        var lastUsedAt: Date?
         var revokedAt: Date?
-        enum CodingKeys: String, CodingKey { case id, prefix, name, createdAt = "created_at", revokedAt = "revoked_at" }
+        enum CodingKeys: String, CodingKey {
+            case id, prefix, name, orgID = "org_id", createdAt = "created_at", lastUsedAt = "last_used_at", revokedAt = "revoked_at"
+        }
     }
 
     func run(using context: CommandContext, signature: Signature) async throws {
         try await migrate(context.application)
         let keys = try await APIKeyModel.query(on: context.application.db).sort(\.$createdAt).all()
         if signature.json {
-            return try printJSON(keys.map { Listed(id: $0.id, prefix: $0.keyPrefix, name: $0.name, createdAt: $0.createdAt, revokedAt: $0.revokedAt) })
+            return try printJSON(keys.map {
+                Listed(id: $0.id, prefix: $0.keyPrefix, name: $0.name, orgID: $0.orgID, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt,
+                       revokedAt: $0.revokedAt)
+            })
         }
         if keys.isEmpty { context.console.print("No API keys."); return }
         let formatter = ISO8601DateFormatter()
         for key in keys {
             let revoked = key.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
-            context.console.print("\(key.id!.uuidString.lowercased())  \(key.keyPrefix)…  \(key.name)  created \(key.createdAt.map(formatter.string(from:)) ?? "?")  \(revoked)")
+            let reach = key.orgID.map { "organization \($0.uuidString.lowercased())" } ?? "platform"
+            context.console.print("\(key.id!.uuidString.lowercased())  \(key.keyPrefix)…  \(key.name)  \(reach)  created \(key.createdAt.map(formatter.string(from:)) ?? "?")  \(revoked)")
         }
     }
 }
