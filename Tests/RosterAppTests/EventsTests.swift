@@ -65,6 +65,23 @@ import Vapor
         }
     }
 
+    /// An imported row's event shows its attributes as the API does (booleans as JSON booleans).
+    @Test func anImportedRowsEventHoldsItsAttributes() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: [
+                "name": "Course", "attributes": [["key": "track", "type": "enum", "values": ["a", "b"]], ["key": "paid", "type": "boolean"]],
+            ], token: owner).string("id"))
+            #expect(try await t.importCSV("/v1/spaces/\(space)", "email,track,paid\nada@example.com,b,yes\n", token: owner).status == .ok)
+            let last = try await events(t, org, token: owner, query: "?types=membership.invited").items.last
+            let membership = try #require((last?["data"] as? [String: Any])?["membership"] as? [String: Any])
+            let attributes = try #require(membership["attributes"] as? [String: Any])
+            #expect(attributes["track"] as? String == "b" && attributes["paid"] as? Bool == true, "\(attributes)")
+            #expect(membership["email"] as? String == "ada@example.com" && membership["space_id"] as? String == space)
+        }
+    }
+
     /// A change that rolls back leaves no event, and takes no number.
     @Test(arguments: TestBackend.available)
     func aRolledBackChangeLeavesNoEventAndNoGap(backend: TestBackend) async throws {

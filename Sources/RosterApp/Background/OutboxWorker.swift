@@ -178,7 +178,7 @@ struct OutboxWorker: Sendable {
                     try await OutboxDelivery(db).requeueStale(claimedBefore: Date().addingTimeInterval(-Self.claimLease))
                     try await MembershipStore(db).expireAllDue(now: Date())
                     try await AccountDeletion.removeUnverified(ttlDays: unverifiedAccountTTLDays, now: Date(), on: db)
-                    try await WebhookStore(db).trimLog(before: Date().addingTimeInterval(-EventsController.retention))
+                    try await WebhookStore(db).trimLog(before: Date().addingTimeInterval(-WebhookStore.logRetention))
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }

@@ -89,9 +89,6 @@ struct EventResponse: Content {
 /// webhooks. A client keeps the last `sequence` it handled and asks for what follows. Events are audit entries, kept
 /// as long as the audit log (at least the 30 days the feed promises).
 struct EventsController: RouteCollection {
-    /// How long the webhook delivery log is kept.
-    static let retention: TimeInterval = 30 * 86_400
-
     struct EventPage: Content {
         var items: [EventResponse]
         /// The number to pass as `after` next time (the last event's, or the `after` given when there was none).

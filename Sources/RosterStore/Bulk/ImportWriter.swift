@@ -251,6 +251,8 @@ public struct ImportWriter: Sendable {
                             .text(attributes), .init(new.tokenHash)] + (perRow ? [.init(new.invitation?.sendAt), .init(new.invitation?.expiresAt)] : []))
                         var after = ["status": status.rawValue, "source": source.rawValue, "role": r.roleKey]
                         if let externalID = r.externalID { after["external_id"] = externalID }
+                        // As a single invitation's audit state holds them (and its event shows them).
+                        if !r.attributes.isEmpty { after["attributes"] = attributes }
                         audit.append([.uuid(TimeOrderedID.make(now: now)), .uuid(new.id), .init(new.accountID), .text(r.email), .text(AuditLog.json(after)),
                                       nextEvent.map(BulkRows.Value.integer) ?? .null])
                         nextEvent = nextEvent.map { $0 + 1 }

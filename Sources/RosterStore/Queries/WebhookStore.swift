@@ -235,7 +235,10 @@ public struct WebhookStore: Sendable {
         return (items, page.count > limit ? items.last?.id : nil)
     }
 
-    /// Removes log entries older than `before` (the minute sweep; the log keeps 30 days).
+    /// How long the delivery log keeps an attempt.
+    public static let logRetention: TimeInterval = 30 * 86_400
+
+    /// Removes log entries older than `before` (the minute sweep; the log keeps `logRetention`).
     public func trimLog(before: Date) async throws {
         try await db.writeTransaction { db in
             try await db.sql.delete(from: WebhookDeliveryModel.schema).where("at", .lessThan, before)
