@@ -609,3 +609,28 @@ def test_i_alice_previews_a_sync_and_adds_a_webhook_and_a_key(alice):
     request = urllib.request.Request(url(State.org1_path.replace("/orgs/", "/v1/orgs/") + "/members"), headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request) as response:
         assert response.status == 200, "the new key does not read the roster"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# j. An invite link: Alice creates one, Bob joins through it (issue 16)
+
+@step
+def test_j_bob_joins_through_alices_invite_link(alice, bob):
+    club = create_org(alice, "Link Club", "alice-club")
+    click_and_wait(alice, find(alice, "a#invite-links-link"), "alice-invite-links")
+    assert_has_csrf(alice, "form#create-link")
+    assert_labelled(alice, "form#create-link")
+    fill(alice, "form#create-link #max-uses", "5")
+    fill(alice, "form#create-link #expires-in-days", "7")
+    click_and_wait(alice, find(alice, "form#create-link #create-link-submit"), "alice-invite-link-created")
+    link = find(alice, "code#link-url").text.strip()
+    assert "/j/" in link, f"no link shown: {link!r}"
+
+    visit(bob, link, "bob-invite-link")
+    assert "Link Club" in find(bob, "h1").text
+    click_and_wait(bob, find(bob, "form#join #join-submit"), "bob-joined-through-link")
+    assert path_of(bob) == club, f"joining led to {bob.current_url}, not the organization"
+    assert find(bob, "h1").text.strip() == "Link Club"
+
+    visit(alice, club + "/invite-links", "alice-invite-links-used")
+    assert "1 of 5" in find(alice, "table#links").text, "the link's use is not counted"

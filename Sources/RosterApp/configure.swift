@@ -70,6 +70,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     try app.register(collection: EventsController())
     try app.register(collection: WebhooksController())
     try app.register(collection: OrganizationKeysController())
+    try app.register(collection: InviteLinkJoinController())
     try app.register(collection: SpacesController())
     try app.register(collection: InvitationsController())
     try app.register(collection: MyRosterController())

@@ -28,6 +28,7 @@ public enum EventCatalogue {
         MembershipEvent.updated.rawValue: "membership.updated",
         MembershipEvent.removed.rawValue: "membership.removed",
         MembershipEvent.left.rawValue: "membership.left",
+        MembershipEvent.joinedByLink.rawValue: "membership.joined",
         "organization.created": "org.created",
         "organization.updated": "org.updated",
         "organization.deleted": "org.deleted",

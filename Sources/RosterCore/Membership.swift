@@ -17,6 +17,8 @@ public enum MembershipSource: String, Codable, Sendable, CaseIterable {
     case joinRequest = "join_request"
     case direct
     case creator
+    /// Joined through a shareable invite link.
+    case link
 }
 
 /// The events of the lifecycle, named as the audit log names them.
@@ -38,4 +40,5 @@ public enum MembershipEvent: String, Codable, Sendable, CaseIterable {
     case updated = "membership.updated"
     case removed = "membership.removed"
     case left = "membership.left"
+    case joinedByLink = "membership.joined_by_link"
 }

@@ -26,6 +26,8 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
     case invalidToken = "invalid_token"
     case invalidFile = "invalid_file"
     case changeThresholdExceeded = "change_threshold_exceeded"
+    case linkUnusable = "link_unusable"
+    case emailDomainNotAllowed = "email_domain_not_allowed"
     case malformedJSON = "malformed_json"
     case unsupportedMediaType = "unsupported_media_type"
     case payloadTooLarge = "payload_too_large"
@@ -37,12 +39,13 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
     public var status: Int {
         switch self {
         case .unauthenticated, .invalidCredentials: 401
-        case .forbidden, .roleEscalation: 403
+        case .forbidden, .roleEscalation, .emailDomainNotAllowed: 403
         case .notFound: 404
         case .methodNotAllowed: 405
         case .lastOwner, .invitationPending, .externalIDTaken, .alreadyMember, .alreadyInvited,
              .joinRequestPending, .seatLimit, .roleInUse, .emailTaken, .slugTaken, .conflict: 409
         case .payloadTooLarge: 413
+        case .linkUnusable: 410
         case .unsupportedMediaType: 415
         case .validationFailed, .unknownRole, .invalidToken, .invalidFile, .changeThresholdExceeded: 422
         case .malformedJSON: 400
@@ -75,6 +78,8 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
         case .validationFailed: "Validation failed"
         case .unknownRole: "Unknown role"
         case .changeThresholdExceeded: "The sync would end too many memberships"
+        case .linkUnusable: "The invite link cannot be used"
+        case .emailDomainNotAllowed: "Your email domain is not allowed"
         case .invalidToken: "Invalid or expired token"
         case .invalidFile: "The file cannot be imported"
         case .malformedJSON: "Malformed JSON"

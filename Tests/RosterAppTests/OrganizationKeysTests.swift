@@ -52,7 +52,7 @@ import RosterTesting
             // Its use shows; revoked, it stops at once.
             // Its use is recorded beside the request (never holding it up): wait for it.
             var listed = try await t.send(.GET, "/v1/orgs/\(org)/api-keys", token: owner)
-            for _ in 0..<100 where (listed.json["items"] as? [[String: Any]])?.first?["last_used_at"] is NSNull {
+            for _ in 0..<400 where (listed.json["items"] as? [[String: Any]])?.first?["last_used_at"] is NSNull {
                 try await Task.sleep(for: .milliseconds(20))
                 listed = try await t.send(.GET, "/v1/orgs/\(org)/api-keys", token: owner)
             }

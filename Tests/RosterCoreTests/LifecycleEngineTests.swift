@@ -40,15 +40,16 @@ import Testing
         "accept": ["pending/invitation": .active],
         "decline": ["pending/invitation": .declined],
         "revoke/remove": ["pending/invitation": .revoked, "active/invitation": .removed, "active/join_request": .removed,
-                          "active/direct": .removed, "active/creator": .removed],
+                          "active/direct": .removed, "active/creator": .removed, "active/link": .removed],
         "resend": ["pending/invitation": .pending, "expired/invitation": .pending],
         "expire": [:],  // only with the expiry passed: see `expiryNeedsTheTimeToBeUp`
         "approve": ["pending/join_request": .active],
         "reject": ["pending/join_request": .rejected],
         "withdraw": ["pending/join_request": .withdrawn],
         "change role": ["pending/invitation": .pending, "active/invitation": .active, "active/join_request": .active,
-                        "active/direct": .active, "active/creator": .active],
-        "leave": ["active/invitation": .left, "active/join_request": .left, "active/direct": .left, "active/creator": .left],
+                        "active/direct": .active, "active/creator": .active, "active/link": .active],
+        "leave": ["active/invitation": .left, "active/join_request": .left, "active/direct": .left, "active/creator": .left,
+                  "active/link": .left],
     ]
 
     /// The refusal of a row the command does not apply to.

@@ -80,6 +80,11 @@ enum OpenAPIDocument {
         "delete /v1/orgs/{org}/roles/{ladder}/{key}": "deleteRole",
         "get /v1/orgs/{org}/audit": "listOrgAuditEvents",
         "get /v1/orgs/{org}/events": "listOrgEvents",
+        "post /v1/orgs/{org}/invite-links": "createOrgInviteLink",
+        "get /v1/orgs/{org}/invite-links": "listOrgInviteLinks",
+        "delete /v1/orgs/{org}/invite-links/{link}": "revokeOrgInviteLink",
+        "get /v1/invite-links/{code}": "previewInviteLink",
+        "post /v1/invite-links/{code}/join": "joinByInviteLink",
         "post /v1/orgs/{org}/api-keys": "createOrgAPIKey",
         "get /v1/orgs/{org}/api-keys": "listOrgAPIKeys",
         "delete /v1/orgs/{org}/api-keys/{key}": "revokeOrgAPIKey",
@@ -153,7 +158,7 @@ enum OpenAPIDocument {
     static var operations: [Operation] {
         let rosterPrefix = "/v1/orgs/{org}/"
         let roster = listed.filter { op in
-            ["members", "join-requests", "leave", "imports"].contains { op.path.hasPrefix(rosterPrefix + $0) }
+            ["members", "join-requests", "leave", "imports", "invite-links"].contains { op.path.hasPrefix(rosterPrefix + $0) }
         }
         return listed + roster.map { op in
             var copy = op
@@ -217,6 +222,19 @@ enum OpenAPIDocument {
         Operation(method: "get", path: "/v1/orgs/{org}/events", summary: "The organization's events after a number, oldest first (kept 30 days)",
                   tag: "events", authenticated: true, responses: [(200, "Events", "EventPage")], errors: [401, 403, 404, 422],
                   query: ["after", "types", "limit"]),
+        Operation(method: "post", path: "/v1/orgs/{org}/invite-links",
+                  summary: "Create a shareable invite link (its URL is shown in this answer only; the role at most one you may grant)",
+                  tag: "invite links", authenticated: true, requestSchema: "CreateInviteLinkRequest", responses: [(201, "Created", "InviteLink")],
+                  errors: [400, 401, 403, 404, 413, 415, 422]),
+        Operation(method: "get", path: "/v1/orgs/{org}/invite-links", summary: "The organization's invite links, newest first",
+                  tag: "invite links", authenticated: true, responses: [(200, "Links", "InviteLinkList")], errors: [401, 403, 404]),
+        Operation(method: "delete", path: "/v1/orgs/{org}/invite-links/{link}", summary: "Turn an invite link off at once",
+                  tag: "invite links", authenticated: true, responses: [(204, "Revoked", nil)], errors: [401, 403, 404]),
+        Operation(method: "get", path: "/v1/invite-links/{code}", summary: "What an invite link offers (the code is the secret)",
+                  tag: "invite links", authenticated: false, responses: [(200, "The offer", "InviteLinkPreview")], errors: [404]),
+        Operation(method: "post", path: "/v1/invite-links/{code}/join",
+                  summary: "Join through an invite link (or ask to, when it requires approval)", tag: "invite links", authenticated: true,
+                  responses: [(201, "Joined, or asked to", "Membership")], errors: [401, 403, 404, 409, 410, 422]),
         Operation(method: "post", path: "/v1/orgs/{org}/api-keys",
                   summary: "Create an organization API key (owners; the key is shown in this answer only)", tag: "api keys", authenticated: true,
                   requestSchema: "CreateOrgAPIKeyRequest", responses: [(201, "Created", "OrgAPIKey")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
@@ -424,6 +442,24 @@ enum OpenAPIDocument {
             "data": object(["membership": ref("EventMembership"), "previous": ref("EventMembership"),
                             "before": ["type": "object"], "after": ["type": "object"]], required: []),
         ], required: ["id", "sequence", "type", "timestamp", "org_id", "actor", "data"]),
+        "CreateInviteLinkRequest": object([
+            "role": ["type": "string"], "max_uses": ["type": "integer", "minimum": 1, "maximum": InviteLinkRules.maximumUses],
+            "expires_at": ["type": "string", "format": "date-time"],
+            "allowed_email_domains": ["type": "array", "maxItems": InviteLinkRules.maximumDomains, "items": string],
+            "requires_approval": ["type": "boolean"],
+        ], required: []),
+        "InviteLink": object([
+            "id": uuid, "url": string, "role": string, "max_uses": ["type": ["integer", "null"]], "uses": ["type": "integer"],
+            "expires_at": ["type": ["string", "null"], "format": "date-time"], "allowed_email_domains": ["type": "array", "items": string],
+            "requires_approval": ["type": "boolean"], "state": ["type": "string", "enum": ["usable", "expired", "exhausted", "revoked"]],
+            "created_at": ["type": "string", "format": "date-time"], "revoked_at": ["type": ["string", "null"], "format": "date-time"],
+        ], required: ["id", "role", "max_uses", "uses", "expires_at", "allowed_email_domains", "requires_approval", "state", "created_at", "revoked_at"]),
+        "InviteLinkList": object(["items": ["type": "array", "items": ref("InviteLink")]], required: ["items"]),
+        "InviteLinkPreview": object([
+            "organization": string, "space": nullableString, "role": string, "requires_approval": ["type": "boolean"],
+            "allowed_email_domains": ["type": "array", "items": string],
+            "state": ["type": "string", "enum": ["usable", "expired", "exhausted", "revoked"]],
+        ], required: ["organization", "role", "requires_approval", "allowed_email_domains", "state"]),
         "CreateOrgAPIKeyRequest": object([
             "name": ["type": "string", "minLength": 1, "maxLength": 100],
             "permissions": ["type": "array", "minItems": 1, "items": ["type": "string", "enum": Permission.allCases.map(\.rawValue)]],

@@ -24,6 +24,7 @@ struct RosterController: RouteCollection {
         requests.post(":id", "reject", use: reject)
         requests.delete(":id", use: withdraw)
         try routes.register(collection: RosterImportController(scope: scope))
+        try routes.register(collection: InviteLinksController(scope: scope))
     }
 
     struct ListQuery: Content {

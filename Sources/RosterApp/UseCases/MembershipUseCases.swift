@@ -83,7 +83,7 @@ struct MembershipUseCases: Sendable {
             let store = MembershipStore(db)
             let context = try await unlocked.locked(on: db)
             switch command {
-            case .invite, .resend, .requestToJoin:
+            case .invite, .resend, .requestToJoin, .joinByLink:
                 // An invitation whose time is up holds no seat and no address.
                 try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             default: break

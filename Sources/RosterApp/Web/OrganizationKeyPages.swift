@@ -30,8 +30,8 @@ struct OrganizationKeyPages: Sendable {
             Key(id: key.id?.uuidString.lowercased() ?? "", name: key.name, prefix: key.keyPrefix,
                 permissions: key.permissionSet.sorted().map(\.rawValue).joined(separator: ", "),
                 spaces: key.spaceIDSet.map { $0.map { names[$0] ?? "a deleted space" }.sorted().joined(separator: ", ") } ?? "the whole organization",
-                lastUsed: key.lastUsedAt.map { EmailTemplates.utcTimestamp($0) + " UTC" } ?? "never",
-                revoked: key.revokedAt.map { EmailTemplates.utcTimestamp($0) + " UTC" })
+                lastUsed: key.lastUsedAt.map { EmailTemplates.utcTimestamp($0) } ?? "never",
+                revoked: key.revokedAt.map { EmailTemplates.utcTimestamp($0) })
         }
         let org = keys.context.org
         let view = try await req.view.render("web/api-keys", Page(

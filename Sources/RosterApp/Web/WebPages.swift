@@ -26,9 +26,12 @@ struct WebPages: RouteCollection {
         web.post("join-requests", ":id", "withdraw", use: withdrawRequest)
         web.get("i", ":token", use: invitationPage)
         web.post("i", ":token", ":answer", use: answerInvitationLink)
+        web.get("j", ":code", use: InviteLinkPages.joinPage)
+        web.post("j", ":code", use: InviteLinkPages.join)
 
         let org = web.grouped("orgs", ":org")
         RosterPages(scope: { try await $0.orgScope() }, base: { "/orgs/\($0.org.slug)" }).register(on: org)
+        InviteLinkPages(scope: { try await $0.orgScope() }, base: { "/orgs/\($0.org.slug)" }).register(on: org)
         org.get("spaces", use: spacesPage)
         org.post("spaces", use: createSpace)
         org.get("audit", use: auditPage)
@@ -37,6 +40,8 @@ struct WebPages: RouteCollection {
         org.get("settings", use: settingsPage)
         org.post("settings", use: saveSettings)
         RosterPages(scope: { try await $0.spaceScope() }, base: { "/spaces/\($0.scope.spaceID?.uuidString.lowercased() ?? "")" })
+            .register(on: web.grouped("spaces", ":space"))
+        InviteLinkPages(scope: { try await $0.spaceScope() }, base: { "/spaces/\($0.scope.spaceID?.uuidString.lowercased() ?? "")" })
             .register(on: web.grouped("spaces", ":space"))
     }
 

@@ -34,7 +34,7 @@ struct WebhookPages: Sendable {
                          status: d.status, detail: d.responseStatus.map { "HTTP \($0)" } ?? d.error ?? "")
             }
             let state = endpoint.enabled
-                ? (endpoint.failingSince.map { "failing since \(EmailTemplates.utcTimestamp($0)) UTC" } ?? "active")
+                ? (endpoint.failingSince.map { "failing since \(EmailTemplates.utcTimestamp($0))" } ?? "active")
                 : (endpoint.disabledReason == "gone" ? "disabled: the receiver answered 410" : endpoint.disabledReason == "failing" ? "disabled after three days of failures" : "disabled")
             endpoints.append(Endpoint(id: id.uuidString.lowercased(), url: endpoint.url, description: endpoint.description,
                                       types: endpoint.eventTypeSet.map { $0.sorted().joined(separator: ", ") } ?? "every event",

@@ -21,6 +21,7 @@ public enum Lifecycle {
         case .expire(let id): return try expire(id, facts: facts, now: now)
         case .deleteOrganization: return try deleteOrganization(facts: facts)
         case .deleteSpace: return try deleteSpace(facts: facts)
+        case .joinByLink(let id): return try joinByLink(id, facts: facts, now: now, fresh: fresh)
         }
     }
 
@@ -259,6 +260,59 @@ public enum Lifecycle {
                                                                         organization: facts.orgName, space: facts.spaceName, message: message,
                                                                         reviewPath: reviewPath),
                                      orgID: facts.scope.orgID, membershipID: fresh.id))
+        }
+        plan.result = fresh.id
+        return plan
+    }
+
+    /// Joining through an invite link (issue 16): a signed-in person with a verified email in one of the link's
+    /// domains becomes an active member with the link's role (source `link`), or — when the link requires approval —
+    /// asks to join. Each use is counted atomically by the store (`plan.useLink`); the seat limit and every invariant
+    /// hold as for any other new row. A space's link serves its organization's members only.
+    static func joinByLink(_ id: UUID, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person else {
+            throw RosterError(.forbidden, "Only a signed-in person can join through an invite link; API keys cannot.")
+        }
+        guard let link = facts.link, link.id == id else { throw RosterError.notFound }
+        if let refusal = link.refusal(now: now) { throw refusal }
+        guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before joining.") }
+        guard link.allows(email: person.email) else {
+            throw RosterError(.emailDomainNotAllowed, "This link is for addresses at \(link.allowedDomains.joined(separator: ", ")); you are signed in as \(person.email).")
+        }
+        if facts.scope.spaceID != nil && !facts.isOrgMember {
+            throw RosterError(.forbidden, "This link is for members of \(facts.orgName): join the organization first.")
+        }
+        if let existing = facts.existing {
+            switch (existing.status, existing.source) {
+            case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
+            case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
+            default:
+                var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
+                if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
+                throw error
+            }
+        }
+        try requireSeat(facts)
+        let role = try facts.ladder.require(link.roleKey)
+        var plan = MembershipPlan()
+        plan.useLink = link.id
+        plan.lostRace = RosterError(.linkUnusable, "This invite link has been used as many times as it allows. Ask the people who shared it for a new one.")
+        if link.requiresApproval {
+            plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
+                              source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: "Through an invite link."),
+                        event: .requested, actor: facts.actor)
+            let reviewPath = facts.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(facts.orgSlug)/join-requests"
+            for reviewer in Set(facts.reviewerEmails).sorted() {
+                plan.emails.append(.init(message: EmailTemplates.joinRequest(to: reviewer, requesterName: person.name, requesterEmail: person.email,
+                                                                            organization: facts.orgName, space: facts.spaceName,
+                                                                            message: "Through an invite link.", reviewPath: reviewPath),
+                                         orgID: facts.scope.orgID, membershipID: fresh.id))
+            }
+        } else {
+            let defaults = try AttributeDefinition.resolve([:], definitions: facts.attributeDefinitions)
+            plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .active,
+                              source: .link, accountID: person.id, externalID: nil, attributes: defaults),
+                        event: .joinedByLink, actor: facts.actor)
         }
         plan.result = fresh.id
         return plan

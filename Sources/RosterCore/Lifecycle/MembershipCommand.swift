@@ -30,6 +30,8 @@ public enum MembershipCommand: Sendable, Equatable {
     case deleteOrganization
     /// The space is deleted: every live row of its roster ends (`facts.endingRows`).
     case deleteSpace
+    /// The acting person joins through the invite link `facts.link` (or asks to, when it requires approval).
+    case joinByLink(UUID)
 }
 
 /// How the invitee named the invitation.
@@ -218,6 +220,8 @@ public struct ScopeFacts: Sendable, Equatable {
     public var pendingJoinRequestsOfPerson = 0
     /// Who is told of a new join request.
     public var reviewerEmails: [String] = []
+    /// The invite link a join names, read under the lock.
+    public var link: InviteLinkFacts?
     /// Rows that end with the command: the target person's live rows in the org's spaces (an org row ending), the
     /// org's or space's live rows (deletions), the organization's other live rows (its last member leaving).
     public var endingRows: [MembershipFacts] = []

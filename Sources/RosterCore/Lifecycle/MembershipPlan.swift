@@ -119,6 +119,8 @@ public struct MembershipPlan: Sendable, Equatable {
     public var deleteSpace: UUID?
     /// An account deleted by this plan.
     public var deleteAccount: UUID?
+    /// An invite link one more use of which this plan takes (refused, with `lostRace`, when it has none left).
+    public var useLink: UUID?
     /// The row the command is about (for the response), once applied.
     public var result: UUID?
     /// The refusal to answer when a guarded update finds its row changed (the engine's answer on the state after).
@@ -129,7 +131,7 @@ public struct MembershipPlan: Sendable, Equatable {
     /// Whether the plan writes nothing (an idempotent repeat).
     public var isEmpty: Bool {
         updates.isEmpty && inserts.isEmpty && audit.isEmpty && emails.isEmpty && supersede.isEmpty && verifyEmailOf == nil
-            && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil
+            && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil && useLink == nil
     }
 
     /// Adds a guarded transition of `row` to `to` with `changes`, and its audit event.

@@ -79,6 +79,15 @@ extension MembershipStore {
         case .accept, .decline:
             // The invitee's row was found by id or token before the lock; read it again under it.
             if let id = base.target?.id { facts.target = try await MembershipModel.find(id, on: db)?.facts }
+        case .joinByLink(let id):
+            facts.link = try await InviteLinkModel.query(on: db).filter(\.$id == id).filter(\.$scopeID == scope.scopeID).first()?.facts
+            if let person = base.person {
+                facts.existing = try await liveRow(scopeID: scope.scopeID, email: person.email, accountID: person.id)?.facts
+            }
+            facts.liveRows = try await seatsTaken()
+            if facts.link?.requiresApproval == true {
+                facts.reviewerEmails = try await reviewerEmails(scope: scope, ladder: base.ladder, limit: base.limits.reviewerEmails)
+            }
         case .deleteOrganization:
             facts.endingRows = try await liveRows(orgID: scope.orgID)
         case .deleteSpace:

@@ -25,6 +25,15 @@ extension MembershipStore {
         for (ending, ids) in bulk.sorted(by: { $0.key.sortKey < $1.key.sortKey }) {
             try await end(ids, ending, now: now, lostRace: plan.lostRace)
         }
+        if let linkID = plan.useLink {
+            // One use, counted atomically: never more joins than the link allows, however many arrive at once.
+            let used = try await db.sql.update(InviteLinkModel.schema).set("uses", to: SQLRaw("uses + 1"))
+                .where("id", .equal, linkID).where("revoked_at", .is, SQLLiteral.null)
+                .where { $0.where("max_uses", .is, SQLLiteral.null).orWhere("uses", .lessThan, SQLColumn("max_uses")) }
+                .where { $0.where("expires_at", .is, SQLLiteral.null).orWhere("expires_at", .greaterThan, now) }
+                .returning("id").all()
+            if used.isEmpty { throw plan.lostRace }
+        }
         for new in plan.inserts {
             let row = MembershipModel(new, now: now)
             try await row.create(on: db)

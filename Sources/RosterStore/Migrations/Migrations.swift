@@ -29,6 +29,7 @@ public enum RosterMigrations {
         CreateWebhooks(),
         AddOrganizationAPIKeys(),
         AddWebhookLeaseToken(),
+        CreateInviteLinks(),
     ]
 }
 

@@ -238,3 +238,33 @@ public final class WebhookDeliveryModel: Model, @unchecked Sendable {
 
     public init() {}
 }
+
+/// A shareable invite link of an organization or a space: whoever opens `/j/{code}` may join with its role.
+public final class InviteLinkModel: Model, @unchecked Sendable {
+    public static let schema = "invite_links"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @OptionalField(key: "space_id") public var spaceID: UUID?
+    @Field(key: "scope_id") public var scopeID: UUID
+    /// SHA-256 of the code (the code itself is shown once).
+    @Field(key: "code_hash") public var codeHash: String
+    @Field(key: "role_key") public var roleKey: String
+    @OptionalField(key: "max_uses") public var maxUses: Int?
+    @Field(key: "uses") public var uses: Int
+    @OptionalField(key: "expires_at") public var expiresAt: Date?
+    /// Comma-separated email domains (nil: any).
+    @OptionalField(key: "allowed_domains") public var allowedDomains: String?
+    @Field(key: "requires_approval") public var requiresApproval: Bool
+    @OptionalField(key: "created_by") public var createdBy: UUID?
+    @Field(key: "created_at") public var createdAt: Date
+    @OptionalField(key: "revoked_at") public var revokedAt: Date?
+
+    public init() {}
+
+    /// The link as the lifecycle decides on it.
+    public var facts: InviteLinkFacts? {
+        id.map { InviteLinkFacts(id: $0, roleKey: roleKey, maxUses: maxUses, uses: uses, expiresAt: expiresAt, revokedAt: revokedAt,
+                                 allowedDomains: (allowedDomains ?? "").split(separator: ",").map(String.init), requiresApproval: requiresApproval) }
+    }
+}

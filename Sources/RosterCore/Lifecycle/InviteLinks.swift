@@ -1,0 +1,85 @@
+import Foundation
+
+/// A shareable invite link of an organization or a space (issue 16, point 1), as the lifecycle decides on it.
+public struct InviteLinkFacts: Sendable, Equatable {
+    public var id: UUID
+    public var roleKey: String
+    public var maxUses: Int?
+    public var uses: Int
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    /// Email domains whose verified addresses may use the link (empty: any).
+    public var allowedDomains: [String]
+    /// Joining makes a pending join request for a reviewer instead of a membership.
+    public var requiresApproval: Bool
+
+    public init(id: UUID, roleKey: String, maxUses: Int?, uses: Int, expiresAt: Date?, revokedAt: Date?, allowedDomains: [String], requiresApproval: Bool) {
+        self.id = id
+        self.roleKey = roleKey
+        self.maxUses = maxUses
+        self.uses = uses
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.allowedDomains = allowedDomains
+        self.requiresApproval = requiresApproval
+    }
+
+    /// Whether the link can be used at `now`, or why not.
+    public func state(now: Date) -> InviteLinkState {
+        if revokedAt != nil { return .revoked }
+        if let expiresAt, expiresAt <= now { return .expired }
+        if let maxUses, uses >= maxUses { return .exhausted }
+        return .usable
+    }
+
+    /// The refusal for a link that cannot be used (410, saying why plainly), or nil.
+    public func refusal(now: Date) -> RosterError? {
+        switch state(now: now) {
+        case .usable: nil
+        case .revoked: RosterError(.linkUnusable, "This invite link was turned off by the people who shared it. Ask them for a new one.")
+        case .expired: RosterError(.linkUnusable, "This invite link has expired. Ask the people who shared it for a new one.")
+        case .exhausted: RosterError(.linkUnusable, "This invite link has been used as many times as it allows. Ask the people who shared it for a new one.")
+        }
+    }
+
+    /// Whether `email` (canonical) is in one of the allowed domains (any when none are set).
+    public func allows(email: String) -> Bool {
+        guard !allowedDomains.isEmpty, let at = email.lastIndex(of: "@") else { return allowedDomains.isEmpty }
+        let domain = email[email.index(after: at)...]
+        return allowedDomains.contains { domain == $0 }
+    }
+}
+
+/// Whether an invite link can be used.
+public enum InviteLinkState: String, Sendable, Equatable, Codable {
+    case usable, expired, exhausted, revoked
+}
+
+/// The rules of creating invite links.
+public enum InviteLinkRules {
+    /// Allowed domains a link may list.
+    public static let maximumDomains = 20
+    /// The largest `max_uses`.
+    public static let maximumUses = 100_000
+
+    /// Canonical allowed domains (lowercased, without a leading `@`), or `validation_failed`.
+    public static func domains(_ raw: [String]) throws(RosterError) -> [String] {
+        var result: [String] = []
+        for entry in raw {
+            var domain = entry.trimmingCharacters(in: .whitespaces).lowercased()
+            if domain.hasPrefix("@") { domain.removeFirst() }
+            let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+            guard domain.count <= 253, labels.count >= 2, labels.allSatisfy({ label in
+                !label.isEmpty && label.count <= 63 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+                    && label.first != "-" && label.last != "-"
+            }) else {
+                throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "'\(entry.prefix(100))' is not a domain such as school.edu")])
+            }
+            if !result.contains(domain) { result.append(domain) }
+        }
+        guard result.count <= maximumDomains else {
+            throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "must list at most \(maximumDomains) domains")])
+        }
+        return result
+    }
+}

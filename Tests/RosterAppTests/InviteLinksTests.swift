@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import Fluent
+import SQLKit
+import Vapor
+import RosterCore
+import RosterStore
+import RosterStoreTesting
+import RosterTesting
+
+/// Issue 16, point 1: shareable invite links with limits, under every invariant.
+@Suite struct InviteLinksTests {
+    func code(_ link: TestResponse) throws -> String {
+        let url = try #require(link.string("url"))
+        return String(try #require(url.split(separator: "/").last))
+    }
+
+    /// Many people at once through a link with 10 uses (truly concurrent on PostgreSQL): exactly 10 join.
+    @Test(arguments: TestBackend.available)
+    func fiftyJoinsThroughALinkOfTenUsesMakeExactlyTenMembers(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let link = try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "member", "max_uses": 10], token: owner)
+            #expect(link.status == .created && link.string("url")?.hasPrefix("http://roster.test/j/") == true, "\(link.text)")
+            let code = try code(link)
+            var people: [String] = []
+            for i in 0..<50 { people.append(try await t.verifiedPerson("p\(i)@example.com")) }
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for token in people { group.addTask { try await t.send(.POST, "/v1/invite-links/\(code)/join", token: token).status } }
+                var all: [HTTPStatus] = []
+                for try await status in group { all.append(status) }
+                return all
+            }
+            #expect(statuses.filter { $0 == .created }.count == 10, "\(statuses)")
+            #expect(statuses.filter { $0 == .gone }.count == 40)
+            let rows = try await MembershipModel.query(on: t.app.db).filter(\.$source == MembershipSource.link.rawValue).all()
+            #expect(rows.count == 10 && rows.allSatisfy { $0.status == "active" && $0.roleKey == "member" })
+            let shown = try #require((try await t.send(.GET, "/v1/orgs/\(org)/invite-links", token: owner).json["items"] as? [[String: Any]])?.first)
+            #expect(shown["uses"] as? Int == 10 && shown["state"] as? String == "exhausted" && shown["url"] == nil)
+            let preview = try await t.send(.GET, "/v1/invite-links/\(code)")
+            #expect(preview.status == .ok && preview.string("state") == "exhausted" && preview.string("organization") == "Acme")
+            let events = try await t.send(.GET, "/v1/orgs/\(org)/events?types=membership.joined", token: owner).json["items"] as? [[String: Any]]
+            #expect(events?.count == 10)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func domainsApprovalExpiryRevocationAndRankLimitALink(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@school.edu")
+            let org = try await t.createOrg(owner, slug: "school")
+            // Only school addresses.
+            let school = try code(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["allowed_email_domains": ["@School.edu"]], token: owner))
+            let outsider = try await t.verifiedPerson("kid@gmail.com")
+            let refused = try await t.send(.POST, "/v1/invite-links/\(school)/join", token: outsider)
+            #expect(refused.status == .forbidden && refused.code == "email_domain_not_allowed")
+            let student = try await t.verifiedPerson("kid@school.edu")
+            let joined = try await t.send(.POST, "/v1/invite-links/\(school)/join", token: student)
+            #expect(joined.status == .created && joined.string("source") == "link" && joined.string("role") == "member")
+            #expect(try await t.send(.POST, "/v1/invite-links/\(school)/join", token: student).code == "already_member")
+            #expect(try await t.send(.POST, "/v1/invite-links/\(school)/join", token: try await t.apiKey()).status != .created, "keys never join")
+
+            // With approval: a pending join request for a reviewer.
+            let approval = try code(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["requires_approval": true], token: owner))
+            let asker = try await t.verifiedPerson("asker@school.edu")
+            let asked = try await t.send(.POST, "/v1/invite-links/\(approval)/join", token: asker)
+            #expect(asked.status == .created && asked.string("status") == "pending" && asked.string("source") == "join_request")
+            #expect(try await t.emails(to: "owner@school.edu", kind: "join_request").count == 1)
+
+            // Expired, revoked: said plainly.
+            let past = try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["expires_at": "2020-01-01T00:00:00Z"], token: owner)
+            #expect(past.status == .unprocessableEntity && past.text.contains("must be in the future"))
+            let expiring = try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["expires_at": "2099-01-01T00:00:00Z"], token: owner)
+            let expiringID = try #require(expiring.string("id").flatMap(UUID.init(uuidString:)))
+            try await (t.app.db as! any SQLDatabase).update("invite_links").set("expires_at", to: Date().addingTimeInterval(-1)).where("id", .equal, expiringID).run()
+            let late = try await t.send(.POST, "/v1/invite-links/\(try code(expiring))/join", token: try await t.verifiedPerson("late@school.edu"))
+            #expect(late.status == .gone && late.code == "link_unusable" && late.text.contains("expired"))
+            let revokedLink = try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: [:], token: owner)
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/invite-links/\(try #require(revokedLink.string("id")))", token: owner).status == .noContent)
+            let off = try await t.send(.POST, "/v1/invite-links/\(try code(revokedLink))/join", token: try await t.verifiedPerson("off@school.edu"))
+            #expect(off.status == .gone && off.text.contains("turned off"))
+            #expect(try await t.send(.POST, "/v1/invite-links/not-a-code/join", token: student).status == .notFound)
+
+            // A link's role is at most one its creator may grant.
+            let admin = try await t.addMember(owner: owner, org: org, email: "admin@school.edu", role: "admin").token
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "owner"], token: admin).status == .forbidden)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "admin"], token: admin).status == .forbidden)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "member"], token: admin).status == .created)
+            #expect(try await t.send(.GET, "/v1/orgs/\(org)/invite-links", token: student).status == .forbidden)
+        }
+    }
+
+    /// A space's link serves its organization's members.
+    @Test(arguments: TestBackend.available)
+    func aSpacesLinkIsForTheOrganizationsMembers(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Course"], token: owner).string("id"))
+            let link = try await t.send(.POST, "/v1/spaces/\(space)/invite-links", json: ["role": "editor", "max_uses": 5], token: owner)
+            let code = try code(link)
+            #expect(try await t.send(.GET, "/v1/invite-links/\(code)").string("space") == "Course")
+            let stranger = try await t.verifiedPerson("stranger@example.com")
+            #expect(try await t.send(.POST, "/v1/invite-links/\(code)/join", token: stranger).status == .forbidden)
+            let member = try await t.addMember(owner: owner, org: org, email: "member@example.com").token
+            let joined = try await t.send(.POST, "/v1/invite-links/\(code)/join", token: member)
+            #expect(joined.status == .created && joined.string("role") == "editor" && joined.string("space_id") != nil)
+        }
+    }
+}
