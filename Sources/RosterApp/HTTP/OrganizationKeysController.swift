@@ -125,6 +125,8 @@ struct OrganizationKeys: Sendable {
             }
         }
         if rawPermissions.isEmpty { issues.append(FieldIssue(field: "permissions", message: "must name at least one permission")) }
+        // Every other permission needs seeing the roster first: a key always holds `scope.read`.
+        permissions.insert(.scopeRead)
         var spaces: Set<UUID>?
         if let rawSpaces {
             var found: Set<UUID> = []
