@@ -194,17 +194,7 @@ struct HTTPWebhookTransport: WebhookTransport {
     func post(url: String, headers: [(String, String)], body: [UInt8]) async -> WebhookAnswer {
         let target: WebhookRules.Target
         do { target = try WebhookRules.target(of: url, allowPrivate: allowPrivate) } catch { return WebhookAnswer(status: nil, error: error.detail) }
-        if !allowPrivate {
-            do {
-                let addresses = try await HostAddresses.resolve(target.host)
-                if addresses.isEmpty { return WebhookAnswer(status: nil, error: "\(target.host) does not resolve") }
-                if addresses.contains(where: { !IPAddress.isPublic($0) }) {
-                    return WebhookAnswer(status: nil, error: "\(target.host) resolves to a private, loopback or reserved address")
-                }
-            } catch {
-                return WebhookAnswer(status: nil, error: "\(target.host) does not resolve")
-            }
-        }
+        if !allowPrivate, let refusal = await HostAddresses.refusal(of: target.host) { return WebhookAnswer(status: nil, error: refusal) }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -221,6 +211,13 @@ struct HTTPWebhookTransport: WebhookTransport {
 
 /// The addresses a host name resolves to (the system's resolver, on NIO's thread pool: `getaddrinfo` blocks).
 enum HostAddresses {
+    /// Why a webhook may not reach `host` — it does not resolve, or one of its addresses is not public — or nil.
+    /// Checked when an endpoint is saved and again at each delivery.
+    static func refusal(of host: String) async -> String? {
+        guard let addresses = try? await resolve(host), !addresses.isEmpty else { return "\(host) does not resolve" }
+        return addresses.allSatisfy(IPAddress.isPublic) ? nil : "\(host) resolves to a private, loopback or reserved address"
+    }
+
     static func resolve(_ host: String) async throws -> [[UInt8]] {
         if let literal = IPAddress.bytes(of: host) { return [literal] }
         return try await NIOThreadPool.singleton.runIfActive {

@@ -253,11 +253,8 @@ struct WebhookUseCases: Sendable {
     /// Checks a URL as deliveries will: its form, and every address its host resolves to (unless private ones are allowed).
     func checked(url raw: String) async throws -> String {
         let target = try WebhookRules.target(of: raw, allowPrivate: allowPrivate)
-        if !allowPrivate {
-            let addresses = try await HostAddresses.resolve(target.host)
-            func refuse(_ message: String) -> RosterError { RosterError.validation([FieldIssue(field: "url", message: message)]) }
-            if addresses.isEmpty { throw refuse("\(target.host) does not resolve") }
-            if addresses.contains(where: { !IPAddress.isPublic($0) }) { throw refuse("\(target.host) resolves to a private, loopback or reserved address") }
+        if !allowPrivate, let refusal = await HostAddresses.refusal(of: target.host) {
+            throw RosterError.validation([FieldIssue(field: "url", message: refusal)])
         }
         return raw
     }

@@ -57,9 +57,8 @@ struct InviteLinkPages: Sendable {
     /// Creates a link and answers with the page showing its URL (not a redirect: the code is not kept).
     @Sendable func create(req: Request) async throws -> Response {
         let context = try await scope(req)
-        try req.requireCSRF()
-        let form = try req.content.decode(Form.self)
-        do {
+        return try await WebPages.answer(req, back: base(context) + "/invite-links") {
+            let form = try req.content.decode(Form.self)
             func number(_ raw: String?, _ field: String) throws(RosterError) -> Int? {
                 guard let raw = raw?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
                 guard let value = Int(raw) else { throw RosterError.validation([FieldIssue(field: field, message: "must be a whole number")]) }
@@ -75,9 +74,6 @@ struct InviteLinkPages: Sendable {
                                                allowedEmailDomains: domains, requiresApproval: form.requires_approval == "on")
             let (_, url) = try await InviteLinks(req: req, context: context).create(body)
             return try await render(req, context, newURL: url)
-        } catch let error as RosterError where error.code != .notFound {
-            let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-            return req.redirect(to: base(context) + "/invite-links", error: detail)
         }
     }
 

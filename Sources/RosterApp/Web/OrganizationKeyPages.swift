@@ -51,15 +51,11 @@ struct OrganizationKeyPages: Sendable {
     /// Creates a key and answers with the page showing it (not a redirect: the key is not kept).
     @Sendable func create(req: Request) async throws -> Response {
         let keys = try await OrganizationKeys(req: req)
-        try req.requireCSRF()
-        let form = try req.content.decode(Form.self)
-        do {
+        return try await WebPages.answer(req, back: "/orgs/\(keys.context.org.slug)/api-keys") {
+            let form = try req.content.decode(Form.self)
             let spaces = form.spaces.flatMap { $0.isEmpty ? nil : $0 }
             let (model, key) = try await keys.create(name: form.name ?? "", permissions: form.permissions ?? [], spaces: spaces)
             return try await render(req, keys, created: (model.name, key))
-        } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
-            let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-            return req.redirect(to: "/orgs/\(keys.context.org.slug)/api-keys", error: detail)
         }
     }
 

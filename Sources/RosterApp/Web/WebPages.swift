@@ -94,10 +94,18 @@ struct WebPages: RouteCollection {
 
     /// Runs a form's action: CSRF first; a refusal becomes a message on `back`, success a redirect with `notice`.
     static func perform(_ req: Request, back: String, _ action: () async throws -> (path: String?, notice: String?)) async throws -> Response {
-        try req.requireCSRF()
-        do {
+        try await answer(req, back: back) {
             let (path, notice) = try await action()
             return req.redirect(to: path ?? back, notice: notice)
+        }
+    }
+
+    /// Runs a form's action that answers with its own page (one showing a secret once): CSRF first; a refusal becomes
+    /// a message on `back` (a missing permission or thing stays an error page).
+    static func answer(_ req: Request, back: String, _ action: () async throws -> Response) async throws -> Response {
+        try req.requireCSRF()
+        do {
+            return try await action()
         } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
             let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
             return req.redirect(to: back, error: detail)

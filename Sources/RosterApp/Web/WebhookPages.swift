@@ -56,15 +56,11 @@ struct WebhookPages: Sendable {
     /// Adds an endpoint and answers with the page showing its secret (not a redirect: the secret is not kept).
     @Sendable func create(req: Request) async throws -> Response {
         let use = try await WebhookUseCases(req: req)
-        try req.requireCSRF()
-        let form = try req.content.decode(Form.self)
-        do {
+        return try await WebPages.answer(req, back: "/orgs/\(use.context.org.slug)/webhooks") {
+            let form = try req.content.decode(Form.self)
             let types = form.event_types.flatMap { $0.isEmpty ? nil : $0 }
             let (endpoint, secret) = try await use.create(CreateWebhookRequest(url: form.url ?? "", eventTypes: types, description: form.description))
             return try await render(req, use, secret: (endpoint.url, secret))
-        } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
-            let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-            return req.redirect(to: "/orgs/\(use.context.org.slug)/webhooks", error: detail)
         }
     }
 
@@ -75,9 +71,10 @@ struct WebhookPages: Sendable {
         let back = "/orgs/\(use.context.org.slug)/webhooks"
         switch req.parameters.get("action") {
         case "rotate":
-            try req.requireCSRF()
-            let (_, secret) = try await use.rotate(endpoint, graceHours: WebhookRules.defaultGraceHours)
-            return try await render(req, use, secret: (endpoint.url, secret))
+            return try await WebPages.answer(req, back: back) {
+                let (_, secret) = try await use.rotate(endpoint, graceHours: WebhookRules.defaultGraceHours)
+                return try await render(req, use, secret: (endpoint.url, secret))
+            }
         case "enable", "disable":
             let enabled = req.parameters.get("action") == "enable"
             return try await WebPages.perform(req, back: back) {

@@ -232,16 +232,7 @@ public enum Lifecycle {
         }
         // A space takes requests from its organization's active members only; to others it does not exist.
         if facts.scope.spaceID != nil && !facts.isOrgMember { throw RosterError.notFound }
-        if let existing = facts.existing {
-            switch (existing.status, existing.source) {
-            case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
-            case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
-            default:
-                var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
-                if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
-                throw error
-            }
-        }
+        try requireNoLiveRowOfTheirOwn(facts)
         // A closed scope is not discoverable: the same 404 as one that does not exist.
         guard facts.settings.joinPolicy == .request else { throw RosterError.notFound }
         guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before asking to join.") }
@@ -254,13 +245,7 @@ public enum Lifecycle {
         plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
                           source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: message),
                     event: .requested, actor: facts.actor)
-        let reviewPath = facts.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(facts.orgSlug)/join-requests"
-        for reviewer in Set(facts.reviewerEmails).sorted() {
-            plan.emails.append(.init(message: EmailTemplates.joinRequest(to: reviewer, requesterName: person.name, requesterEmail: person.email,
-                                                                        organization: facts.orgName, space: facts.spaceName, message: message,
-                                                                        reviewPath: reviewPath),
-                                     orgID: facts.scope.orgID, membershipID: fresh.id))
-        }
+        plan.emails += joinRequestEmails(from: person, message: message, facts: facts, membershipID: fresh.id)
         plan.result = fresh.id
         return plan
     }
@@ -282,16 +267,7 @@ public enum Lifecycle {
         if facts.scope.spaceID != nil && !facts.isOrgMember {
             throw RosterError(.forbidden, "This link is for members of \(facts.orgName): join the organization first.")
         }
-        if let existing = facts.existing {
-            switch (existing.status, existing.source) {
-            case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
-            case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
-            default:
-                var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
-                if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
-                throw error
-            }
-        }
+        try requireNoLiveRowOfTheirOwn(facts)
         try requireSeat(facts)
         let role = try facts.ladder.require(link.roleKey)
         var plan = MembershipPlan()
@@ -301,13 +277,7 @@ public enum Lifecycle {
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
                               source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: "Through an invite link."),
                         event: .requested, actor: facts.actor)
-            let reviewPath = facts.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(facts.orgSlug)/join-requests"
-            for reviewer in Set(facts.reviewerEmails).sorted() {
-                plan.emails.append(.init(message: EmailTemplates.joinRequest(to: reviewer, requesterName: person.name, requesterEmail: person.email,
-                                                                            organization: facts.orgName, space: facts.spaceName,
-                                                                            message: "Through an invite link.", reviewPath: reviewPath),
-                                         orgID: facts.scope.orgID, membershipID: fresh.id))
-            }
+            plan.emails += joinRequestEmails(from: person, message: "Through an invite link.", facts: facts, membershipID: fresh.id)
         } else {
             let defaults = try AttributeDefinition.resolve([:], definitions: facts.attributeDefinitions)
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .active,
@@ -316,6 +286,30 @@ public enum Lifecycle {
         }
         plan.result = fresh.id
         return plan
+    }
+
+    /// Refuses a person who already has a live row here (asking to join, joining by link): a member, a pending
+    /// request, or a pending invitation to accept instead.
+    static func requireNoLiveRowOfTheirOwn(_ facts: ScopeFacts) throws(RosterError) {
+        guard let existing = facts.existing else { return }
+        switch (existing.status, existing.source) {
+        case (.active, _): throw RosterError(.alreadyMember, "You are already a member here.")
+        case (.pending, .joinRequest): throw RosterError(.joinRequestPending, "Your request to join is already pending.")
+        default:
+            var error = RosterError(.invitationPending, "You have a pending invitation here: accept it instead (POST /v1/invitations/{invitation_id}/accept).")
+            if let id = existing.id { error.extensions["invitation_id"] = id.uuidString }
+            throw error
+        }
+    }
+
+    /// The emails telling the scope's reviewers of `person`'s new join request.
+    static func joinRequestEmails(from person: ActingPerson, message: String?, facts: ScopeFacts, membershipID: UUID) -> [MembershipPlan.Email] {
+        let reviewPath = facts.scope.spaceID.map { "/spaces/\($0.uuidString.lowercased())/join-requests" } ?? "/orgs/\(facts.orgSlug)/join-requests"
+        return Set(facts.reviewerEmails).sorted().map { reviewer in
+            .init(message: EmailTemplates.joinRequest(to: reviewer, requesterName: person.name, requesterEmail: person.email,
+                                                      organization: facts.orgName, space: facts.spaceName, message: message, reviewPath: reviewPath),
+                  orgID: facts.scope.orgID, membershipID: membershipID)
+        }
     }
 
     static func review(_ id: UUID, approve: Bool, role roleKey: String?, facts: ScopeFacts) throws(RosterError) -> MembershipPlan {
