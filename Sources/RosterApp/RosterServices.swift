@@ -22,6 +22,8 @@ public struct RosterServices: Sendable {
     let passwordPool: PasswordPool
     /// The outbox figures `/metrics` shows, read at most every few seconds.
     let backlogCache = BacklogCache()
+    /// Where domain verification looks up TXT records (`ROSTER_DNS_SERVER`, or the system's resolver).
+    var txtResolver: any TXTResolver
 }
 
 /// Limits that protect recipients and reviewers.

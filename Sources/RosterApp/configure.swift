@@ -59,7 +59,8 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         limits: options.limits,
         access: AccessCache(generation: options.changeGeneration),
         dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost),
-        passwordPool: passwordPool)
+        passwordPool: passwordPool,
+        txtResolver: UDPTXTResolver(server: configuration.dnsServer))
 
     _ = RosterMetrics.registry   // the metrics backend, before anything reports
     try app.register(collection: OperationsController())
@@ -70,6 +71,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     try app.register(collection: EventsController())
     try app.register(collection: WebhooksController())
     try app.register(collection: OrganizationKeysController())
+    try app.register(collection: DomainsController())
     try app.register(collection: InviteLinkJoinController())
     try app.register(collection: SpacesController())
     try app.register(collection: InvitationsController())
@@ -88,6 +90,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     app.asyncCommands.use(ImportCommand(), as: "import")
     app.asyncCommands.use(WorkerCommand(), as: "worker")
     app.asyncCommands.use(OutboxCommand(), as: "outbox")
+    app.asyncCommands.use(DomainsCommand(), as: "domains")
 }
 
 /// The transport the configuration names: `.eml` files in `<data dir>/outbox`, or SMTP.

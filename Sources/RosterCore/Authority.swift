@@ -53,6 +53,8 @@ public struct Authority: Sendable, Equatable {
             permissions.remove(.scopeManage)
             permissions.remove(.rolesManage)
             permissions.remove(.webhooksManage)
+            permissions.remove(.domainsManage)
+            permissions.remove(.scim)
             return Authority(permissions: permissions, rank: Int.max, isOwner: false, roleKey: spaceRole?.key)
         }
         guard let spaceRole else { return .none }

@@ -93,6 +93,7 @@ extension RosterConfiguration {
             ("ROSTER_OUTBOX_WORKER", runsOutboxWorker ? "on" : "off"),
             ("ROSTER_WEBHOOK_ALLOW_PRIVATE", webhookAllowPrivate ? "true" : "false"),
             ("ROSTER_WEBHOOK_RETRY_SECONDS", String(webhookRetrySeconds)),
+            ("ROSTER_DNS_SERVER", dnsServer ?? "(the system's, /etc/resolv.conf)"),
             ("ROSTER_OUTBOX_MAX_ATTEMPTS", String(outboxMaxAttempts)),
             ("ROSTER_MAIL_FROM", mail.fromAddress), ("ROSTER_MAIL_FROM_NAME", mail.fromName),
         ]

@@ -19,6 +19,10 @@ public enum MembershipSource: String, Codable, Sendable, CaseIterable {
     case creator
     /// Joined through a shareable invite link.
     case link
+    /// Joined because their verified email is in a domain the organization verified, under its `auto` policy.
+    case domain
+    /// Provisioned by the organization's identity provider over SCIM.
+    case scim
 }
 
 /// The events of the lifecycle, named as the audit log names them.
@@ -41,4 +45,5 @@ public enum MembershipEvent: String, Codable, Sendable, CaseIterable {
     case removed = "membership.removed"
     case left = "membership.left"
     case joinedByLink = "membership.joined_by_link"
+    case joinedByDomain = "membership.joined_by_domain"
 }

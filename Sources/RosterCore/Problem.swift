@@ -28,6 +28,12 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
     case changeThresholdExceeded = "change_threshold_exceeded"
     case linkUnusable = "link_unusable"
     case emailDomainNotAllowed = "email_domain_not_allowed"
+    /// Another organization has verified this domain.
+    case domainTaken = "domain_taken"
+    /// Anyone can get an address at this domain (gmail.com, …): no organization can claim it.
+    case publicEmailDomain = "public_email_domain"
+    /// The domain's verification record was not found in DNS (or DNS did not answer).
+    case domainNotVerified = "domain_not_verified"
     case malformedJSON = "malformed_json"
     case unsupportedMediaType = "unsupported_media_type"
     case payloadTooLarge = "payload_too_large"
@@ -43,11 +49,11 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
         case .notFound: 404
         case .methodNotAllowed: 405
         case .lastOwner, .invitationPending, .externalIDTaken, .alreadyMember, .alreadyInvited,
-             .joinRequestPending, .seatLimit, .roleInUse, .emailTaken, .slugTaken, .conflict: 409
+             .joinRequestPending, .seatLimit, .roleInUse, .emailTaken, .slugTaken, .conflict, .domainTaken: 409
         case .payloadTooLarge: 413
         case .linkUnusable: 410
         case .unsupportedMediaType: 415
-        case .validationFailed, .unknownRole, .invalidToken, .invalidFile, .changeThresholdExceeded: 422
+        case .validationFailed, .unknownRole, .invalidToken, .invalidFile, .changeThresholdExceeded, .publicEmailDomain, .domainNotVerified: 422
         case .malformedJSON: 400
         case .rateLimited: 429
         case .serviceUnavailable: 503
@@ -80,6 +86,9 @@ public enum ProblemCode: String, Sendable, Codable, CaseIterable {
         case .changeThresholdExceeded: "The sync would end too many memberships"
         case .linkUnusable: "The invite link cannot be used"
         case .emailDomainNotAllowed: "Your email domain is not allowed"
+        case .domainTaken: "Domain verified by another organization"
+        case .publicEmailDomain: "Public email domain"
+        case .domainNotVerified: "Domain not verified"
         case .invalidToken: "Invalid or expired token"
         case .invalidFile: "The file cannot be imported"
         case .malformedJSON: "Malformed JSON"

@@ -16,6 +16,10 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case auditRead = "audit.read"
     /// Webhook endpoints of the organization (owners; issue 15).
     case webhooksManage = "webhooks.manage"
+    /// Verified email domains of the organization and their policies (owners; issue 16).
+    case domainsManage = "domains.manage"
+    /// Provisioning over SCIM (organization keys given to an identity provider; issue 16).
+    case scim = "scim"
 
     public static func < (a: Permission, b: Permission) -> Bool { a.rawValue < b.rawValue }
 }

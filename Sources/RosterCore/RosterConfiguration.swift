@@ -62,6 +62,9 @@ public struct RosterConfiguration: Sendable, Equatable {
     /// `ROSTER_WEBHOOK_RETRY_SECONDS`, default 30: the wait before a failed webhook delivery is tried again; it
     /// doubles with each failure in a row, up to an hour.
     public var webhookRetrySeconds = 30
+    /// `ROSTER_DNS_SERVER` (`HOST` or `HOST:PORT`): the DNS server domain verification asks for TXT records; by
+    /// default the first `nameserver` of `/etc/resolv.conf`.
+    public var dnsServer: String?
     /// `ROSTER_METRICS_ADDRESS` (`HOST:PORT`, e.g. `127.0.0.1:9090`): `/metrics` is served there alone instead of on
     /// the public listener, so it can be kept private.
     public var metricsAddress: ListenAddress?
@@ -202,6 +205,12 @@ public struct RosterConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "ROSTER_WEBHOOK_ALLOW_PRIVATE", message: "must be true or false, got '\(raw)'")
             }
             configuration.webhookAllowPrivate = raw == "true"
+        }
+        if let raw = value("ROSTER_DNS_SERVER"), !raw.isEmpty {
+            guard !raw.contains(where: \.isWhitespace), !raw.contains("/") else {
+                throw ConfigurationError(variable: "ROSTER_DNS_SERVER", message: "must be HOST or HOST:PORT, got '\(raw)'")
+            }
+            configuration.dnsServer = raw
         }
         if let raw = value("ROSTER_WEBHOOK_RETRY_SECONDS") {
             guard let parsed = Int(raw), (1...3600).contains(parsed) else {

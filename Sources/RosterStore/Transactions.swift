@@ -114,6 +114,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
     case liveAccount = "memberships_live_account_key"
     case liveEmail = "memberships_live_email_key"
     case liveExternalID = "memberships_live_external_id_key"
+    case organizationDomain = "organization_domains_org_domain_key"
+    case verifiedDomain = "organization_domains_verified_key"
 
     /// The constraint or index name in the schema.
     public var name: String { rawValue }
@@ -128,6 +130,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         case .liveAccount: "memberships.scope_id, memberships.account_id"
         case .liveEmail: "memberships.scope_id, memberships.email"
         case .liveExternalID: "memberships.scope_id, memberships.external_id"
+        case .organizationDomain: "organization_domains.org_id, organization_domains.domain"
+        case .verifiedDomain: "organization_domains.domain"
         }
     }
 
@@ -140,6 +144,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         case .roleKey: RosterError(.conflict, "A role with this key already exists on this ladder.")
         case .liveAccount, .liveEmail: UniqueRule.personTaken
         case .liveExternalID: UniqueRule.externalIDTaken
+        case .organizationDomain: RosterError(.conflict, "This organization already has this domain.")
+        case .verifiedDomain: RosterError(.domainTaken, "Another organization has verified this domain.")
         }
     }
 

@@ -40,16 +40,18 @@ import Testing
         "accept": ["pending/invitation": .active],
         "decline": ["pending/invitation": .declined],
         "revoke/remove": ["pending/invitation": .revoked, "active/invitation": .removed, "active/join_request": .removed,
-                          "active/direct": .removed, "active/creator": .removed, "active/link": .removed],
+                          "active/direct": .removed, "active/creator": .removed, "active/link": .removed,
+                          "active/domain": .removed, "active/scim": .removed],
         "resend": ["pending/invitation": .pending, "expired/invitation": .pending],
         "expire": [:],  // only with the expiry passed: see `expiryNeedsTheTimeToBeUp`
         "approve": ["pending/join_request": .active],
         "reject": ["pending/join_request": .rejected],
         "withdraw": ["pending/join_request": .withdrawn],
         "change role": ["pending/invitation": .pending, "active/invitation": .active, "active/join_request": .active,
-                        "active/direct": .active, "active/creator": .active, "active/link": .active],
+                        "active/direct": .active, "active/creator": .active, "active/link": .active, "active/domain": .active,
+                        "active/scim": .active],
         "leave": ["active/invitation": .left, "active/join_request": .left, "active/direct": .left, "active/creator": .left,
-                  "active/link": .left],
+                  "active/link": .left, "active/domain": .left, "active/scim": .left],
     ]
 
     /// The refusal of a row the command does not apply to.
@@ -180,5 +182,53 @@ import Testing
         }
         facts.target = Self.row(.pending, .invitation)
         #expect(throws: RosterError.self) { try Lifecycle.decide(.resend(Self.rowID, newEmail: nil), facts: facts, now: Self.now, fresh: Self.fresh) }
+    }
+}
+
+/// The rules of verified domains, decided without DNS or a database.
+@Suite struct DomainRulesTests {
+    @Test func domainNamesAreCanonicalAndPublicOnesAreKnown() {
+        #expect(DomainName.canonical(" @Acme.COM. ") == "acme.com")
+        #expect(DomainName.canonical("localhost") == nil && DomainName.canonical("a..b") == nil && DomainName.canonical("10.0.0.1") == nil)
+        #expect(DomainName.canonical("-acme.com") == nil && DomainName.canonical("acme_corp.com") == nil)
+        #expect(PublicEmailDomains.contains("gmail.com") && PublicEmailDomains.contains("eu.outlook.com"))
+        #expect(!PublicEmailDomains.contains("acme.com") && !PublicEmailDomains.contains("notgmail.com"))
+    }
+
+    @Test func aTXTAnswerIsReadFromTheWireAndJudged() throws {
+        let query = DNSMessage.txtQuery(name: "acme.test", id: 0x1234)
+        #expect(Array(query.prefix(2)) == [0x12, 0x34] && query.contains(4) && query.suffix(11).prefix(3) == [0, 0, 41])
+        // An answer: the question echoed, one TXT record in two strings (joined), one SPF record; names compressed.
+        var answer: [UInt8] = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0]
+        answer += [4] + Array("acme".utf8) + [4] + Array("test".utf8) + [0, 0, 16, 0, 1]
+        let first = Array("roster-verification=".utf8), second = Array("abc".utf8)
+        answer += [0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, UInt8(2 + first.count + second.count), UInt8(first.count)] + first + [UInt8(second.count)] + second
+        let spf = Array("v=spf1 -all".utf8)
+        answer += [0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, UInt8(1 + spf.count), UInt8(spf.count)] + spf
+        #expect(DNSMessage.txtAnswer(answer, id: 0x1234) == .records(["roster-verification=abc", "v=spf1 -all"]))
+        #expect(DNSMessage.txtAnswer(answer, id: 0x9999) == nil, "another query's answer is ignored")
+        var nxdomain = Array(answer.prefix(12)); nxdomain[3] = 0x83
+        #expect(DNSMessage.txtAnswer(nxdomain, id: 0x1234) == .noSuchDomain)
+        #expect(DNSMessage.txtAnswer(Array(answer.prefix(40)), id: 0x1234) == .unavailable("a malformed answer"))
+
+        #expect(DomainVerification.outcome(of: .records(["roster-verification=abc"]), token: "abc") == .verified)
+        guard case .missing = DomainVerification.outcome(of: .records(["roster-verification=abd"]), token: "abc") else { Issue.record("a wrong token verifies"); return }
+        guard case .missing = DomainVerification.outcome(of: .noSuchDomain, token: "abc") else { Issue.record("NXDOMAIN verifies"); return }
+        guard case .undetermined = DomainVerification.outcome(of: .unavailable("timeout"), token: "abc") else { Issue.record("a timeout decides"); return }
+    }
+
+    @Test func joiningByDomainNeedsAnAutoDomainAndNoPastDecision() throws {
+        var facts = LifecycleEngineTests.facts(actor: LifecycleEngineTests.inviteeID, role: nil, email: "invitee@acme.com")
+        #expect(throws: RosterError.notFound) { try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh) }
+        facts.verifiedDomain = VerifiedDomainFacts(id: UUID(), domain: "acme.com", policy: .request, roleKey: nil)
+        #expect(throws: RosterError.notFound) { try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh) }
+        facts.verifiedDomain?.policy = .auto
+        let plan = try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh)
+        #expect(plan.inserts.map(\.source) == [.domain] && plan.inserts.map(\.status) == [.active])
+        facts.endedBefore = true
+        #expect(throws: RosterError.self) { try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh) }
+        facts.endedBefore = false
+        facts.verifiedDomain?.roleKey = DefaultRoles.ownerKey
+        #expect(throws: RosterError.self) { try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh) }
     }
 }

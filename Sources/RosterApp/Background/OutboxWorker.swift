@@ -44,6 +44,7 @@ struct OutboxWorker: Sendable {
         unverifiedAccountTTLDays = app.roster.configuration.unverifiedAccountTTLDays
         webhookAllowPrivate = app.roster.configuration.webhookAllowPrivate
         webhookRetrySeconds = app.roster.configuration.webhookRetrySeconds
+        txtResolver = app.roster.txtResolver
     }
 
     /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
@@ -137,11 +138,14 @@ struct OutboxWorker: Sendable {
     }
 
     /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
-    /// invitations and removes accounts that never verified their address in time.
+    /// invitations, removes accounts that never verified their address in time and re-checks verified domains
+    /// last checked a day ago.
     /// Webhook endpoints may point to private addresses (`ROSTER_WEBHOOK_ALLOW_PRIVATE`).
     var webhookAllowPrivate = false
     /// The first webhook retry's wait (`ROSTER_WEBHOOK_RETRY_SECONDS`).
     var webhookRetrySeconds = 30
+    /// Where the daily re-check of verified domains looks up their TXT records.
+    var txtResolver: (any TXTResolver)?
 
     /// Delivers emails and, beside them, webhook events (`WebhookDispatcher`), every second until cancelled.
     func run() async {
@@ -179,6 +183,9 @@ struct OutboxWorker: Sendable {
                     try await MembershipStore(db).expireAllDue(now: Date())
                     try await AccountDeletion.removeUnverified(ttlDays: unverifiedAccountTTLDays, now: Date(), on: db)
                     try await WebhookStore(db).trimLog(before: Date().addingTimeInterval(-WebhookStore.logRetention))
+                    if let txtResolver {
+                        try await DomainRecheck(db: db, resolver: txtResolver).run(checkedBefore: Date().addingTimeInterval(-DomainVerification.recheckInterval))
+                    }
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }

@@ -248,3 +248,24 @@ func printJSON(_ value: some Encodable) throws {
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }
+
+/// `roster domains recheck [--all]`.
+struct DomainsCommand: AsyncCommandGroup {
+    var help: String { "Checks organizations' verified email domains." }
+    var commands: [String: any AnyAsyncCommand] { ["recheck": DomainsRecheckCommand()] }
+}
+
+struct DomainsRecheckCommand: AsyncCommand {
+    struct Signature: CommandSignature {
+        @Flag(name: "all", help: "Check every verified domain now, not only those last checked a day ago.") var all: Bool
+    }
+    var help: String { "Looks verified domains' TXT records up again now (the worker does it daily); a removed record loses the verification." }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let app = context.application
+        try await migrate(app)
+        let cutoff = signature.all ? Date().addingTimeInterval(1) : Date().addingTimeInterval(-DomainVerification.recheckInterval)
+        let lost = try await DomainRecheck(db: app.db, resolver: app.roster.txtResolver).run(checkedBefore: cutoff, limit: 10_000)
+        context.console.print("Re-checked verified domains; \(lost) lost their verification.")
+    }
+}

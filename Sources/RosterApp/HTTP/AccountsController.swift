@@ -50,10 +50,18 @@ struct AccountsController: RouteCollection {
 
     @Sendable func verify(req: Request) async throws -> AccountResponse {
         let body = try req.decodeBody(VerifyEmailRequest.self)
-        guard let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(body.token), now: Date()) else {
+        guard let account = try await Self.verifyEmail(token: body.token, on: req) else {
             throw RosterError(.invalidToken, "The verification token is unknown, already used or expired.")
         }
         return try AccountResponse(account)
+    }
+
+    /// Consumes an emailed verification link (the API and the web page); the account then joins the organizations
+    /// that verified its domain under `auto`. Nil for an unknown, used or expired token.
+    static func verifyEmail(token: String, on req: Request) async throws -> AccountModel? {
+        guard let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date()) else { return nil }
+        await DomainJoins(db: req.db, limits: req.application.roster.limits).afterVerification(of: account)
+        return account
     }
 
     @Sendable func requestPasswordReset(req: Request) async throws -> Response {
@@ -90,6 +98,8 @@ struct AccountsController: RouteCollection {
         guard try await store.passwordResetIsOpen(tokenHash: tokenHash, now: Date()) else { throw refused }
         let hash = try await req.passwordHashing.hash(password)
         guard let account = try await store.consumePasswordReset(tokenHash: tokenHash, newPasswordHash: hash, now: Date()) else { throw refused }
+        // The link proved control of the address: it counts as verifying it.
+        await DomainJoins(db: req.db, limits: req.application.roster.limits).afterVerification(of: account)
         return account
     }
 

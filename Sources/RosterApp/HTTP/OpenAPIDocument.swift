@@ -85,6 +85,13 @@ enum OpenAPIDocument {
         "delete /v1/orgs/{org}/invite-links/{link}": "revokeOrgInviteLink",
         "get /v1/invite-links/{code}": "previewInviteLink",
         "post /v1/invite-links/{code}/join": "joinByInviteLink",
+        "post /v1/orgs/{org}/domains": "addOrgDomain",
+        "get /v1/orgs/{org}/domains": "listOrgDomains",
+        "get /v1/orgs/{org}/domains/{domain}": "getOrgDomain",
+        "patch /v1/orgs/{org}/domains/{domain}": "updateOrgDomain",
+        "delete /v1/orgs/{org}/domains/{domain}": "removeOrgDomain",
+        "post /v1/orgs/{org}/domains/{domain}/verify": "verifyOrgDomain",
+        "get /v1/me/domain-suggestions": "listMyDomainSuggestions",
         "post /v1/orgs/{org}/api-keys": "createOrgAPIKey",
         "get /v1/orgs/{org}/api-keys": "listOrgAPIKeys",
         "delete /v1/orgs/{org}/api-keys/{key}": "revokeOrgAPIKey",
@@ -139,13 +146,15 @@ enum OpenAPIDocument {
         let invitation = ["id": "$response.body#/id"]
         return [
             "createOrg": ["getOrg", "updateOrg", "deleteOrg", "listOrgMembers", "inviteOrgMember", "listOrgJoinRequests", "createSpace", "listSpaces",
-                          "listRoles", "listOrgAuditEvents", "listOrgEvents", "createWebhook", "listWebhooks", "createOrgAPIKey", "listOrgAPIKeys", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
+                          "listRoles", "listOrgAuditEvents", "listOrgEvents", "createWebhook", "listWebhooks", "createOrgAPIKey", "listOrgAPIKeys", "addOrgDomain", "listOrgDomains", "exportOrgMembers", "importOrgMembers", "requestToJoinOrg"].map { ($0, org) }
                 + [("putRole", ["org": "$response.body#/id", "ladder": "space"])],
             "createSpace": ["getSpace", "updateSpace", "deleteSpace", "listSpaceMembers", "inviteSpaceMember", "listSpaceJoinRequests",
                             "listSpaceAuditEvents", "exportSpaceMembers", "importSpaceMembers", "requestToJoinSpace"].map { ($0, space) },
             "inviteOrgMember": ["getOrgMember", "updateOrgMember", "removeOrgMember", "resendOrgInvitation"].map { ($0, member) }
                 + ["acceptInvitation", "declineInvitation"].map { ($0, invitation) },
             "requestToJoinOrg": ["approveOrgJoinRequest", "rejectOrgJoinRequest", "withdrawOrgJoinRequest", "getOrgMember"].map { ($0, member) },
+            "addOrgDomain": ["getOrgDomain", "updateOrgDomain", "removeOrgDomain", "verifyOrgDomain"]
+                .map { ($0, ["org": "$request.path.org", "domain": "$response.body#/id"]) },
             "createOrgAPIKey": [("revokeOrgAPIKey", ["org": "$request.path.org", "key": "$response.body#/id"])],
             "createWebhook": ["getWebhook", "updateWebhook", "deleteWebhook", "rotateWebhookSecret", "listWebhookDeliveries"]
                 .map { ($0, ["org": "$request.path.org", "webhook": "$response.body#/id"]) },
@@ -235,6 +244,23 @@ enum OpenAPIDocument {
         Operation(method: "post", path: "/v1/invite-links/{code}/join",
                   summary: "Join through an invite link (or ask to, when it requires approval)", tag: "invite links", authenticated: true,
                   responses: [(201, "Joined, or asked to", "Membership")], errors: [401, 403, 404, 409, 410, 422]),
+        Operation(method: "post", path: "/v1/orgs/{org}/domains",
+                  summary: "Claim an email domain (verified by the DNS TXT record in the answer; public email domains are refused)",
+                  tag: "domains", authenticated: true, requestSchema: "AddDomainRequest", responses: [(201, "Added", "Domain")],
+                  errors: [400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation(method: "get", path: "/v1/orgs/{org}/domains", summary: "The organization's email domains", tag: "domains",
+                  authenticated: true, responses: [(200, "Domains", "DomainList")], errors: [401, 403, 404]),
+        Operation(method: "get", path: "/v1/orgs/{org}/domains/{domain}", summary: "One email domain", tag: "domains",
+                  authenticated: true, responses: [(200, "The domain", "Domain")], errors: [401, 403, 404]),
+        Operation(method: "patch", path: "/v1/orgs/{org}/domains/{domain}",
+                  summary: "Change a domain's policy (suggest, request, auto) and the role auto gives", tag: "domains", authenticated: true,
+                  requestSchema: "UpdateDomainRequest", responses: [(200, "Changed", "Domain")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation(method: "delete", path: "/v1/orgs/{org}/domains/{domain}", summary: "Remove a domain (its members stay)", tag: "domains",
+                  authenticated: true, responses: [(204, "Removed", nil)], errors: [401, 403, 404]),
+        Operation(method: "post", path: "/v1/orgs/{org}/domains/{domain}/verify", summary: "Look the domain's TXT record up now",
+                  tag: "domains", authenticated: true, responses: [(200, "Verified", "Domain")], errors: [401, 403, 404, 409, 422]),
+        Operation(method: "get", path: "/v1/me/domain-suggestions", summary: "Organizations that verified my email's domain",
+                  tag: "me", authenticated: true, responses: [(200, "Suggestions", "DomainSuggestionList")], errors: [401]),
         Operation(method: "post", path: "/v1/orgs/{org}/api-keys",
                   summary: "Create an organization API key (owners; the key is shown in this answer only)", tag: "api keys", authenticated: true,
                   requestSchema: "CreateOrgAPIKeyRequest", responses: [(201, "Created", "OrgAPIKey")], errors: [400, 401, 403, 404, 409, 413, 415, 422]),
@@ -472,6 +498,25 @@ enum OpenAPIDocument {
             "created_at": ["type": ["string", "null"], "format": "date-time"], "last_used_at": ["type": ["string", "null"], "format": "date-time"],
             "revoked_at": ["type": ["string", "null"], "format": "date-time"],
         ], required: ["id", "name", "prefix", "permissions", "spaces", "created_at", "last_used_at", "revoked_at"]),
+        "AddDomainRequest": object([
+            "domain": ["type": "string", "minLength": 1, "maxLength": 253], "policy": ["type": "string", "enum": DomainPolicy.allCases.map(\.rawValue)],
+            "role": string,
+        ], required: ["domain"]),
+        "UpdateDomainRequest": object([
+            "policy": ["type": "string", "enum": DomainPolicy.allCases.map(\.rawValue)], "role": string,
+        ], required: []),
+        "Domain": object([
+            "id": uuid, "domain": string, "status": ["type": "string", "enum": ["pending", "verified"]],
+            "policy": ["type": "string", "enum": DomainPolicy.allCases.map(\.rawValue)], "role": nullableString,
+            "verification": object(["type": string, "name": string, "value": string], required: ["type", "name", "value"]),
+            "verified_at": ["type": ["string", "null"], "format": "date-time"], "checked_at": ["type": ["string", "null"], "format": "date-time"],
+            "check_result": nullableString, "created_at": ["type": "string", "format": "date-time"],
+        ], required: ["id", "domain", "status", "policy", "role", "verification", "verified_at", "checked_at", "check_result", "created_at"]),
+        "DomainList": object(["items": ["type": "array", "items": ref("Domain")]], required: ["items"]),
+        "DomainSuggestionList": object(["items": ["type": "array", "items": object([
+            "organization": object(["id": uuid, "name": string, "slug": string], required: ["id", "name", "slug"]),
+            "domain": string, "policy": string, "can_request": ["type": "boolean"],
+        ], required: ["organization", "domain", "policy", "can_request"])]], required: ["items"]),
         "OrgAPIKeyList": object(["items": ["type": "array", "items": ref("OrgAPIKey")]], required: ["items"]),
         "CreateWebhookRequest": object([
             "url": ["type": "string", "minLength": 1, "maxLength": WebhookRules.maximumURLLength],

@@ -12,11 +12,13 @@ struct InviteeUseCases: Sendable {
     let account: AccountModel
     let db: any Database
     let requestID: String?
+    let limits: RosterLimits
 
     init(req: Request, account: AccountModel) {
         self.account = account
         self.db = req.db
         self.requestID = req.id
+        self.limits = req.application.roster.limits
     }
 
     /// Accepts or declines. Every refusal is the opaque 404 (DESIGN §2 invariant 7).
@@ -36,7 +38,7 @@ struct InviteeUseCases: Sendable {
         guard let found else { throw RosterError.notFound }
         let command: MembershipCommand = accept ? .accept(inviteeHandle) : .decline(inviteeHandle)
         let requestID = self.requestID, now = Date()
-        return try await db.writeTransaction { db in
+        let row = try await db.writeTransaction { db in
             let store = MembershipStore(db)
             let scope = ScopeRef(orgID: found.orgID, spaceID: found.spaceID)
             do { try await store.lockOrganization(scope.orgID) } catch { throw RosterError.notFound }
@@ -51,5 +53,10 @@ struct InviteeUseCases: Sendable {
             guard let row = try await PersonalRoster(db).row(id: id) else { throw RosterError.notFound }
             return row
         }
+        // Accepting by the emailed token verified the address: the account joins where its domain says it does.
+        if account.emailVerifiedAt == nil, case .token = handle, accept, let verified = try await AccountModel.find(accountID, on: db) {
+            await DomainJoins(db: db, limits: limits).afterVerification(of: verified)
+        }
+        return row
     }
 }

@@ -28,6 +28,7 @@ struct RosterPages: Sendable {
     struct Heading: Encodable {
         var name: String; var org: String; var orgSlug: String; var isSpace: Bool; var base: String
         var canInvite: Bool; var canReview: Bool; var canImport: Bool; var canAudit: Bool; var canManageWebhooks: Bool
+        var canManageDomains: Bool
         /// A signed-in owner (who manages the organization's API keys).
         var isOwner: Bool
     }
@@ -37,7 +38,7 @@ struct RosterPages: Sendable {
         return Heading(name: context.spaceName ?? context.org.name, org: context.org.name, orgSlug: context.org.slug,
                        isSpace: context.scope.spaceID != nil, base: base(context), canInvite: p.contains(.membersInvite),
                        canReview: p.contains(.requestsReview), canImport: p.contains(.importsRun), canAudit: p.contains(.auditRead),
-                       canManageWebhooks: p.contains(.webhooksManage), isOwner: context.authority.isOwner && context.account != nil)
+                       canManageWebhooks: p.contains(.webhooksManage), canManageDomains: p.contains(.domainsManage), isOwner: context.authority.isOwner && context.account != nil)
     }
 
     struct Role: Encodable { var key: String; var name: String }

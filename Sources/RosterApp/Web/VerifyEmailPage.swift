@@ -20,7 +20,7 @@ struct VerifyEmailPage: RouteCollection {
         // A URL-encoded form only: nobody's multipart body is parsed before anything is known of them.
         let token = req.headers.contentType == .urlEncodedForm ? (try? req.content.decode(Form.self))?.token ?? "" : ""
         do {
-            let account = try await AccountStore(req.db).consumeVerification(tokenHash: Secret.hash(token), now: Date())
+            let account = try await AccountsController.verifyEmail(token: token, on: req)
             return try await req.view.render("verify-email-done", ["verified": account != nil ? "yes" : "", "email": account?.email ?? ""])
         } catch let error as RosterError where error.code == .emailTaken {
             return try await req.view.render("verify-email-done", ["taken": error.detail])

@@ -37,6 +37,7 @@ struct WebPages: RouteCollection {
         org.get("audit", use: auditPage)
         WebhookPages().register(on: org)
         OrganizationKeyPages().register(on: org)
+        DomainPages().register(on: org)
         org.get("settings", use: settingsPage)
         org.post("settings", use: saveSettings)
         RosterPages(scope: { try await $0.spaceScope() }, base: { "/spaces/\($0.scope.spaceID?.uuidString.lowercased() ?? "")" })
@@ -258,11 +259,12 @@ struct WebPages: RouteCollection {
     }
     struct HomePage: Encodable {
         var frame: Frame; var verified: Bool
-        var invitations: [HomeItem]; var requests: [HomeItem]; var organizations: [HomeItem]
+        var invitations: [HomeItem]; var requests: [HomeItem]; var organizations: [HomeItem]; var suggestions: [DomainSuggestion]
         var noInvitations: Bool; var noRequests: Bool; var noOrganizations: Bool
 
-        init(frame: Frame, verified: Bool, invitations: [HomeItem], requests: [HomeItem], organizations: [HomeItem]) {
+        init(frame: Frame, verified: Bool, invitations: [HomeItem], requests: [HomeItem], organizations: [HomeItem], suggestions: [DomainSuggestion]) {
             (self.frame, self.verified, self.invitations, self.requests, self.organizations) = (frame, verified, invitations, requests, organizations)
+            self.suggestions = suggestions
             (noInvitations, noRequests, noOrganizations) = (invitations.isEmpty, requests.isEmpty, organizations.isEmpty)
         }
     }
@@ -285,7 +287,8 @@ struct WebPages: RouteCollection {
         }
         return try await req.view.render("web/home", HomePage(
             frame: Self.frame(req, "Home"), verified: account.emailVerifiedAt != nil,
-            invitations: items(pages[0]), requests: items(pages[1]), organizations: items(pages[2])))
+            invitations: items(pages[0]), requests: items(pages[1]), organizations: items(pages[2]),
+            suggestions: try await DomainsController.suggestions(for: account, on: req.db)))
     }
 
     struct NameForm: Content { var name: String? }

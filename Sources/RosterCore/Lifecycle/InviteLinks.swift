@@ -44,9 +44,8 @@ public struct InviteLinkFacts: Sendable, Equatable {
 
     /// Whether `email` (canonical) is in one of the allowed domains (any when none are set).
     public func allows(email: String) -> Bool {
-        guard !allowedDomains.isEmpty, let at = email.lastIndex(of: "@") else { return allowedDomains.isEmpty }
-        let domain = email[email.index(after: at)...]
-        return allowedDomains.contains { domain == $0 }
+        guard !allowedDomains.isEmpty else { return true }
+        return DomainName.of(email: email).map(allowedDomains.contains) ?? false
     }
 }
 
@@ -66,13 +65,7 @@ public enum InviteLinkRules {
     public static func domains(_ raw: [String]) throws(RosterError) -> [String] {
         var result: [String] = []
         for entry in raw {
-            var domain = entry.trimmingCharacters(in: .whitespaces).lowercased()
-            if domain.hasPrefix("@") { domain.removeFirst() }
-            let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-            guard domain.count <= 253, labels.count >= 2, labels.allSatisfy({ label in
-                !label.isEmpty && label.count <= 63 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
-                    && label.first != "-" && label.last != "-"
-            }) else {
+            guard let domain = DomainName.canonical(entry) else {
                 throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "'\(entry.prefix(100))' is not a domain such as school.edu")])
             }
             if !result.contains(domain) { result.append(domain) }

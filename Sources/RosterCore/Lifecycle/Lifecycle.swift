@@ -22,6 +22,7 @@ public enum Lifecycle {
         case .deleteOrganization: return try deleteOrganization(facts: facts)
         case .deleteSpace: return try deleteSpace(facts: facts)
         case .joinByLink(let id): return try joinByLink(id, facts: facts, now: now, fresh: fresh)
+        case .joinByDomain: return try joinByDomain(facts: facts, fresh: fresh)
         }
     }
 
@@ -233,8 +234,9 @@ public enum Lifecycle {
         // A space takes requests from its organization's active members only; to others it does not exist.
         if facts.scope.spaceID != nil && !facts.isOrgMember { throw RosterError.notFound }
         try requireNoLiveRowOfTheirOwn(facts)
-        // A closed scope is not discoverable: the same 404 as one that does not exist.
-        guard facts.settings.joinPolicy == .request else { throw RosterError.notFound }
+        // A closed scope is not discoverable (the same 404 as one that does not exist), unless the organization
+        // verified the person's email domain with a policy that opens requests.
+        guard facts.settings.joinPolicy == .request || facts.verifiedDomain?.policy.opensRequests == true else { throw RosterError.notFound }
         guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before asking to join.") }
         if facts.pendingJoinRequestsOfPerson >= facts.limits.pendingJoinRequestsPerAccount {
             throw RosterError(.joinRequestPending, "You already have \(facts.pendingJoinRequestsOfPerson) pending join request(s); withdraw one or wait for a decision.")
@@ -284,6 +286,27 @@ public enum Lifecycle {
                               source: .link, accountID: person.id, externalID: nil, attributes: defaults),
                         event: .joinedByLink, actor: facts.actor)
         }
+        plan.result = fresh.id
+        return plan
+    }
+
+    /// Joining by a verified domain (issue 16): a person whose verified email is in a domain the organization
+    /// verified with the `auto` policy becomes an active member with the domain's role (source `domain`) — unless
+    /// they already have a live row here, or their membership ended before by a decision (leaving, removal,
+    /// declining, rejection), or the seats are taken.
+    static func joinByDomain(facts: ScopeFacts, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        guard let person = facts.person, facts.scope.spaceID == nil, let domain = facts.verifiedDomain, domain.policy == .auto,
+              person.emailVerified else { throw RosterError.notFound }
+        try requireNoLiveRowOfTheirOwn(facts)
+        if facts.endedBefore { throw RosterError(.conflict, "This person's membership here ended before; joining by domain does not bring them back.") }
+        try requireSeat(facts)
+        let role = try facts.ladder.roleOrDefault(domain.roleKey)
+        // The domain's role never makes an owner: ownership is given by a person.
+        guard !role.isOwner else { throw RosterError(.roleEscalation, "A verified domain cannot make owners.") }
+        var plan = MembershipPlan()
+        plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .active,
+                          source: .domain, accountID: person.id, externalID: nil, attributes: [:]),
+                    event: .joinedByDomain, actor: facts.actor)
         plan.result = fresh.id
         return plan
     }

@@ -32,6 +32,9 @@ public enum MembershipCommand: Sendable, Equatable {
     case deleteSpace
     /// The acting person joins through the invite link `facts.link` (or asks to, when it requires approval).
     case joinByLink(UUID)
+    /// The acting person joins because their verified email is in a domain the organization verified with the
+    /// `auto` policy (`facts.verifiedDomain`).
+    case joinByDomain
 }
 
 /// How the invitee named the invitation.
@@ -222,6 +225,11 @@ public struct ScopeFacts: Sendable, Equatable {
     public var reviewerEmails: [String] = []
     /// The invite link a join names, read under the lock.
     public var link: InviteLinkFacts?
+    /// The organization's verified domain holding the acting person's verified email (organization rosters only).
+    public var verifiedDomain: VerifiedDomainFacts?
+    /// Whether the acting person's membership here ended before by someone's decision (they left, were removed,
+    /// declined or were rejected): joining by domain does not bring them back.
+    public var endedBefore = false
     /// Rows that end with the command: the target person's live rows in the org's spaces (an org row ending), the
     /// org's or space's live rows (deletions), the organization's other live rows (its last member leaving).
     public var endingRows: [MembershipFacts] = []

@@ -74,6 +74,17 @@ extension MembershipStore {
                 .count()
             facts.liveRows = try await seatsTaken()
             facts.reviewerEmails = try await reviewerEmails(scope: scope, ladder: base.ladder, limit: base.limits.reviewerEmails)
+            facts.verifiedDomain = try await DomainStore(db).verifiedDomain(of: person, orgScope: scope)
+        case .joinByDomain:
+            guard let person = base.person else { break }
+            facts.verifiedDomain = try await DomainStore(db).verifiedDomain(of: person, orgScope: scope)
+            facts.existing = try await liveRow(scopeID: scope.scopeID, email: person.email, accountID: person.id)?.facts
+            facts.endedBefore = try await MembershipModel.query(on: db)
+                .filter(\.$scopeID == scope.scopeID)
+                .filter(\.$status ~~ DomainStore.statusesThatKeepOut.map(\.rawValue))
+                .group(.or) { $0.filter(\.$accountID == person.id).filter(\.$email == person.email) }
+                .count() > 0
+            facts.liveRows = try await seatsTaken()
         case .approve(let id, _), .reject(let id), .withdraw(let id), .expire(let id):
             facts.target = try await target(id)
         case .accept, .decline:

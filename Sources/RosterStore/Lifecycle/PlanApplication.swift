@@ -53,6 +53,8 @@ extension MembershipStore {
         }
         for orgID in plan.deleteOrganizations {
             try await db.sql.update(OrganizationModel.schema).set("deleted_at", to: now).where("id", .equal, orgID).run()
+            // A deleted organization holds no domain: another may verify it.
+            try await db.sql.delete(from: OrganizationDomainModel.schema).where("org_id", .equal, orgID).run()
         }
         if let accountID = plan.deleteAccount {
             try await AccountModel.query(on: db).filter(\.$id == accountID).delete()

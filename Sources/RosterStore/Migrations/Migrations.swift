@@ -30,6 +30,7 @@ public enum RosterMigrations {
         AddOrganizationAPIKeys(),
         AddWebhookLeaseToken(),
         CreateInviteLinks(),
+        CreateOrganizationDomains(),
     ]
 }
 

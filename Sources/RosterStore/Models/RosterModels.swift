@@ -268,3 +268,37 @@ public final class InviteLinkModel: Model, @unchecked Sendable {
                                  allowedDomains: (allowedDomains ?? "").split(separator: ",").map(String.init), requiresApproval: requiresApproval) }
     }
 }
+
+/// An email domain an organization claims (issue 16, point 2): verified by a DNS TXT record holding its token,
+/// re-checked daily, with the policy it applies to accounts whose verified email is in it.
+public final class OrganizationDomainModel: Model, @unchecked Sendable {
+    public static let schema = "organization_domains"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    /// Canonical (lowercased) domain name.
+    @Field(key: "domain") public var domain: String
+    /// The token of the TXT record `roster-verification=<token>` (public: it is published in DNS).
+    @Field(key: "token") public var token: String
+    /// `suggest`, `request` or `auto` (`DomainPolicy`).
+    @Field(key: "policy") public var policy: String
+    /// The role of members who join under `auto` (nil: the ladder's default).
+    @OptionalField(key: "role_key") public var roleKey: String?
+    /// Set while the domain is verified; one organization at most holds a domain verified (a unique index).
+    @OptionalField(key: "verified_at") public var verifiedAt: Date?
+    /// The last DNS check, and what it found when it was not the record.
+    @OptionalField(key: "checked_at") public var checkedAt: Date?
+    @OptionalField(key: "check_result") public var checkResult: String?
+    @OptionalField(key: "created_by") public var createdBy: UUID?
+    @Field(key: "created_at") public var createdAt: Date
+
+    public init() {}
+
+    /// The domain's policy (an unknown stored value reads as the mildest).
+    public var domainPolicy: DomainPolicy { DomainPolicy(rawValue: policy) ?? .suggest }
+
+    /// The domain as the lifecycle decides on it.
+    public var facts: VerifiedDomainFacts? {
+        id.map { VerifiedDomainFacts(id: $0, domain: domain, policy: domainPolicy, roleKey: roleKey) }
+    }
+}

@@ -1,0 +1,71 @@
+import Fluent
+import FluentSQL
+import Foundation
+import RosterCore
+import SQLKit
+
+/// Reads and writes of organizations' email domains (issue 16, point 2).
+public struct DomainStore: Sendable {
+    let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
+
+    /// Ended rows that keep a person out of joining by domain: someone decided they are not (or no longer) a member.
+    public static let statusesThatKeepOut: [MembershipStatus] = [.left, .removed, .declined, .rejected]
+
+    /// The organization's verified domain holding `person`'s verified email, on an organization roster.
+    public func verifiedDomain(of person: ActingPerson, orgScope scope: ScopeRef) async throws -> VerifiedDomainFacts? {
+        guard scope.spaceID == nil, person.emailVerified, let domain = DomainName.of(email: person.email) else { return nil }
+        return try await OrganizationDomainModel.query(on: db)
+            .filter(\.$orgID == scope.orgID).filter(\.$domain == domain).filter(\.$verifiedAt != nil)
+            .first()?.facts
+    }
+
+    /// The domains of an organization, in the order they were added.
+    public func domains(orgID: UUID) async throws -> [OrganizationDomainModel] {
+        try await OrganizationDomainModel.query(on: db).filter(\.$orgID == orgID).sort(\.$createdAt).sort(\.$id)
+            .limit(DomainVerification.maximumDomainsPerOrganization).all()
+    }
+
+    /// The verified domain holding `domain` (any organization), if one does.
+    public func verified(domain: String) async throws -> OrganizationDomainModel? {
+        try await OrganizationDomainModel.query(on: db).filter(\.$domain == domain).filter(\.$verifiedAt != nil).first()
+    }
+
+    /// Verified domains last checked before `cutoff` (the daily re-check), oldest first.
+    public func dueForRecheck(checkedBefore cutoff: Date, limit: Int) async throws -> [OrganizationDomainModel] {
+        try await OrganizationDomainModel.query(on: db).filter(\.$verifiedAt != nil)
+            .group(.or) { $0.filter(\.$checkedAt == nil).filter(\.$checkedAt < cutoff) }
+            .sort(\.$checkedAt).limit(limit).all()
+    }
+
+    /// Verified accounts whose email is in `domain`, after `cursor` in id order (a backfill's batch).
+    public func verifiedAccounts(inDomain domain: String, after cursor: UUID?, limit: Int) async throws -> [AccountModel] {
+        var query = AccountModel.query(on: db).filter(\.$emailVerifiedAt != nil)
+            .filter(\.$email, .custom("LIKE"), "%@" + domain)
+        if let cursor { query = query.filter(\.$id > cursor) }
+        return try await query.sort(\.$id).limit(limit).all()
+    }
+
+    /// Organizations that verified `email`'s domain with `policies`, where the account has no live org row: what the
+    /// home page suggests.
+    public func suggestions(accountID: UUID, email: String, policies: [DomainPolicy]) async throws -> [(OrganizationDomainModel, OrganizationModel)] {
+        guard let domain = DomainName.of(email: email) else { return [] }
+        let rows = try await OrganizationDomainModel.query(on: db).filter(\.$domain == domain).filter(\.$verifiedAt != nil)
+            .filter(\.$policy ~~ policies.map(\.rawValue)).all()
+        var result: [(OrganizationDomainModel, OrganizationModel)] = []
+        for row in rows {
+            guard let org = try await Directory(db).organization(id: row.orgID),
+                  try await MembershipStore(db).liveRow(scopeID: row.orgID, email: email, accountID: accountID) == nil else { continue }
+            result.append((row, org))
+        }
+        return result
+    }
+
+    /// Verified `auto` domains holding `email`'s domain: the organizations a newly verified account joins.
+    public func autoJoinOrganizations(email: String) async throws -> [UUID] {
+        guard let domain = DomainName.of(email: email) else { return [] }
+        return try await OrganizationDomainModel.query(on: db).filter(\.$domain == domain).filter(\.$verifiedAt != nil)
+            .filter(\.$policy == DomainPolicy.auto.rawValue).all().map(\.orgID)
+    }
+}

@@ -1,0 +1,171 @@
+"""Verified domains through real DNS (issue 16): a dnslib server publishes TXT records on a local port; a live
+`roster serve` with ROSTER_DNS_SERVER pointing at it verifies a domain, applies its policy, and loses it on the
+re-check once the record is gone.
+
+Run by domain-tests/run.sh (ROSTER_BINARY)."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+from dnslib import QTYPE, RCODE, RR, TXT
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+BINARY = os.environ["ROSTER_BINARY"]
+PASSWORD = "long enough password"
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Zone(BaseResolver):
+    """TXT records by name, changed by the tests while the server runs; other names are NXDOMAIN."""
+
+    def __init__(self):
+        self.records = {}
+        self.queries = []
+        self.lock = threading.Lock()
+
+    def publish(self, name, *texts):
+        with self.lock:
+            self.records[name] = list(texts)
+
+    def withdraw(self, name):
+        with self.lock:
+            self.records.pop(name, None)
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".").lower()
+        with self.lock:
+            self.queries.append((name, QTYPE[request.q.qtype]))
+            texts = self.records.get(name)
+        if texts is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+        elif request.q.qtype == QTYPE.TXT:
+            for text in texts:
+                # Long texts go as several strings of one record, as DNS requires (255 bytes each).
+                chunks = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
+                reply.add_answer(RR(request.q.qname, QTYPE.TXT, ttl=60, rdata=TXT(chunks)))
+        return reply
+
+
+@pytest.fixture
+def zone():
+    z = Zone()
+    port = free_port(socket.SOCK_DGRAM)
+    server = DNSServer(z, port=port, address="127.0.0.1", logger=DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data"))
+    server.start_thread()
+    z.port = port
+    z.server = server
+    yield z
+    server.stop()
+
+
+class Roster:
+    def __init__(self, dns_port):
+        self.data = tempfile.mkdtemp(prefix="roster-domains.")
+        self.port = free_port()
+        self.env = dict(os.environ, ROSTER_DATA_DIR=self.data, ROSTER_PORT=str(self.port), ROSTER_DNS_SERVER=f"127.0.0.1:{dns_port}")
+        self.env.pop("DATABASE_URL", None)
+        for email in ["owner@acme.test", "ada@acme.test", "eve@elsewhere.test"]:
+            self.cli("accounts", "create", "--email", email, "--name", email.split("@")[0].title(), input=PASSWORD + "\n")
+        log = open(os.path.join(self.data, "serve.log"), "w")
+        self.process = subprocess.Popen([BINARY, "serve"], env=self.env, stdout=log, stderr=log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.tokens = {email: self.call("POST", "/v1/sessions", {"email": email, "password": PASSWORD})["token"]
+                       for email in ["owner@acme.test", "ada@acme.test"]}
+
+    def cli(self, *args, input=None):
+        result = subprocess.run([BINARY, *args], input=input, text=True, env=self.env, capture_output=True)
+        assert result.returncode == 0, f"roster {' '.join(args)}: {result.stdout} {result.stderr}"
+        return result.stdout
+
+    def call(self, method, path, body=None, as_=None, expect=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        if data is not None:
+            request.add_header("content-type", "application/json")
+        if as_:
+            request.add_header("authorization", f"Bearer {self.tokens[as_]}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, text = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read()
+        if expect is not None:
+            assert status == expect, f"{method} {path}: {status} {text[:400]!r}"
+        return json.loads(text) if text else {}
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def roster(zone):
+    r = Roster(zone.port)
+    yield r
+    r.stop()
+
+
+OWNER = "owner@acme.test"
+
+
+def test_a_domain_is_verified_through_dns_joins_people_and_is_lost_when_its_record_goes(zone, roster):
+    org = roster.call("POST", "/v1/orgs", {"name": "Acme", "slug": "acme"}, as_=OWNER, expect=201)["id"]
+    domain = roster.call("POST", f"/v1/orgs/{org}/domains", {"domain": "acme.test", "policy": "auto"}, as_=OWNER, expect=201)
+    record = domain["verification"]["value"]
+    assert domain["verification"]["type"] == "TXT" and record.startswith("roster-verification=")
+
+    # Not published yet: NXDOMAIN, said plainly.
+    refused = roster.call("POST", f"/v1/orgs/{org}/domains/{domain['id']}/verify", as_=OWNER, expect=422)
+    assert refused["code"] == "domain_not_verified" and "does not exist" in refused["detail"]
+    assert ("acme.test", "TXT") in zone.queries
+
+    # Published among many other records (an answer past 512 bytes) and split in strings: verified.
+    zone.publish("acme.test", *[f"v=spf{i} include:mail{i}.acme.test -all" for i in range(20)], record)
+    verified = roster.call("POST", f"/v1/orgs/{org}/domains/{domain['id']}/verify", as_=OWNER, expect=200)
+    assert verified["status"] == "verified"
+
+    # auto: Ada (verified, acme.test) is a member now; Eve (elsewhere) is not.
+    members = roster.call("GET", f"/v1/orgs/{org}/members", as_=OWNER, expect=200)["items"]
+    by_email = {m["email"]: m for m in members}
+    assert by_email["ada@acme.test"]["source"] == "domain" and by_email["ada@acme.test"]["status"] == "active"
+    assert "eve@elsewhere.test" not in by_email
+
+    # The re-check while the record stands keeps it; once the record is gone, the domain is lost.
+    assert "0 lost" in roster.cli("domains", "recheck", "--all")
+    zone.withdraw("acme.test")
+    zone.publish("acme.test", "v=spf1 -all")
+    assert "1 lost" in roster.cli("domains", "recheck", "--all")
+    lost = roster.call("GET", f"/v1/orgs/{org}/domains/{domain['id']}", as_=OWNER, expect=200)
+    assert lost["status"] == "pending" and "No TXT record" in lost["check_result"]
+    events = roster.call("GET", f"/v1/orgs/{org}/events?types=domain.*", as_=OWNER, expect=200)["items"]
+    assert [e["type"] for e in events] == ["domain.added", "domain.verified", "domain.lost"]
+
+
+def test_dns_that_does_not_answer_verifies_nothing(zone, roster):
+    org = roster.call("POST", "/v1/orgs", {"name": "Acme", "slug": "acme"}, as_=OWNER, expect=201)["id"]
+    domain = roster.call("POST", f"/v1/orgs/{org}/domains", {"domain": "acme.test"}, as_=OWNER, expect=201)
+    zone.publish("acme.test", domain["verification"]["value"])
+    zone.server.stop()
+    started = time.time()
+    refused = roster.call("POST", f"/v1/orgs/{org}/domains/{domain['id']}/verify", as_=OWNER, expect=422)
+    assert "DNS did not answer" in refused["detail"] and time.time() - started < 15
+    assert roster.call("GET", f"/v1/orgs/{org}/domains/{domain['id']}", as_=OWNER)["status"] == "pending"
