@@ -18,6 +18,9 @@ public struct RosterServices: Sendable {
     let access: AccessCache
     /// A bcrypt hash of nothing in particular, verified against when an email has no account.
     var dummyPasswordHash: String
+    /// A bcrypt hash of a random secret drawn at start: the password of accounts created by provisioning, which
+    /// nobody can sign in with until they choose one by a reset link.
+    var unusablePasswordHash: String
     /// The threads bcrypt runs on.
     let passwordPool: PasswordPool
     /// The outbox figures `/metrics` shows, read at most every few seconds.

@@ -59,6 +59,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
         limits: options.limits,
         access: AccessCache(generation: options.changeGeneration),
         dummyPasswordHash: try Bcrypt.hash("roster-dummy-password", cost: options.bcryptCost),
+        unusablePasswordHash: try Bcrypt.hash(Secret.generate(), cost: options.bcryptCost),
         passwordPool: passwordPool,
         txtResolver: UDPTXTResolver(server: configuration.dnsServer))
 
@@ -72,6 +73,7 @@ public func configure(_ app: Application, _ configuration: RosterConfiguration, 
     try app.register(collection: WebhooksController())
     try app.register(collection: OrganizationKeysController())
     try app.register(collection: DomainsController())
+    try app.register(collection: SCIMController())
     try app.register(collection: InviteLinkJoinController())
     try app.register(collection: SpacesController())
     try app.register(collection: InvitationsController())

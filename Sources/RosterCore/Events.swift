@@ -30,6 +30,7 @@ public enum EventCatalogue {
         MembershipEvent.left.rawValue: "membership.left",
         MembershipEvent.joinedByLink.rawValue: "membership.joined",
         MembershipEvent.joinedByDomain.rawValue: "membership.joined",
+        MembershipEvent.provisioned.rawValue: "membership.added",
         "domain.added": "domain.added",
         "domain.verified": "domain.verified",
         "domain.updated": "domain.updated",

@@ -46,4 +46,5 @@ public enum MembershipEvent: String, Codable, Sendable, CaseIterable {
     case left = "membership.left"
     case joinedByLink = "membership.joined_by_link"
     case joinedByDomain = "membership.joined_by_domain"
+    case provisioned = "membership.provisioned"
 }

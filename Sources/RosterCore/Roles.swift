@@ -22,6 +22,12 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case scim = "scim"
 
     public static func < (a: Permission, b: Permission) -> Bool { a.rawValue < b.rawValue }
+
+    /// What the `scim` permission lets an organization's identity provider do through SCIM: provision and
+    /// deprovision members (under the consent rule of `Lifecycle.provision`) and keep spaces as groups.
+    public static let provisioning: Set<Permission> = [
+        .scim, .scopeRead, .membersRead, .membersInvite, .membersAddDirect, .membersRemove, .membersSetRole, .spacesCreate, .scopeManage,
+    ]
 }
 
 /// Which roster a role belongs to: the organization's own, or the ladder shared by its spaces.

@@ -27,8 +27,11 @@ extension Database {
     /// Every write to SQLite goes through here. On PostgreSQL it is Fluent's transaction.
     /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
     /// How long it waited to begin is reported as `roster_db_write_wait_seconds` (`WriteWait`).
+    ///
+    /// Called inside another write transaction (with the database it handed out), it runs `body` in that one.
     public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
-        if inTransaction { return try await body(self) }
+        // SQLite's connection does not say it is in a transaction; the task does.
+        if inTransaction || WriteTransactionScope.isOpen { return try await body(self) }
         ChangeGeneration.shared.advance()
         defer { ChangeGeneration.shared.advance() }
         let asked = ContinuousClock.now
@@ -58,7 +61,7 @@ extension Database {
                         try await conn.sql.raw("PRAGMA wal_autocheckpoint = \(unsafeRaw: WriteAheadLog.checkpointsInBackground ? "0" : "1000")").run()
                         try await conn.sql.raw("BEGIN IMMEDIATE").run()
                         do {
-                            let result = try await body(conn)
+                            let result = try await WriteTransactionScope.$isOpen.withValue(true) { try await body(conn) }
                             try await conn.sql.raw("COMMIT").run()
                             return result
                         } catch {
@@ -72,6 +75,11 @@ extension Database {
             throw UniqueConstraint.mapped(error)
         }
     }
+}
+
+/// Whether the current task runs inside a SQLite write transaction (whose connection does not say so itself).
+enum WriteTransactionScope {
+    @TaskLocal static var isOpen = false
 }
 
 /// The time write transactions wait before they begin — for a connection from the pool and `BEGIN` (PostgreSQL), or for this
@@ -116,6 +124,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
     case liveExternalID = "memberships_live_external_id_key"
     case organizationDomain = "organization_domains_org_domain_key"
     case verifiedDomain = "organization_domains_verified_key"
+    case scimUserName = "scim_users_org_user_name_key"
+    case scimExternalID = "scim_users_org_external_id_key"
 
     /// The constraint or index name in the schema.
     public var name: String { rawValue }
@@ -132,6 +142,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         case .liveExternalID: "memberships.scope_id, memberships.external_id"
         case .organizationDomain: "organization_domains.org_id, organization_domains.domain"
         case .verifiedDomain: "organization_domains.domain"
+        case .scimUserName: "scim_users.org_id, scim_users.user_name"
+        case .scimExternalID: "scim_users.org_id, scim_users.external_id"
         }
     }
 
@@ -146,6 +158,8 @@ public enum UniqueConstraint: String, CaseIterable, Sendable {
         case .liveExternalID: UniqueRule.externalIDTaken
         case .organizationDomain: RosterError(.conflict, "This organization already has this domain.")
         case .verifiedDomain: RosterError(.domainTaken, "Another organization has verified this domain.")
+        case .scimUserName: RosterError(.alreadyMember, "A user with this userName already exists in this organization.")
+        case .scimExternalID: UniqueRule.externalIDTaken
         }
     }
 

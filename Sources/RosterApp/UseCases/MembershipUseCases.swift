@@ -14,6 +14,8 @@ struct MembershipUseCases: Sendable {
     let limits: RosterLimits
     /// The request id the audit log records, when the door has one.
     let requestID: String?
+    /// The password hash of accounts a decision creates (provisioning): of a secret nobody knows.
+    var newAccountPasswordHash = ""
 
     // MARK: Commands
 
@@ -78,12 +80,12 @@ struct MembershipUseCases: Sendable {
         let unlocked = context, requestID = self.requestID, limits = self.limits
         let now = Date()
         let token = Secret.generate()
-        let fresh = FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token))
+        let fresh = FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token), unusablePasswordHash: newAccountPasswordHash)
         return try await db.writeTransaction { db in
             let store = MembershipStore(db)
             let context = try await unlocked.locked(on: db)
             switch command {
-            case .invite, .resend, .requestToJoin, .joinByLink:
+            case .invite, .resend, .requestToJoin, .joinByLink, .provision:
                 // An invitation whose time is up holds no seat and no address.
                 try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             default: break

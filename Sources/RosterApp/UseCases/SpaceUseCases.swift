@@ -11,9 +11,13 @@ struct SpaceUseCases: Sendable {
     let requestID: String?
 
     init(req: Request, context: ScopeContext) {
+        self.init(context: context, db: req.db, requestID: req.id)
+    }
+
+    init(context: ScopeContext, db: any Database, requestID: String?) {
         self.context = context
-        self.db = req.db
-        self.requestID = req.id
+        self.db = db
+        self.requestID = requestID
     }
 
     /// Creates a space in the organization (the API and the spaces page).

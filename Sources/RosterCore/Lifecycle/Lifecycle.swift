@@ -23,6 +23,7 @@ public enum Lifecycle {
         case .deleteSpace: return try deleteSpace(facts: facts)
         case .joinByLink(let id): return try joinByLink(id, facts: facts, now: now, fresh: fresh)
         case .joinByDomain: return try joinByDomain(facts: facts, fresh: fresh)
+        case .provision(let input): return try provision(input, facts: facts, now: now, fresh: fresh)
         }
     }
 
@@ -307,6 +308,49 @@ public enum Lifecycle {
         plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .active,
                           source: .domain, accountID: person.id, externalID: nil, attributes: [:]),
                     event: .joinedByDomain, actor: facts.actor)
+        plan.result = fresh.id
+        return plan
+    }
+
+    /// Provisioning by the organization's identity provider (SCIM; issue 16). Consent first: the person becomes an
+    /// active member (source `scim`) only when the organization verified their email's domain — with their verified
+    /// account, or a new verified account whose password they choose by a reset link; an account that exists
+    /// unverified, or an unverified domain, gets an invitation instead (the organization's add policy applies, as for
+    /// any invitation). A live row the person already has (active, or a pending invitation) is adopted, with the
+    /// external ID the provider gives.
+    static func provision(_ input: InviteInput, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
+        try facts.authority.require(.scim)
+        if let existing = facts.existing, let id = existing.id,
+           existing.status == .active || (existing.status == .pending && existing.source == .invitation) {
+            var plan = MembershipPlan()
+            plan.result = id
+            if let externalID = input.externalID, externalID != existing.externalID {
+                try requireExternalIDFree(externalID, for: existing, facts: facts)
+                plan.transition(existing, to: existing.status, event: .updated, actor: facts.actor, set: MembershipChanges(externalID: .some(externalID)))
+            }
+            return plan
+        }
+        guard facts.emailDomainVerified, facts.invitedAccount?.emailVerified ?? true else {
+            return try invite(input, facts: facts, now: now, fresh: fresh)
+        }
+        let role = try facts.ladder.roleOrDefault(input.role)
+        try facts.authority.requireMayGrant(role)
+        if facts.existing != nil { return try invite(input, facts: facts, now: now, fresh: fresh) }   // the invitation's refusals
+        try requireSeat(facts)
+        if let externalID = input.externalID { try requireExternalIDFree(externalID, for: nil, facts: facts) }
+        let attributes = try AttributeDefinition.resolve(input.attributes, definitions: facts.attributeDefinitions)
+        var plan = MembershipPlan()
+        let accountID: UUID
+        let name = input.name ?? facts.invitedAccount?.name ?? String(input.email.prefix { $0 != "@" })
+        if let account = facts.invitedAccount {
+            accountID = account.id
+        } else {
+            accountID = fresh.accountID
+            plan.accounts.append(.init(id: accountID, email: input.email, name: name, passwordHash: fresh.unusablePasswordHash))
+        }
+        plan.insert(.init(id: fresh.id, scope: facts.scope, email: input.email, name: name, roleKey: role.key, status: .active, source: .scim,
+                          accountID: accountID, externalID: input.externalID, attributes: attributes, invitedBy: facts.actor.id),
+                    event: .provisioned, actor: facts.actor)
         plan.result = fresh.id
         return plan
     }

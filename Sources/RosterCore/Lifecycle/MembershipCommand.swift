@@ -35,6 +35,9 @@ public enum MembershipCommand: Sendable, Equatable {
     /// The acting person joins because their verified email is in a domain the organization verified with the
     /// `auto` policy (`facts.verifiedDomain`).
     case joinByDomain
+    /// The organization's identity provider provisions a person (SCIM): an active member when the organization
+    /// verified the email's domain, an invitation otherwise; a live row the person already has is adopted.
+    case provision(InviteInput)
 }
 
 /// How the invitee named the invitation.
@@ -175,11 +178,18 @@ public struct FreshValues: Sendable, Equatable {
     public var id: UUID
     public var token: String
     public var tokenHash: String
+    /// An id for an account a decision creates (provisioning).
+    public var accountID: UUID
+    /// The password hash of an account a decision creates: of a secret nobody knows (they choose a password by a
+    /// reset link).
+    public var unusablePasswordHash: String
 
-    public init(id: UUID, token: String, tokenHash: String) {
+    public init(id: UUID, token: String, tokenHash: String, accountID: UUID = UUID(), unusablePasswordHash: String = "") {
         self.id = id
         self.token = token
         self.tokenHash = tokenHash
+        self.accountID = accountID
+        self.unusablePasswordHash = unusablePasswordHash
     }
 
     /// For decisions that create nothing (expiry, deletions).
@@ -227,6 +237,8 @@ public struct ScopeFacts: Sendable, Equatable {
     public var link: InviteLinkFacts?
     /// The organization's verified domain holding the acting person's verified email (organization rosters only).
     public var verifiedDomain: VerifiedDomainFacts?
+    /// Whether the organization verified the domain of the email the command is about (provisioning).
+    public var emailDomainVerified = false
     /// Whether the acting person's membership here ended before by someone's decision (they left, were removed,
     /// declined or were rejected): joining by domain does not bring them back.
     public var endedBefore = false

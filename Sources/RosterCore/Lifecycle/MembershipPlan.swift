@@ -105,7 +105,16 @@ public struct MembershipPlan: Sendable, Equatable {
         public var sendAt: Date?
     }
 
+    /// An account a plan creates (provisioning): its email verified, its password unusable until reset.
+    public struct NewAccount: Sendable, Equatable {
+        public var id: UUID
+        public var email: String
+        public var name: String
+        public var passwordHash: String
+    }
+
     public var updates: [Update] = []
+    public var accounts: [NewAccount] = []
     public var inserts: [NewRow] = []
     public var audit: [AuditEntry] = []
     public var emails: [Email] = []
@@ -130,7 +139,7 @@ public struct MembershipPlan: Sendable, Equatable {
 
     /// Whether the plan writes nothing (an idempotent repeat).
     public var isEmpty: Bool {
-        updates.isEmpty && inserts.isEmpty && audit.isEmpty && emails.isEmpty && supersede.isEmpty && verifyEmailOf == nil
+        updates.isEmpty && accounts.isEmpty && inserts.isEmpty && audit.isEmpty && emails.isEmpty && supersede.isEmpty && verifyEmailOf == nil
             && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil && useLink == nil
     }
 

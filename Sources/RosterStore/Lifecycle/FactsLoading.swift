@@ -25,7 +25,7 @@ extension MembershipStore {
             return OwnerCounts(members: counts.members, owners: counts.owners)
         }
         switch command {
-        case .invite(let input):
+        case .invite(let input), .provision(let input):
             let account = try await account(holding: input.email)
             if let account, let id = account.id {
                 facts.invitedAccount = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
@@ -34,6 +34,10 @@ extension MembershipStore {
             if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
             facts.liveRows = try await seatsTaken()
             facts.invitationBudget = try await invitationBudget()
+            if case .provision = command, let domain = DomainName.of(email: input.email) {
+                facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)
+                    .filter(\.$domain == domain).filter(\.$verifiedAt != nil).count() > 0
+            }
         case .resend(let id, let newEmail):
             facts.target = try await target(id)
             if let newEmail, let row = facts.target, newEmail != row.email {

@@ -34,6 +34,10 @@ extension MembershipStore {
                 .returning("id").all()
             if used.isEmpty { throw plan.lostRace }
         }
+        for account in plan.accounts {
+            try await AccountModel(id: account.id, email: account.email, name: account.name, passwordHash: account.passwordHash,
+                                   emailVerifiedAt: now, isPlatformAdmin: false).create(on: db)
+        }
         for new in plan.inserts {
             let row = MembershipModel(new, now: now)
             try await row.create(on: db)

@@ -31,6 +31,7 @@ public enum RosterMigrations {
         AddWebhookLeaseToken(),
         CreateInviteLinks(),
         CreateOrganizationDomains(),
+        CreateSCIMResources(),
     ]
 }
 

@@ -302,3 +302,37 @@ public final class OrganizationDomainModel: Model, @unchecked Sendable {
         id.map { VerifiedDomainFacts(id: $0, domain: domain, policy: domainPolicy, roleKey: roleKey) }
     }
 }
+
+/// A user as the organization's identity provider sees it over SCIM (issue 16, point 3): the provider's record,
+/// kept verbatim, and the membership it provisioned (nil while inactive).
+public final class SCIMUserModel: Model, @unchecked Sendable {
+    public static let schema = "scim_users"
+
+    @ID(key: .id) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    /// The email (canonical), unique per organization.
+    @Field(key: "user_name") public var userName: String
+    @OptionalField(key: "external_id") public var externalID: String?
+    @OptionalField(key: "given_name") public var givenName: String?
+    @OptionalField(key: "family_name") public var familyName: String?
+    @OptionalField(key: "display_name") public var displayName: String?
+    /// As the provider set it (nil: not given, which counts as active).
+    @OptionalField(key: "active") public var active: Bool?
+    @OptionalField(key: "membership_id") public var membershipID: UUID?
+    @Field(key: "created_at") public var createdAt: Date
+    @Field(key: "updated_at") public var updatedAt: Date
+
+    public init() {}
+}
+
+/// A space's SCIM-only fields (it is a SCIM Group): the provider's external ID.
+public final class SCIMGroupModel: Model, @unchecked Sendable {
+    public static let schema = "scim_groups"
+
+    /// The space's id.
+    @ID(custom: "id", generatedBy: .user) public var id: UUID?
+    @Field(key: "org_id") public var orgID: UUID
+    @OptionalField(key: "external_id") public var externalID: String?
+
+    public init() {}
+}

@@ -1,0 +1,272 @@
+import Fluent
+import Foundation
+import RosterCore
+import RosterStore
+import Vapor
+
+/// The SCIM door's view of one organization: the identity provider's key as the actor (holding
+/// `Permission.provisioning`), and where resources live.
+struct SCIMContext: Sendable {
+    let org: ScopeContext
+    let db: any Database
+    let limits: RosterLimits
+    let requestID: String?
+    let unusablePasswordHash: String
+    /// `BASE_URL/scim/v2/orgs/{org id}`.
+    let base: String
+
+    var orgID: UUID { org.scope.orgID }
+
+    /// The SCIM context of `req`: an organization API key of the organization named in the path, holding `scim`
+    /// (401 without a key, 403 without the permission, 404 for another organization's key).
+    init(_ req: Request) async throws {
+        guard req.principal != nil else {
+            throw SCIMError(.unauthorized, detail: "Send an organization API key holding the scim permission as Authorization: Bearer rk_….")
+        }
+        var org = try await req.orgScope()
+        guard org.organizationKey != nil, org.authority.permissions.contains(.scim) else {
+            throw SCIMError(.forbidden, detail: "SCIM takes an organization API key holding the scim permission.")
+        }
+        org.authority.permissions.formUnion(Permission.provisioning)
+        self.org = org
+        db = req.db
+        limits = req.application.roster.limits
+        requestID = req.id
+        unusablePasswordHash = req.application.roster.unusablePasswordHash
+        base = "\(req.application.roster.configuration.baseURL)/scim/v2/orgs/\(org.scope.orgID.uuidString.lowercased())"
+    }
+
+    /// The membership use cases on `scope` (the organization, or one of its spaces) inside the transaction `db`.
+    func memberships(_ scope: ScopeContext? = nil, on db: any Database) -> MembershipUseCases {
+        var useCases = MembershipUseCases(context: scope ?? org, db: db, limits: limits, requestID: requestID)
+        useCases.newAccountPasswordHash = unusablePasswordHash
+        return useCases
+    }
+
+    /// Ends the live row `id` of `scope` (removed, or the invitation revoked); a row already ended stays as it is.
+    func end(_ id: UUID, scope: ScopeContext? = nil, on db: any Database) async throws {
+        guard let row = try await MembershipModel.find(id, on: db), MembershipStatus(rawValue: row.status)?.isLive == true else { return }
+        try await memberships(scope, on: db).remove(id: id)
+    }
+}
+
+/// A SCIM User's attributes, as the provider set them.
+struct SCIMUserState: Equatable {
+    var userName: String
+    var externalID: String?
+    var givenName: String?
+    var familyName: String?
+    var displayName: String?
+    var active: Bool?
+
+    init(_ model: SCIMUserModel) {
+        (userName, externalID, givenName, familyName, displayName, active) =
+            (model.userName, model.externalID, model.givenName, model.familyName, model.displayName, model.active)
+    }
+
+    /// From a full resource (POST, PUT): absent attributes are unset.
+    init(resource: SCIM.Object) throws {
+        guard let raw = try SCIM.string(SCIM.value(resource, "userName"), "userName") else {
+            throw SCIMError(.badRequest, scimType: "invalidValue", detail: "userName (the member's email address) is required.")
+        }
+        userName = raw
+        try set("externalId", SCIM.value(resource, "externalId"))
+        try set("name", SCIM.value(resource, "name"))
+        try set("displayName", SCIM.value(resource, "displayName"))
+        try set("active", SCIM.value(resource, "active"))
+        userName = try Self.email(userName)
+    }
+
+    static func email(_ raw: String) throws -> String {
+        guard let email = EmailAddress(raw) else {
+            throw SCIMError(.badRequest, scimType: "invalidValue", detail: "userName must be the member's email address, like name@example.com.")
+        }
+        return email.value
+    }
+
+    /// Sets one attribute (a PATCH path, or a key of a resource); unknown attributes are ignored, as providers send
+    /// more than Roster keeps.
+    mutating func set(_ path: String, _ value: Any?, merge: Bool = false) throws {
+        switch path.lowercased() {
+        case "username":
+            guard let text = try SCIM.string(value, "userName") else {
+                throw SCIMError(.badRequest, scimType: "mutability", detail: "userName is required and cannot be removed.")
+            }
+            userName = try Self.email(text)
+        case "externalid": externalID = try SCIM.string(value, "externalId")
+        case "displayname": displayName = try SCIM.string(value, "displayName")
+        case "name.givenname": givenName = try SCIM.string(value, "name.givenName")
+        case "name.familyname": familyName = try SCIM.string(value, "name.familyName")
+        case "name":
+            let object = value as? SCIM.Object
+            if value != nil, !(value is NSNull), object == nil {
+                throw SCIMError(.badRequest, scimType: "invalidValue", detail: "name must be an object with givenName and familyName.")
+            }
+            let given = try object.map { try SCIM.string(SCIM.value($0, "givenName"), "name.givenName") } ?? nil
+            let family = try object.map { try SCIM.string(SCIM.value($0, "familyName"), "name.familyName") } ?? nil
+            if merge {
+                givenName = given ?? givenName
+                familyName = family ?? familyName
+            } else {
+                (givenName, familyName) = (given, family)
+            }
+        case "active":
+            if value == nil || value is NSNull { active = nil; return }
+            guard let bool = SCIM.bool(value) else { throw SCIMError(.badRequest, scimType: "invalidValue", detail: "active must be true or false.") }
+            active = bool
+        default:
+            return
+        }
+    }
+
+    /// Applies PATCH operations (RFC 7644 §3.5.2) in order.
+    mutating func apply(_ operations: [SCIM.PatchOperation]) throws {
+        for operation in operations {
+            switch (operation.op, operation.path) {
+            case (.remove, let path?):
+                try set(path, nil)
+            case (_, let path?):
+                try set(path, operation.value, merge: operation.op == .add)
+            case (_, nil):
+                guard let object = operation.value as? SCIM.Object else {
+                    throw SCIMError(.badRequest, scimType: "invalidValue", detail: "An operation without a path takes an object of attributes.")
+                }
+                for (key, value) in object { try set(key, value, merge: operation.op == .add) }
+            }
+        }
+    }
+
+    /// The member's name in the roster.
+    var memberName: String? {
+        if let displayName, !displayName.trimmingCharacters(in: .whitespaces).isEmpty { return displayName }
+        let full = [givenName, familyName].compactMap { $0 }.joined(separator: " ").trimmingCharacters(in: .whitespaces)
+        return full.isEmpty ? nil : full
+    }
+
+    func write(to model: SCIMUserModel) {
+        model.userName = userName
+        model.externalID = externalID
+        model.givenName = givenName
+        model.familyName = familyName
+        model.displayName = displayName
+        model.active = active
+    }
+}
+
+/// SCIM Users (RFC 7644 §3): each a person the provider provisions into the organization. Creating or activating
+/// one runs `.provision` (an active member when the organization verified the email's domain, an invitation
+/// otherwise); `active: false` and deleting end the membership; a changed userName ends the old address's membership
+/// and provisions the new one. Each request is one transaction.
+struct SCIMUsers: Sendable {
+    let scim: SCIMContext
+
+    func resource(_ model: SCIMUserModel) -> SCIM.Object {
+        let id = model.id?.uuidString.lowercased() ?? ""
+        var resource: SCIM.Object = [
+            "schemas": [SCIM.userSchema], "id": id, "userName": model.userName,
+            "meta": ["resourceType": "User", "created": SCIM.timestamp(model.createdAt), "lastModified": SCIM.timestamp(model.updatedAt),
+                     "location": location(of: id)],
+        ]
+        if let externalID = model.externalID { resource["externalId"] = externalID }
+        if let displayName = model.displayName { resource["displayName"] = displayName }
+        if let active = model.active { resource["active"] = active }
+        var name: SCIM.Object = [:]
+        if let given = model.givenName { name["givenName"] = given }
+        if let family = model.familyName { name["familyName"] = family }
+        if !name.isEmpty { resource["name"] = name }
+        return resource
+    }
+
+    func location(of id: String) -> String { "\(scim.base)/Users/\(id)" }
+
+    func find(_ id: UUID, on db: any Database) async throws -> SCIMUserModel {
+        guard let model = try await SCIMUserModel.query(on: db).filter(\.$id == id).filter(\.$orgID == scim.orgID).first() else {
+            throw SCIMError(.notFound, detail: "No user \(id.uuidString.lowercased()) in this organization.")
+        }
+        return model
+    }
+
+    func create(_ body: SCIM.Object) async throws -> SCIMUserModel {
+        let state = try SCIMUserState(resource: body)
+        let scim = self.scim
+        return try await scim.db.writeTransaction { db in
+            let model = SCIMUserModel()
+            model.id = UUID()
+            model.orgID = scim.orgID
+            state.write(to: model)
+            model.createdAt = Date()
+            model.updatedAt = model.createdAt
+            try await model.create(on: db)
+            try await reconcile(model, from: nil, to: state, on: db)
+            return model
+        }
+    }
+
+    func replace(_ id: UUID, with body: SCIM.Object) async throws -> SCIMUserModel {
+        let state = try SCIMUserState(resource: body)
+        return try await change(id) { $0 = state }
+    }
+
+    func patch(_ id: UUID, _ body: SCIM.Object) async throws -> SCIMUserModel {
+        let operations = try SCIM.patchOperations(body)
+        return try await change(id) { try $0.apply(operations) }
+    }
+
+    private func change(_ id: UUID, _ edit: @escaping @Sendable (inout SCIMUserState) throws -> Void) async throws -> SCIMUserModel {
+        try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)
+            let model = try await find(id, on: db)
+            let before = SCIMUserState(model)
+            var after = before
+            try edit(&after)
+            guard after != before else { return model }
+            after.write(to: model)
+            model.updatedAt = Date()
+            try await model.save(on: db)
+            try await reconcile(model, from: before, to: after, on: db)
+            return model
+        }
+    }
+
+    func delete(_ id: UUID) async throws {
+        try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)
+            let model = try await find(id, on: db)
+            if let membershipID = model.membershipID { try await scim.end(membershipID, on: db) }
+            try await model.delete(on: db)
+        }
+    }
+
+    /// Brings the membership in line with the provider's record: ends it when the user turns inactive or changes
+    /// address, provisions it when the user is (again) active without one, and carries a new external ID over.
+    private func reconcile(_ model: SCIMUserModel, from before: SCIMUserState?, to after: SCIMUserState, on db: any Database) async throws {
+        let active = after.active != false
+        let moved = before.map { $0.userName != after.userName } ?? false
+        if let membershipID = model.membershipID, !active || moved {
+            try await scim.end(membershipID, on: db)
+            model.membershipID = nil
+        }
+        if active, model.membershipID == nil {
+            let input = InviteInput(email: after.userName, name: try MemberFields.name(after.memberName), externalID: after.externalID)
+            model.membershipID = try await scim.memberships(on: db).run(.provision(input))?.id
+        } else if let membershipID = model.membershipID, let before, before.externalID != after.externalID,
+                  let row = try await MembershipModel.find(membershipID, on: db), MembershipStatus(rawValue: row.status)?.isLive == true {
+            _ = try await scim.memberships(on: db).run(.update(membershipID, MemberUpdate(externalID: .some(after.externalID))))
+        }
+        try await model.save(on: db)
+    }
+
+    /// One page of the organization's users, filtered by `userName eq` or `externalId eq`.
+    func list(filter: (attribute: String, value: String)?, startIndex: Int, count: Int) async throws -> (users: [SCIMUserModel], total: Int) {
+        var query = SCIMUserModel.query(on: scim.db).filter(\.$orgID == scim.orgID)
+        switch filter?.attribute {
+        case "userName"?: query = query.filter(\.$userName == (EmailAddress(filter!.value)?.value ?? filter!.value))
+        case "externalId"?: query = query.filter(\.$externalID == filter!.value)
+        default: break
+        }
+        let total = try await query.count()
+        guard count > 0 else { return ([], total) }
+        let users = try await query.sort(\.$createdAt).sort(\.$id).range((startIndex - 1)..<(startIndex - 1 + count)).all()
+        return (users, total)
+    }
+}
