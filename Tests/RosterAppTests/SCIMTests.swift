@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+import Fluent
+import Vapor
+@testable import RosterApp
+import RosterCore
+import RosterStore
+import RosterStoreTesting
+import RosterTesting
+
+/// Issue 16, point 3: the SCIM server's consent rule, deactivation and errors (scim2-tester checks the protocol in
+/// integration-tests/).
+@Suite struct SCIMTests {
+    struct Org { var id: String; var owner: String; var key: String; var scim: String }
+
+    func scimOrg(_ t: TestApp, slug: String = "acme", permissions: [String] = ["scim"]) async throws -> Org {
+        let owner = try await t.verifiedPerson("owner@\(slug).test")
+        let org = try await t.createOrg(owner, slug: slug)
+        let key = try await t.send(.POST, "/v1/orgs/\(org)/api-keys", json: ["name": "Okta", "permissions": permissions], token: owner)
+        return Org(id: org, owner: owner, key: try #require(key.string("key")), scim: "/scim/v2/orgs/\(org)")
+    }
+
+    func verify(_ domain: String, in org: Org, _ t: TestApp) async throws {
+        let records = PublishedRecords()
+        t.app.roster.txtResolver = records
+        let added = try await t.send(.POST, "/v1/orgs/\(org.id)/domains", json: ["domain": domain], token: org.owner)
+        records.publish(domain, .records([((added.json["verification"] as? [String: Any])?["value"] as? String) ?? ""]))
+        #expect(try await t.send(.POST, "/v1/orgs/\(org.id)/domains/\(try #require(added.string("id")))/verify", token: org.owner).status == .ok)
+    }
+
+    func scim(_ t: TestApp, _ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, token: String?) async throws -> TestResponse {
+        var headers = HTTPHeaders()
+        headers.contentType = SCIM.contentType
+        return try await t.send(method, path, body: try body.map { try JSONSerialization.data(withJSONObject: $0) }, headers: token.map {
+            var h = headers
+            h.bearerAuthorization = BearerAuthorization(token: $0)
+            return h
+        } ?? headers)
+    }
+
+    func row(_ t: TestApp, email: String, org: String) async throws -> MembershipModel? {
+        try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!).filter(\.$email == email)
+            .sort(\.$createdAt, .descending).first()
+    }
+
+    @Test(arguments: TestBackend.available)
+    func membershipOnlyWhereTheDomainIsVerifiedOtherwiseAnInvitation(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let org = try await scimOrg(t)
+            // Unverified domain: an invitation (consent), no account made.
+            let ann = try await scim(t, .POST, "\(org.scim)/Users", ["schemas": [SCIM.userSchema], "userName": "Ann@Acme.test",
+                                                                      "name": ["givenName": "Ann", "familyName": "Lee"]], token: org.key)
+            #expect(ann.status == .created && ann.headers.contentType?.subType == "scim+json" && ann.string("userName") == "ann@acme.test", "\(ann.text)")
+            #expect(ann.headers.first(name: .location)?.hasSuffix("/Users/\(try #require(ann.string("id")))") == true)
+            let annRow = try #require(try await row(t, email: "ann@acme.test", org: org.id))
+            #expect(annRow.status == "pending" && annRow.source == "invitation" && annRow.name == "Ann Lee")
+            #expect(try await t.emails(to: "ann@acme.test", kind: "invitation").count == 1)
+            #expect(try await AccountModel.query(on: t.app.db).filter(\.$email == "ann@acme.test").count() == 0)
+
+            try await verify("acme.test", in: org, t)
+            // Verified domain, no account: an active member (source scim) with a new verified account.
+            let bob = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "bob@acme.test", "externalId": "B-1"], token: org.key)
+            #expect(bob.status == .created)
+            let bobRow = try #require(try await row(t, email: "bob@acme.test", org: org.id))
+            let bobAccount = try #require(try await AccountModel.query(on: t.app.db).filter(\.$email == "bob@acme.test").first())
+            #expect(bobRow.status == "active" && bobRow.source == "scim" && bobRow.accountID == bobAccount.id && bobRow.externalID == "B-1")
+            #expect(bobAccount.emailVerifiedAt != nil)
+            // Nobody knows the new account's password (not even the dummy one).
+            let signIn = try await t.send(.POST, "/v1/sessions", json: ["email": "bob@acme.test", "password": "roster-dummy-password"])
+            #expect(signIn.status == .unauthorized)
+            // Verified domain but an account that never proved the address: still an invitation.
+            try await t.signUp("carol@acme.test")
+            #expect(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "carol@acme.test"], token: org.key).status == .created)
+            #expect(try await row(t, email: "carol@acme.test", org: org.id)?.status == "pending")
+            // A verified account: joins as itself.
+            _ = try await t.verifiedPerson("dave@acme.test")
+            #expect(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "dave@acme.test"], token: org.key).status == .created)
+            let dave = try #require(try await row(t, email: "dave@acme.test", org: org.id))
+            let daveAccount = try await AccountModel.query(on: t.app.db).filter(\.$email == "dave@acme.test").first()
+            #expect(dave.status == "active" && dave.accountID == daveAccount?.id)
+            // An existing member is adopted (no second row), with the provider's external ID.
+            let erin = try await t.addMember(owner: org.owner, org: org.id, email: "erin@elsewhere.test")
+            let adopted = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "erin@elsewhere.test", "externalId": "E-1"], token: org.key)
+            #expect(adopted.status == .created)
+            let erinRow = try #require(try await row(t, email: "erin@elsewhere.test", org: org.id))
+            #expect(erinRow.id?.uuidString == erin.membershipID && erinRow.externalID == "E-1" && erinRow.source == "invitation")
+
+            // Uniqueness, filters, paging.
+            let again = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "bob@acme.test"], token: org.key)
+            #expect(again.status == .conflict && again.string("scimType") == "uniqueness" && (again.json["schemas"] as? [String]) == [SCIM.errorSchema])
+            let taken = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "frank@acme.test", "externalId": "B-1"], token: org.key)
+            #expect(taken.status == .conflict, "the external ID rule of memberships: \(taken.text)")
+            let byName = try await scim(t, .GET, "\(org.scim)/Users?filter=userName%20eq%20%22BOB@acme.test%22", token: org.key)
+            #expect(byName.json["totalResults"] as? Int == 1 && ((byName.json["Resources"] as? [[String: Any]])?.first?["externalId"] as? String) == "B-1")
+            let byExternal = try await scim(t, .GET, "\(org.scim)/Users?filter=externalId%20eq%20%22E-1%22", token: org.key)
+            #expect(((byExternal.json["Resources"] as? [[String: Any]])?.first?["userName"] as? String) == "erin@elsewhere.test")
+            let page = try await scim(t, .GET, "\(org.scim)/Users?startIndex=2&count=2", token: org.key)
+            #expect(page.json["totalResults"] as? Int == 5 && page.json["itemsPerPage"] as? Int == 2 && page.json["startIndex"] as? Int == 2)
+            let events = try await t.send(.GET, "/v1/orgs/\(org.id)/events?types=membership.added", token: org.owner).json["items"] as? [[String: Any]]
+            #expect(events?.compactMap { ($0["data"] as? [String: Any])?["membership"] as? [String: Any] }.filter { $0["source"] as? String == "scim" }.count == 2)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func deactivatingEndsTheMembershipEverywhereAndActivatingProvisionsItAgain(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let org = try await scimOrg(t)
+            try await verify("acme.test", in: org, t)
+            let bob = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "bob@acme.test", "active": true], token: org.key)
+            let bobID = try #require(bob.string("id"))
+            let group = try await scim(t, .POST, "\(org.scim)/Groups", ["displayName": "Team", "members": [["value": bobID]]], token: org.key)
+            #expect(group.status == .created && ((group.json["members"] as? [[String: Any]])?.first?["value"] as? String) == bobID, "\(group.text)")
+            let spaceID = try #require(group.string("id"))
+            let spaceRow = try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: spaceID)!).first()
+            #expect(spaceRow?.status == "active" && spaceRow?.source == "scim")
+
+            // Entra's form: "Replace", and a string for the boolean.
+            let off = try await scim(t, .PATCH, "\(org.scim)/Users/\(bobID)", ["schemas": [SCIM.patchSchema],
+                "Operations": [["op": "Replace", "path": "active", "value": "False"]]], token: org.key)
+            #expect(off.status == .ok && off.json["active"] as? Bool == false, "\(off.text)")
+            let ended = try await MembershipModel.query(on: t.app.db).filter(\.$email == "bob@acme.test").all()
+            #expect(ended.count == 2 && ended.allSatisfy { $0.status == "removed" }, "the org row and, with it, the space row")
+            #expect((try await scim(t, .GET, "\(org.scim)/Groups/\(spaceID)", token: org.key).json["members"]) == nil)
+
+            let on = try await scim(t, .PATCH, "\(org.scim)/Users/\(bobID)", ["schemas": [SCIM.patchSchema],
+                "Operations": [["op": "replace", "value": ["active": true, "displayName": "Bob B."]]]], token: org.key)
+            #expect(on.status == .ok && on.json["active"] as? Bool == true && on.string("id") == bobID)
+            let back = try #require(try await row(t, email: "bob@acme.test", org: org.id))
+            #expect(back.status == "active" && back.name == "Bob B." && back.id != spaceRow?.id)
+
+            // DELETE ends the membership; the user is gone and the address free for a new one.
+            #expect(try await scim(t, .DELETE, "\(org.scim)/Users/\(bobID)", token: org.key).status == .noContent)
+            let gone = try await scim(t, .GET, "\(org.scim)/Users/\(bobID)", token: org.key)
+            #expect(gone.status == .notFound && gone.string("status") == "404")
+            #expect(try await row(t, email: "bob@acme.test", org: org.id)?.status == "removed")
+            #expect(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "bob@acme.test"], token: org.key).status == .created)
+            // Deleting the group deletes the space.
+            #expect(try await scim(t, .DELETE, "\(org.scim)/Groups/\(spaceID)", token: org.key).status == .noContent)
+            #expect(try await t.send(.GET, "/v1/spaces/\(spaceID)", token: org.owner).status == .notFound)
+        }
+    }
+
+    @Test func onlyAnOrganizationKeyWithSCIMGetsInAndEveryErrorIsASCIMError() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let org = try await scimOrg(t)
+            let plain = try await scimOrg(t, slug: "other", permissions: ["members.read"])
+            func isSCIMError(_ response: TestResponse, _ status: HTTPStatus, _ scimType: String? = nil) -> Bool {
+                response.status == status && (response.json["schemas"] as? [String]) == [SCIM.errorSchema]
+                    && response.string("status") == String(status.code) && response.string("scimType") == scimType
+            }
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: nil), .unauthorized))
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: "rk_wrong"), .unauthorized))
+            #expect(isSCIMError(try await scim(t, .GET, "\(plain.scim)/Users", token: plain.key), .forbidden))
+            #expect(isSCIMError(try await scim(t, .GET, "\(plain.scim)/Users", token: org.key), .notFound), "another organization's key")
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: org.owner), .forbidden), "a person's session is not a provider")
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Nothing/here", token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .DELETE, "\(org.scim)/Schemas", token: org.key), .methodNotAllowed))
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users?filter=name%20co%20%22x%22", token: org.key), .badRequest, "invalidFilter"))
+            #expect(isSCIMError(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "not an email"], token: org.key), .badRequest, "invalidValue"))
+            var headers = HTTPHeaders()
+            headers.contentType = SCIM.contentType
+            headers.bearerAuthorization = BearerAuthorization(token: org.key)
+            #expect(isSCIMError(try await t.send(.POST, "\(org.scim)/Users", body: Data("{".utf8), headers: headers), .badRequest, "invalidSyntax"))
+            let user = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "ann@acme.test"], token: org.key)
+            let id = try #require(user.string("id"))
+            #expect(isSCIMError(try await scim(t, .PATCH, "\(org.scim)/Users/\(id)", ["Operations": [["op": "remove", "path": "userName"]]], token: org.key),
+                                .badRequest, "mutability"))
+            let projected = try await scim(t, .GET, "\(org.scim)/Users/\(id)?attributes=userName", token: org.key)
+            #expect(Set(projected.json.keys) == ["schemas", "id", "userName"])
+            let config = try await scim(t, .GET, "\(org.scim)/ServiceProviderConfig", token: org.key)
+            #expect((config.json["patch"] as? [String: Any])?["supported"] as? Bool == true)
+        }
+    }
+}
