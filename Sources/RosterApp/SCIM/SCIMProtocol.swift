@@ -176,7 +176,9 @@ struct SCIMError: Error {
             let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
             switch error.code.status {
             case 400, 422: self.init(.badRequest, scimType: "invalidValue", detail: detail)
-            case 409: self.init(.conflict, scimType: "uniqueness", detail: detail)
+            case 409:
+                let unique: Set<ProblemCode> = [.alreadyMember, .alreadyInvited, .externalIDTaken, .invitationPending, .joinRequestPending, .slugTaken]
+                self.init(.conflict, scimType: unique.contains(error.code) ? "uniqueness" : nil, detail: detail)
             default: self.init(HTTPResponseStatus(statusCode: error.code.status), detail: detail)
             }
         case let abort as any AbortError:
