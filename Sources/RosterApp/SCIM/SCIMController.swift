@@ -50,27 +50,27 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func resourceTypes(req: Request) async throws -> Response {
-        let all = SCIMDiscovery.resourceTypes(base: try await SCIMContext(req).base)
-        return try SCIM.response(SCIM.list(all, total: all.count, startIndex: 1))
+        try await discovery(req, SCIMDiscovery.resourceTypes, kind: "resource type")
     }
 
     @Sendable func resourceType(req: Request) async throws -> Response {
-        let id = req.parameters.get("id") ?? ""
-        guard let found = SCIMDiscovery.resourceTypes(base: try await SCIMContext(req).base).first(where: { $0["id"] as? String == id }) else {
-            throw SCIMError(.notFound, detail: "No resource type \(id.prefix(100)).")
-        }
-        return try SCIM.response(found)
+        try await discovery(req, SCIMDiscovery.resourceTypes, kind: "resource type", id: req.parameters.get("id") ?? "")
     }
 
     @Sendable func schemas(req: Request) async throws -> Response {
-        let all = SCIMDiscovery.schemas(base: try await SCIMContext(req).base)
-        return try SCIM.response(SCIM.list(all, total: all.count, startIndex: 1))
+        try await discovery(req, SCIMDiscovery.schemas, kind: "schema")
     }
 
     @Sendable func schema(req: Request) async throws -> Response {
-        let id = req.parameters.get("id") ?? ""
-        guard let found = SCIMDiscovery.schemas(base: try await SCIMContext(req).base).first(where: { $0["id"] as? String == id }) else {
-            throw SCIMError(.notFound, detail: "No schema \(id.prefix(200)).")
+        try await discovery(req, SCIMDiscovery.schemas, kind: "schema", id: req.parameters.get("id") ?? "")
+    }
+
+    /// A discovery list, or its entry `id`.
+    private func discovery(_ req: Request, _ all: (String) -> [SCIM.Object], kind: String, id: String? = nil) async throws -> Response {
+        let entries = all(try await SCIMContext(req).base)
+        guard let id else { return try SCIM.response(SCIM.list(entries, total: entries.count, startIndex: 1)) }
+        guard let found = entries.first(where: { $0["id"] as? String == id }) else {
+            throw SCIMError(.notFound, detail: "No \(kind) \(id.prefix(200)).")
         }
         return try SCIM.response(found)
     }

@@ -74,14 +74,19 @@ struct SCIMGroups: Sendable {
         }
     }
 
-    func create(_ body: SCIM.Object) async throws -> SpaceModel {
+    /// A full Group resource (POST, PUT): its name, external ID and member ids.
+    static func fields(_ body: SCIM.Object) throws -> (name: String, externalID: String?, memberIDs: [UUID]) {
         guard let name = try SCIM.string(SCIM.value(body, "displayName"), "displayName") else {
             throw SCIMError(.badRequest, scimType: "invalidValue", detail: "displayName (the space's name) is required.")
         }
-        let externalID = try SCIM.string(SCIM.value(body, "externalId"), "externalId")
-        let memberIDs = try Self.memberIDs(SCIM.value(body, "members"))
+        return (name, try SCIM.string(SCIM.value(body, "externalId"), "externalId"), try memberIDs(SCIM.value(body, "members")))
+    }
+
+    func create(_ body: SCIM.Object) async throws -> SpaceModel {
+        let (name, externalID, memberIDs) = try Self.fields(body)
         let scim = self.scim
         return try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)   // before any row referencing it (SCIMUsers.create)
             let space = try await SpaceUseCases(context: scim.org, db: db, requestID: scim.requestID)
                 .create(SpaceRequest(name: name, slug: nil, kind: nil, settings: nil, attributes: nil))
             try await setExternalID(externalID, of: space, on: db)
@@ -91,13 +96,10 @@ struct SCIMGroups: Sendable {
     }
 
     func replace(_ id: UUID, with body: SCIM.Object) async throws -> SpaceModel {
-        guard let name = try SCIM.string(SCIM.value(body, "displayName"), "displayName") else {
-            throw SCIMError(.badRequest, scimType: "invalidValue", detail: "displayName (the space's name) is required.")
-        }
-        let externalID = try SCIM.string(SCIM.value(body, "externalId"), "externalId")
-        let memberIDs = try Self.memberIDs(SCIM.value(body, "members"))
+        let (name, externalID, memberIDs) = try Self.fields(body)
         let scim = self.scim
         return try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)   // before any row referencing it (SCIMUsers.create)
             let space = try await space(id, on: db)
             try await rename(space, to: name, on: db)
             try await setExternalID(externalID, of: space, on: db)
@@ -110,6 +112,7 @@ struct SCIMGroups: Sendable {
         let operations = try SCIM.patchOperations(body)
         let scim = self.scim
         return try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)   // before any row referencing it (SCIMUsers.create)
             let space = try await space(id, on: db)
             for operation in operations {
                 if let path = operation.path {
@@ -204,6 +207,7 @@ struct SCIMGroups: Sendable {
     func delete(_ id: UUID) async throws {
         let scim = self.scim
         try await scim.db.writeTransaction { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)
             let space = try await space(id, on: db)
             try await scim.memberships(try await context(of: space, on: db), on: db).deleteSpace()
             try await SCIMGroupModel.query(on: db).filter(\.$id == id).delete()

@@ -202,7 +202,7 @@ struct SCIMErrorMiddleware: AsyncMiddleware {
             return try await next.respond(to: request)
         } catch {
             let scim = SCIMError(error)
-            if scim.status == .internalServerError { request.logger.error("SCIM \(request.url.path): \(String(describing: error))") }
+            if scim.status == .internalServerError { request.logger.error("SCIM \(request.url.path): \(String(reflecting: error))") }
             return try SCIM.response(scim.body, status: scim.status)
         }
     }

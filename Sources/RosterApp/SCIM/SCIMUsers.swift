@@ -190,6 +190,9 @@ struct SCIMUsers: Sendable {
         let state = try SCIMUserState(resource: body)
         let scim = self.scim
         return try await scim.db.writeTransaction { db in
+            // The organization's lock first: a row referencing the organization would take a share lock on it that
+            // two concurrent requests could then not both upgrade.
+            try await MembershipStore(db).lockOrganization(scim.orgID)
             let model = SCIMUserModel()
             model.id = UUID()
             model.orgID = scim.orgID
