@@ -48,7 +48,7 @@ import RosterStoreTesting
             let transition = serialize(MembershipStore(db).transitionQuery(update, now: Date()).query, on: db.sql)
             #expect(transition == "UPDATE \(q)memberships\(q) SET \(q)status\(q) = \(p(1)), \(q)updated_at\(q) = \(p(2)), \(q)account_id\(q) = \(p(3)) WHERE \(q)id\(q) = \(p(4)) AND \(q)status\(q) = \(p(5)) AND \(q)source\(q) = \(p(6)) AND \(q)email\(q) = \(p(7)) AND \(q)expires_at\(q) > \(p(8)) RETURNING *")
             let lock = serialize(MembershipStore(db).lockQuery(UUID()), on: db.sql)
-            #expect(lock == "SELECT id FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
+            #expect(lock == "SELECT * FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
             let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
         }

@@ -91,7 +91,7 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func createUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req))
+        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
         return try answer(req, users.resource(try await users.create(try SCIM.body(req))), status: .created)
     }
 
@@ -111,17 +111,17 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func replaceUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req))
+        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
         return try answer(req, users.resource(try await users.replace(try id(req, "user"), with: try SCIM.body(req))))
     }
 
     @Sendable func patchUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req))
+        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
         return try answer(req, users.resource(try await users.patch(try id(req, "user"), try SCIM.body(req))))
     }
 
     @Sendable func deleteUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req))
+        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
         try await users.delete(try id(req, "user"))
         return Response(status: .noContent)
     }
@@ -129,7 +129,7 @@ struct SCIMController: RouteCollection {
     // MARK: Groups
 
     @Sendable func createGroup(req: Request) async throws -> Response {
-        let groups = SCIMGroups(scim: try await SCIMContext(req))
+        let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.create(try SCIM.body(req))
         return try answer(req, try await groups.resource(space, on: req.db), status: .created)
     }
@@ -151,19 +151,19 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func replaceGroup(req: Request) async throws -> Response {
-        let groups = SCIMGroups(scim: try await SCIMContext(req))
+        let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.replace(try id(req, "group"), with: try SCIM.body(req))
         return try answer(req, try await groups.resource(space, on: req.db))
     }
 
     @Sendable func patchGroup(req: Request) async throws -> Response {
-        let groups = SCIMGroups(scim: try await SCIMContext(req))
+        let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.patch(try id(req, "group"), try SCIM.body(req))
         return try answer(req, try await groups.resource(space, on: req.db))
     }
 
     @Sendable func deleteGroup(req: Request) async throws -> Response {
-        let groups = SCIMGroups(scim: try await SCIMContext(req))
+        let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         try await groups.delete(try id(req, "group"))
         return Response(status: .noContent)
     }

@@ -18,14 +18,28 @@ struct SCIMContext: Sendable {
     var orgID: UUID { org.scope.orgID }
 
     /// The SCIM context of `req`: an organization API key of the organization named in the path, holding `scim`
-    /// (401 without a key, 403 without the permission, 404 for another organization's key).
-    init(_ req: Request) async throws {
-        guard req.principal != nil else {
+    /// (401 without a key, 403 without the permission, 404 for another organization's key). Reads need only the
+    /// organization; `forWriting` also reads its ladder for the lifecycle.
+    init(_ req: Request, forWriting: Bool = false) async throws {
+        guard let principal = req.principal else {
             throw SCIMError(.unauthorized, detail: "Send an organization API key holding the scim permission as Authorization: Bearer rk_….")
         }
-        var org = try await req.orgScope()
-        guard org.organizationKey != nil, org.authority.permissions.contains(.scim) else {
+        guard let key = principal.organizationKey, key.permissions.contains(.scim) else {
             throw SCIMError(.forbidden, detail: "SCIM takes an organization API key holding the scim permission.")
+        }
+        var org: ScopeContext
+        if forWriting {
+            org = try await req.orgScope()
+            // Another organization's key answered 404 already; one limited to some spaces has nothing here.
+            guard org.authority.permissions.contains(.scim) else { throw RosterError.notFound }
+        } else {
+            // A read decides nothing: the organization is enough (no ladder, and an authority that grants nothing).
+            let model = try await req.organization()
+            guard key.orgID == model.id, key.spaceIDs == nil else { throw RosterError.notFound }
+            let (actor, _, actorName) = try req.actorIdentity()
+            org = ScopeContext(org: model, scope: ScopeRef(orgID: key.orgID), ladder: RoleLadder(.org, roles: []), authority: .none,
+                               actor: actor, account: nil, actorName: actorName, settings: model.settings, spaceName: nil)
+            org.organizationKey = key
         }
         org.authority.permissions.formUnion(Permission.provisioning)
         self.org = org
@@ -190,19 +204,24 @@ struct SCIMUsers: Sendable {
         let state = try SCIMUserState(resource: body)
         let scim = self.scim
         return try await scim.db.writeTransaction { db in
-            // The organization's lock first: a row referencing the organization would take a share lock on it that
-            // two concurrent requests could then not both upgrade.
-            try await MembershipStore(db).lockOrganization(scim.orgID)
             let model = SCIMUserModel()
             model.id = UUID()
             model.orgID = scim.orgID
             state.write(to: model)
             model.createdAt = Date()
             model.updatedAt = model.createdAt
+            // Provisioning takes the organization's lock before the row referencing it is written (the other order
+            // lets two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for).
+            if state.active != false { model.membershipID = try await provision(state, on: db) }
             try await model.create(on: db)
-            try await reconcile(model, from: nil, to: state, on: db)
             return model
         }
+    }
+
+    /// Provisions the membership of `state`'s address; its row id.
+    private func provision(_ state: SCIMUserState, on db: any Database) async throws -> UUID? {
+        let input = InviteInput(email: state.userName, name: try MemberFields.name(state.memberName), externalID: state.externalID)
+        return try await scim.memberships(on: db).run(.provision(input))?.id
     }
 
     func replace(_ id: UUID, with body: SCIM.Object) async throws -> SCIMUserModel {
@@ -242,17 +261,16 @@ struct SCIMUsers: Sendable {
 
     /// Brings the membership in line with the provider's record: ends it when the user turns inactive or changes
     /// address, provisions it when the user is (again) active without one, and carries a new external ID over.
-    private func reconcile(_ model: SCIMUserModel, from before: SCIMUserState?, to after: SCIMUserState, on db: any Database) async throws {
+    private func reconcile(_ model: SCIMUserModel, from before: SCIMUserState, to after: SCIMUserState, on db: any Database) async throws {
         let active = after.active != false
-        let moved = before.map { $0.userName != after.userName } ?? false
+        let moved = before.userName != after.userName
         if let membershipID = model.membershipID, !active || moved {
             try await scim.end(membershipID, on: db)
             model.membershipID = nil
         }
         if active, model.membershipID == nil {
-            let input = InviteInput(email: after.userName, name: try MemberFields.name(after.memberName), externalID: after.externalID)
-            model.membershipID = try await scim.memberships(on: db).run(.provision(input))?.id
-        } else if let membershipID = model.membershipID, let before, before.externalID != after.externalID,
+            model.membershipID = try await provision(after, on: db)
+        } else if let membershipID = model.membershipID, before.externalID != after.externalID,
                   let row = try await MembershipModel.find(membershipID, on: db), MembershipStatus(rawValue: row.status)?.isLive == true {
             _ = try await scim.memberships(on: db).run(.update(membershipID, MemberUpdate(externalID: .some(after.externalID))))
         }
@@ -266,6 +284,11 @@ struct SCIMUsers: Sendable {
         case "userName"?: query = query.filter(\.$userName == (EmailAddress(filter!.value)?.value ?? filter!.value))
         case "externalId"?: query = query.filter(\.$externalID == filter!.value)
         default: break
+        }
+        if filter != nil {
+            // Both attributes are unique in the organization: the one match (or none) is the whole list.
+            let found = try await query.all()
+            return (Array(found.dropFirst(startIndex - 1).prefix(count)), found.count)
         }
         let total = try await query.count()
         guard count > 0 else { return ([], total) }

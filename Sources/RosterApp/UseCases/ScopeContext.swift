@@ -37,18 +37,16 @@ extension ScopeContext {
     /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
     func locked(on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
-        try await store.lockOrganization(scope.orgID)
+        let org = try await store.lockedOrganization(scope.orgID)
         var copy = self
-        let directory = Directory(db)
+        copy.org = org
         if let spaceID = scope.spaceID {
-            guard let (space, org) = try await directory.space(id: spaceID) else { throw RosterError.notFound }
-            copy.org = org
+            guard let space = try await SpaceModel.query(on: db).filter(\.$id == spaceID).filter(\.$orgID == org.requireID())
+                .filter(\.$deletedAt == nil).first() else { throw RosterError.notFound }
             copy.settings = space.settings(in: org)
             copy.attributeDefinitions = space.attributeDefinitions
             copy.spaceName = space.name
         } else {
-            guard let org = try await directory.organization(id: scope.orgID) else { throw RosterError.notFound }
-            copy.org = org
             copy.settings = org.settings
         }
         copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)

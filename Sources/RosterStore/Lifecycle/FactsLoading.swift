@@ -33,10 +33,13 @@ extension MembershipStore {
             facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
             if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
             facts.liveRows = try await seatsTaken()
-            facts.invitationBudget = try await invitationBudget()
             if case .provision = command, let domain = DomainName.of(email: input.email) {
                 facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)
                     .filter(\.$domain == domain).filter(\.$verifiedAt != nil).count() > 0
+            }
+            // Provisioning a verified address of a verified domain sends no invitation: its budget is not read.
+            if !facts.emailDomainVerified || facts.invitedAccount?.emailVerified == false {
+                facts.invitationBudget = try await invitationBudget()
             }
         case .resend(let id, let newEmail):
             facts.target = try await target(id)

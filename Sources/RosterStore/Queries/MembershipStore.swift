@@ -70,14 +70,19 @@ public struct MembershipStore: Sendable {
     /// on SQLite the `BEGIN IMMEDIATE` write lock already held. Last-owner and seat-limit checks rely on it.
     /// Refuses with 404 when the organization was deleted meanwhile.
     public func lockOrganization(_ orgID: UUID) async throws {
-        let live = try await db.sql.raw(lockQuery(orgID)).all()
-        if live.isEmpty { throw RosterError.notFound }
+        _ = try await lockedOrganization(orgID)
+    }
+
+    /// `lockOrganization(_:)`, reading the organization's row in the same statement.
+    public func lockedOrganization(_ orgID: UUID) async throws -> OrganizationModel {
+        guard let row = try await db.sql.raw(lockQuery(orgID)).first() else { throw RosterError.notFound }
+        return try row.decode(fluentModel: OrganizationModel.self)
     }
 
     /// The statement of `lockOrganization(_:)` (pinned in tests).
     public func lockQuery(_ orgID: UUID) -> SQLQueryString {
         let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
-        return "SELECT id FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
+        return "SELECT * FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
     /// Expires the pending invitations of a scope whose time is up, each through `Lifecycle.decide(.expire)`: a
