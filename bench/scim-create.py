@@ -20,7 +20,7 @@ def client(index):
     mine = []
     for n in range(index, total, clients):
         body = json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"user{n}@{domain}",
-                           "externalId": f"EXT-{n}", "name": {"givenName": "User", "familyName": str(n)}})
+                           "externalId": f"EXT-{n}-{domain}", "name": {"givenName": "User", "familyName": str(n)}})
         started = time.perf_counter()
         connection.request("POST", f"/scim/v2/orgs/{org}/Users", body=body,
                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/scim+json"})

@@ -1,10 +1,15 @@
 import Vapor
 import Logging
+import NIOCore
+import NIOPosix
 import RosterCore
 
 /// The `roster` executable: reads the environment, configures, migrates before serving, runs the command.
 public enum RosterMain {
     public static func run() async {
+        // Swift concurrency runs on NIO's event loops: a request's database round trips resume where their
+        // answers arrive instead of hopping to another thread (docs/decisions.md, "Tasks run on the event loops").
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let configuration: RosterConfiguration
         do {
             configuration = try RosterConfiguration.fromEnvironment(ConfigurationSources.current())

@@ -94,6 +94,10 @@ import RosterTesting
             #expect(byName.json["totalResults"] as? Int == 1 && ((byName.json["Resources"] as? [[String: Any]])?.first?["externalId"] as? String) == "B-1")
             let byExternal = try await scim(t, .GET, "\(org.scim)/Users?filter=externalId%20eq%20%22E-1%22", token: org.key)
             #expect(((byExternal.json["Resources"] as? [[String: Any]])?.first?["userName"] as? String) == "erin@elsewhere.test")
+            // Form encoding, as some providers send it: `+` for spaces, the address's `@` escaped; the projection read with it.
+            let formEncoded = try await scim(t, .GET, "\(org.scim)/Users?filter=userName+eq+%22bob%40acme.test%22&attributes=externalId", token: org.key)
+            let found = (formEncoded.json["Resources"] as? [[String: Any]])?.first
+            #expect(found?["externalId"] as? String == "B-1" && found?["userName"] == nil, "\(formEncoded.text)")
             let page = try await scim(t, .GET, "\(org.scim)/Users?startIndex=2&count=2", token: org.key)
             #expect(page.json["totalResults"] as? Int == 5 && page.json["itemsPerPage"] as? Int == 2 && page.json["startIndex"] as? Int == 2)
             let events = try await t.send(.GET, "/v1/orgs/\(org.id)/events?types=membership.added", token: org.owner).json["items"] as? [[String: Any]]

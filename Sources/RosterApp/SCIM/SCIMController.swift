@@ -85,7 +85,7 @@ struct SCIMController: RouteCollection {
     }
 
     private func answer(_ req: Request, _ resource: SCIM.Object, status: HTTPResponseStatus = .ok) throws -> Response {
-        let (attributes, excluded) = SCIM.projection(req)
+        let (attributes, excluded) = SCIM.Query(req).projection
         let location = status == .created ? (resource["meta"] as? SCIM.Object)?["location"] as? String : nil
         return try SCIM.response(SCIM.project(resource, attributes: attributes, excluded: excluded), status: status, location: location)
     }
@@ -97,10 +97,11 @@ struct SCIMController: RouteCollection {
 
     @Sendable func listUsers(req: Request) async throws -> Response {
         let users = SCIMUsers(scim: try await SCIMContext(req))
-        let filter = try SCIM.filter(try? req.query.get(String.self, at: "filter"), allowed: ["userName", "externalId"])
-        let (start, count) = SCIM.page(req)
+        let query = SCIM.Query(req)
+        let filter = try SCIM.filter(query["filter"], allowed: ["userName", "externalId"])
+        let (start, count) = query.page
         let (found, total) = try await users.list(filter: filter, startIndex: start, count: count)
-        let (attributes, excluded) = SCIM.projection(req)
+        let (attributes, excluded) = query.projection
         return try SCIM.response(SCIM.list(found.map { SCIM.project(users.resource($0), attributes: attributes, excluded: excluded) },
                                            total: total, startIndex: start))
     }
@@ -136,10 +137,11 @@ struct SCIMController: RouteCollection {
 
     @Sendable func listGroups(req: Request) async throws -> Response {
         let groups = SCIMGroups(scim: try await SCIMContext(req))
-        let filter = try SCIM.filter(try? req.query.get(String.self, at: "filter"), allowed: ["displayName", "externalId"])
-        let (start, count) = SCIM.page(req)
+        let query = SCIM.Query(req)
+        let filter = try SCIM.filter(query["filter"], allowed: ["displayName", "externalId"])
+        let (start, count) = query.page
         let (found, total) = try await groups.list(filter: filter, startIndex: start, count: count)
-        let (attributes, excluded) = SCIM.projection(req)
+        let (attributes, excluded) = query.projection
         var resources: [SCIM.Object] = []
         for space in found { resources.append(SCIM.project(try await groups.resource(space, on: req.db), attributes: attributes, excluded: excluded)) }
         return try SCIM.response(SCIM.list(resources, total: total, startIndex: start))

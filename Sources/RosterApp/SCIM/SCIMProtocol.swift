@@ -27,10 +27,11 @@ enum SCIM {
 
     /// An RFC 3339 timestamp.
     static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        date.formatted(timestampFormat)
     }
+
+    /// A value, not a formatter object: a new `ISO8601DateFormatter` per timestamp cost a list request a sixth of its time.
+    private static let timestampFormat = Date.ISO8601FormatStyle()
 
     /// A response with a SCIM body.
     static func response(_ body: Object, status: HTTPResponseStatus = .ok, location: String? = nil) throws -> Response {
@@ -72,14 +73,6 @@ enum SCIM {
         return resource
     }
 
-    /// The query's `attributes` and `excludedAttributes`, split at commas.
-    static func projection(_ req: Request) -> (attributes: [String]?, excluded: [String]?) {
-        func list(_ name: String) -> [String]? {
-            (try? req.query.get(String.self, at: name)).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        }
-        return (list("attributes"), list("excludedAttributes"))
-    }
-
     /// A filter Roster answers: `ATTRIBUTE eq "VALUE"` on one attribute of `allowed` (matched case-insensitively).
     static func filter(_ raw: String?, allowed: [String]) throws -> (attribute: String, value: String)? {
         guard let raw, !raw.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
@@ -103,12 +96,41 @@ enum SCIM {
         throw invalid
     }
 
-    /// The 1-based `startIndex` and the `count` of a list request (RFC 7644 §3.4.2.4: below 1 reads as 1; count
-    /// capped at `maximumResults`).
-    static func page(_ req: Request) -> (startIndex: Int, count: Int) {
-        let start = max(1, (try? req.query.get(Int.self, at: "startIndex")) ?? 1)
-        let count = min(max(0, (try? req.query.get(Int.self, at: "count")) ?? maximumResults), maximumResults)
-        return (start, count)
+    /// A request's query parameters, decoded once (form encoding: `+` is a space; the first of repeated names
+    /// counts). Vapor's query decoder parses the whole query again for every parameter read, a twentieth of a
+    /// filtered list request's time for each.
+    struct Query {
+        private var values: [String: String] = [:]
+
+        init(_ req: Request) {
+            func decode(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            for pair in (req.url.query ?? "").split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = decode(parts[0])
+                if values[name] == nil { values[name] = parts.count > 1 ? decode(parts[1]) : "" }
+            }
+        }
+
+        subscript(_ name: String) -> String? { values[name] }
+
+        /// `attributes` and `excludedAttributes`, split at commas.
+        var projection: (attributes: [String]?, excluded: [String]?) {
+            func list(_ name: String) -> [String]? {
+                values[name].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            }
+            return (list("attributes"), list("excludedAttributes"))
+        }
+
+        /// The 1-based `startIndex` and the `count` of a list request (RFC 7644 §3.4.2.4: below 1 reads as 1; count
+        /// capped at `maximumResults`).
+        var page: (startIndex: Int, count: Int) {
+            let start = max(1, values["startIndex"].flatMap { Int($0) } ?? 1)
+            let count = min(max(0, values["count"].flatMap { Int($0) } ?? maximumResults), maximumResults)
+            return (start, count)
+        }
     }
 
     /// One operation of a PATCH request (RFC 7644 §3.5.2).
