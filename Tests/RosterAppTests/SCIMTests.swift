@@ -144,6 +144,54 @@ import RosterTesting
         }
     }
 
+    @Test(arguments: TestBackend.available)
+    func whatProvidersSendIsAnsweredAndHostileInputIsRefused(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let org = try await scimOrg(t)
+            // Paging far past the end answers an empty page (no overflow).
+            for resource in ["Users", "Groups"] {
+                let far = try await scim(t, .GET, "\(org.scim)/\(resource)?startIndex=9223372036854775807&count=200", token: org.key)
+                #expect(far.status == .ok && far.json["totalResults"] as? Int == 0, "\(resource): \(far.text)")
+            }
+            // A value with spaces (Entra looks groups up by name before creating them); a NUL is refused, not a 500.
+            let team = try await scim(t, .POST, "\(org.scim)/Groups", ["displayName": "Sales Team"], token: org.key)
+            let byName = try await scim(t, .GET, "\(org.scim)/Groups?filter=displayName%20eq%20%22Sales%20Team%22", token: org.key)
+            #expect(byName.json["totalResults"] as? Int == 1 && ((byName.json["Resources"] as? [[String: Any]])?.first?["id"] as? String) == team.string("id"))
+            let nul = try await scim(t, .GET, "\(org.scim)/Users?filter=externalId%20eq%20%22a%00b%22", token: org.key)
+            #expect(nul.status == .badRequest && nul.string("scimType") == "invalidFilter", "\(nul.text)")
+            // External IDs follow the membership's rule (trimmed; at most 200 characters), so an export imports back.
+            let long = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "long@acme.test", "externalId": String(repeating: "x", count: 201)], token: org.key)
+            #expect(long.status == .badRequest && long.string("scimType") == "invalidValue")
+            let ann = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "ann@acme.test", "externalId": "  A-1 ",
+                                                                      "name": ["givenName": "Ann", "familyName": "Lee"]], token: org.key)
+            let annRow = try await row(t, email: "ann@acme.test", org: org.id)
+            #expect(ann.string("externalId") == "A-1" && annRow?.externalID == "A-1")
+            // replace of name keeps the sub-attribute it does not name (RFC 7644 §3.5.2.3).
+            let renamed = try await scim(t, .PATCH, "\(org.scim)/Users/\(try #require(ann.string("id")))", ["schemas": [SCIM.patchSchema],
+                "Operations": [["op": "replace", "path": "name", "value": ["givenName": "Anne"]]]], token: org.key)
+            #expect((renamed.json["name"] as? [String: Any])?["familyName"] as? String == "Lee" && (renamed.json["name"] as? [String: Any])?["givenName"] as? String == "Anne")
+            // An owner is not the provider's to adopt: it could never end that membership.
+            let owner = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "owner@acme.test"], token: org.key)
+            #expect(owner.status == .forbidden && (owner.json["schemas"] as? [String]) == [SCIM.errorSchema], "\(owner.text)")
+            // A member who is no user of this organization: 400, and no group made.
+            let stray = try await scim(t, .POST, "\(org.scim)/Groups", ["displayName": "Stray", "members": [["value": UUID().uuidString]]], token: org.key)
+            #expect(stray.status == .badRequest && stray.string("scimType") == "invalidValue")
+            #expect(try await SpaceModel.query(on: t.app.db).filter(\.$name == "Stray").count() == 0)
+
+            // A pending join request is approved when the provider provisions the person (they asked; it says yes).
+            let open = try await t.createOrg(org.owner, name: "Open", slug: "open", settings: ["join_policy": "request"])
+            let key = try await t.send(.POST, "/v1/orgs/\(open)/api-keys", json: ["name": "Okta", "permissions": ["scim"]], token: org.owner)
+            let gail = try await t.verifiedPerson("gail@open.test")
+            #expect(try await t.send(.POST, "/v1/orgs/\(open)/join-requests", json: [:], token: gail).status == .created)
+            let provisioned = try await scim(t, .POST, "/scim/v2/orgs/\(open)/Users", ["userName": "gail@open.test", "externalId": "G-1"],
+                                             token: try #require(key.string("key")))
+            #expect(provisioned.status == .created, "\(provisioned.text)")
+            let gailRow = try #require(try await row(t, email: "gail@open.test", org: open))
+            #expect(gailRow.status == "active" && gailRow.source == "join_request" && gailRow.externalID == "G-1")
+            #expect(try await t.emails(to: "gail@open.test", kind: "join_request_approved").count == 1)
+        }
+    }
+
     @Test func onlyAnOrganizationKeyWithSCIMGetsInAndEveryErrorIsASCIMError() async throws {
         try await TestApp.with(.sqlite) { t in
             let org = try await scimOrg(t)

@@ -232,3 +232,31 @@ import Testing
         #expect(throws: RosterError.self) { try Lifecycle.decide(.joinByDomain, facts: facts, now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh) }
     }
 }
+
+@Suite struct ProvisioningRulesTests {
+    /// The facts of an identity provider's key on the organization (the rank below owner), `existing` the person's row.
+    static func facts(existing: MembershipFacts?) -> ScopeFacts {
+        var facts = LifecycleEngineTests.facts()
+        facts.person = nil
+        facts.authority = .organizationKey(permissions: Permission.provisioning, limitedToSpaces: false,
+                                           ownerRank: LifecycleEngineTests.ladder.role(DefaultRoles.ownerKey)!.rank)
+        facts.existing = existing
+        return facts
+    }
+
+    static func provision(_ facts: ScopeFacts, externalID: String? = "X-1") throws -> MembershipPlan {
+        try Lifecycle.decide(.provision(InviteInput(email: "invitee@example.com", externalID: externalID)), facts: facts,
+                             now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh)
+    }
+
+    @Test func aPendingJoinRequestIsApprovedAndAnOwnerIsNotAdopted() throws {
+        let request = LifecycleEngineTests.row(.pending, .joinRequest)
+        let approved = try Self.provision(Self.facts(existing: request))
+        #expect(approved.updates.map(\.to) == [.active] && approved.updates.first?.set.externalID == .some("X-1"))
+        #expect(approved.emails.count == 1 && approved.inserts.isEmpty && approved.result == request.id)
+
+        let member = try Self.provision(Self.facts(existing: LifecycleEngineTests.row(.active, .direct)))
+        #expect(member.updates.map(\.to) == [.active] && member.inserts.isEmpty, "a member is adopted with the external ID")
+        #expect(throws: RosterError.self) { try Self.provision(Self.facts(existing: LifecycleEngineTests.row(.active, .creator, role: DefaultRoles.ownerKey))) }
+    }
+}

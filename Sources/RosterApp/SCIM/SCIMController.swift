@@ -1,5 +1,6 @@
 import Foundation
 import RosterCore
+import RosterStore
 import Vapor
 
 /// `/scim/v2/orgs/{org}/…`: a SCIM 2.0 server (RFC 7643, RFC 7644) per organization for its identity provider
@@ -129,10 +130,15 @@ struct SCIMController: RouteCollection {
 
     // MARK: Groups
 
+    /// The Group resource of `space`, its members left out when the request excludes them (a large space's list).
+    private func group(_ req: Request, _ groups: SCIMGroups, _ space: SpaceModel) async throws -> SCIM.Object {
+        try await groups.resource(space, withMembers: SCIM.Query(req).returns("members"), on: req.db)
+    }
+
     @Sendable func createGroup(req: Request) async throws -> Response {
         let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.create(try SCIM.body(req))
-        return try answer(req, try await groups.resource(space, on: req.db), status: .created)
+        return try answer(req, try await group(req, groups, space), status: .created)
     }
 
     @Sendable func listGroups(req: Request) async throws -> Response {
@@ -143,25 +149,25 @@ struct SCIMController: RouteCollection {
         let (found, total) = try await groups.list(filter: filter, startIndex: start, count: count)
         let (attributes, excluded) = query.projection
         var resources: [SCIM.Object] = []
-        for space in found { resources.append(SCIM.project(try await groups.resource(space, on: req.db), attributes: attributes, excluded: excluded)) }
+        for space in found { resources.append(SCIM.project(try await groups.resource(space, withMembers: query.returns("members"), on: req.db), attributes: attributes, excluded: excluded)) }
         return try SCIM.response(SCIM.list(resources, total: total, startIndex: start))
     }
 
     @Sendable func getGroup(req: Request) async throws -> Response {
         let groups = SCIMGroups(scim: try await SCIMContext(req))
-        return try answer(req, try await groups.resource(try await groups.space(try id(req, "group"), on: req.db), on: req.db))
+        return try answer(req, try await group(req, groups, try await groups.space(try id(req, "group"), on: req.db)))
     }
 
     @Sendable func replaceGroup(req: Request) async throws -> Response {
         let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.replace(try id(req, "group"), with: try SCIM.body(req))
-        return try answer(req, try await groups.resource(space, on: req.db))
+        return try answer(req, try await group(req, groups, space))
     }
 
     @Sendable func patchGroup(req: Request) async throws -> Response {
         let groups = SCIMGroups(scim: try await SCIMContext(req, forWriting: true))
         let space = try await groups.patch(try id(req, "group"), try SCIM.body(req))
-        return try answer(req, try await groups.resource(space, on: req.db))
+        return try answer(req, try await group(req, groups, space))
     }
 
     @Sendable func deleteGroup(req: Request) async throws -> Response {

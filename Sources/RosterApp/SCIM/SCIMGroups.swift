@@ -31,18 +31,22 @@ struct SCIMGroups: Sendable {
         return context
     }
 
-    /// The SCIM users with a live row in `space`, with that row's id, oldest user first.
+    /// The SCIM users who are members of `space` (active, or invited), with that row's id, oldest user first: one
+    /// join in the database whatever the space's size. A pending join request is not yet a member (adding the
+    /// person approves it).
     func members(of spaceID: UUID, on db: any Database) async throws -> [(user: SCIMUserModel, rowID: UUID)] {
-        let rows = try await MembershipModel.query(on: db).filter(\.$scopeID == spaceID)
-            .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).all()
-        guard !rows.isEmpty else { return [] }
-        let rowByEmail = Dictionary(rows.compactMap { row in row.id.map { (row.email, $0) } }, uniquingKeysWith: { first, _ in first })
-        let users = try await SCIMUserModel.query(on: db).filter(\.$orgID == scim.orgID).filter(\.$userName ~~ Array(rowByEmail.keys))
-            .sort(\.$createdAt).sort(\.$id).all()
-        return users.compactMap { user in rowByEmail[user.userName].map { (user, $0) } }
+        let rows = try await db.sql.raw("""
+            SELECT u.*, m.id AS row_id FROM \(ident: SCIMUserModel.schema) u JOIN \(ident: MembershipModel.schema) m ON m.email = u.user_name
+            WHERE u.org_id = \(bind: scim.orgID) AND m.scope_id = \(bind: spaceID)
+              AND (m.status = \(bind: MembershipStatus.active.rawValue)
+                   OR (m.status = \(bind: MembershipStatus.pending.rawValue) AND m.source <> \(bind: MembershipSource.joinRequest.rawValue)))
+            ORDER BY u.created_at, u.id
+            """).all()
+        return try rows.map { (try $0.decode(fluentModel: SCIMUserModel.self), try $0.decode(column: "row_id", as: UUID.self)) }
     }
 
-    func resource(_ space: SpaceModel, on db: any Database) async throws -> SCIM.Object {
+    /// The Group resource of `space`; `withMembers: false` leaves out its members (a request excluding them).
+    func resource(_ space: SpaceModel, withMembers: Bool = true, on db: any Database) async throws -> SCIM.Object {
         let spaceID = try space.requireID()
         let id = spaceID.uuidString.lowercased()
         var meta: SCIM.Object = ["resourceType": "Group", "location": "\(scim.base)/Groups/\(id)"]
@@ -50,7 +54,7 @@ struct SCIMGroups: Sendable {
         if let modified = space.updatedAt { meta["lastModified"] = SCIM.timestamp(modified) }
         var resource: SCIM.Object = ["schemas": [SCIM.groupSchema], "id": id, "displayName": space.name, "meta": meta]
         if let externalID = try await SCIMGroupModel.find(spaceID, on: db)?.externalID { resource["externalId"] = externalID }
-        let members = try await members(of: spaceID, on: db)
+        let members = withMembers ? try await members(of: spaceID, on: db) : []
         if !members.isEmpty {
             resource["members"] = members.map { member -> SCIM.Object in
                 let userID = member.user.id?.uuidString.lowercased() ?? ""
@@ -189,7 +193,9 @@ struct SCIMGroups: Sendable {
         let context = try await context(of: space, on: db)
         if replacing { try await removeMembers(present.subtracting(ids), of: space, on: db) }
         for id in ids where !present.contains(id) {
-            let user = try await users.find(id, on: db)
+            guard let user = try await users.existing(id, on: db) else {
+                throw SCIMError(.badRequest, scimType: "invalidValue", detail: "No user \(id.uuidString.lowercased()) in this organization to make a member.")
+            }
             let state = SCIMUserState(user)
             let input = InviteInput(email: user.userName, name: try MemberFields.name(state.memberName))
             _ = try await scim.memberships(context, on: db).run(.provision(input))

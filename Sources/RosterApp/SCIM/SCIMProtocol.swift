@@ -83,12 +83,17 @@ enum SCIM {
         guard let name = scanner.scanCharacters(from: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: ".:"))),
               let attribute = allowed.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }),
               scanner.scanCharacters(from: .letters)?.lowercased() == "eq", scanner.scanString("\"") != nil else { throw invalid }
+        // The quoted value is read by hand: the scanner would skip the spaces inside it.
         var value = ""
-        while !scanner.isAtEnd {
-            guard let character = scanner.scanCharacter() else { break }
-            if character == "\\" { if let escaped = scanner.scanCharacter() { value.append(escaped) }; continue }
+        var rest = raw[scanner.currentIndex...].makeIterator()
+        while let character = rest.next() {
+            if character == "\\" { if let escaped = rest.next() { value.append(escaped) }; continue }
             if character == "\"" {
-                guard scanner.isAtEnd else { throw invalid }
+                guard rest.allSatisfy(\.isWhitespace) else { throw invalid }
+                // Nothing stored holds a NUL, and PostgreSQL refuses one in text.
+                guard !value.unicodeScalars.contains("\0") else {
+                    throw SCIMError(.badRequest, scimType: "invalidFilter", detail: "A filter value cannot contain a NUL character.")
+                }
                 return (attribute, value)
             }
             value.append(character)
@@ -124,10 +129,17 @@ enum SCIM {
             return (list("attributes"), list("excludedAttributes"))
         }
 
+        /// Whether a response carries the top-level `attribute` (by `project`'s rules).
+        func returns(_ attribute: String) -> Bool {
+            let (attributes, excluded) = projection
+            return SCIM.project([attribute: true], attributes: attributes, excluded: excluded)[attribute] != nil
+        }
+
         /// The 1-based `startIndex` and the `count` of a list request (RFC 7644 §3.4.2.4: below 1 reads as 1; count
         /// capped at `maximumResults`).
         var page: (startIndex: Int, count: Int) {
-            let start = max(1, values["startIndex"].flatMap { Int($0) } ?? 1)
+            // Past any roster's end, and far from overflowing `start - 1 + count`.
+            let start = min(max(1, values["startIndex"].flatMap { Int($0) } ?? 1), 1_000_000_000)
             let count = min(max(0, values["count"].flatMap { Int($0) } ?? maximumResults), maximumResults)
             return (start, count)
         }

@@ -107,7 +107,11 @@ struct SCIMUserState: Equatable {
                 throw SCIMError(.badRequest, scimType: "mutability", detail: "userName is required and cannot be removed.")
             }
             userName = try Self.email(text)
-        case "externalid": externalID = try SCIM.string(value, "externalId")
+        case "externalid":
+            // The membership's rule for external IDs (trimmed, empty is none, at most 200 characters), as imports have it.
+            do { externalID = try MemberFields.externalID(try SCIM.string(value, "externalId")) } catch let error as RosterError {
+                throw SCIMError(.badRequest, scimType: "invalidValue", detail: "externalId \(error.issues.first?.message ?? "is not valid").")
+            }
         case "displayname": displayName = try SCIM.string(value, "displayName")
         case "name.givenname": givenName = try SCIM.string(value, "name.givenName")
         case "name.familyname": familyName = try SCIM.string(value, "name.familyName")
@@ -133,19 +137,20 @@ struct SCIMUserState: Equatable {
         }
     }
 
-    /// Applies PATCH operations (RFC 7644 §3.5.2) in order.
+    /// Applies PATCH operations (RFC 7644 §3.5.2) in order. `add` and `replace` of `name` keep the sub-attribute
+    /// they do not name (§3.5.2.3).
     mutating func apply(_ operations: [SCIM.PatchOperation]) throws {
         for operation in operations {
             switch (operation.op, operation.path) {
             case (.remove, let path?):
                 try set(path, nil)
             case (_, let path?):
-                try set(path, operation.value, merge: operation.op == .add)
+                try set(path, operation.value, merge: true)
             case (_, nil):
                 guard let object = operation.value as? SCIM.Object else {
                     throw SCIMError(.badRequest, scimType: "invalidValue", detail: "An operation without a path takes an object of attributes.")
                 }
-                for (key, value) in object { try set(key, value, merge: operation.op == .add) }
+                for (key, value) in object { try set(key, value, merge: true) }
             }
         }
     }
@@ -194,10 +199,15 @@ struct SCIMUsers: Sendable {
     func location(of id: String) -> String { "\(scim.base)/Users/\(id)" }
 
     func find(_ id: UUID, on db: any Database) async throws -> SCIMUserModel {
-        guard let model = try await SCIMUserModel.query(on: db).filter(\.$id == id).filter(\.$orgID == scim.orgID).first() else {
+        guard let model = try await existing(id, on: db) else {
             throw SCIMError(.notFound, detail: "No user \(id.uuidString.lowercased()) in this organization.")
         }
         return model
+    }
+
+    /// The organization's user `id`, if there is one.
+    func existing(_ id: UUID, on db: any Database) async throws -> SCIMUserModel? {
+        try await SCIMUserModel.query(on: db).filter(\.$id == id).filter(\.$orgID == scim.orgID).first()
     }
 
     func create(_ body: SCIM.Object) async throws -> SCIMUserModel {

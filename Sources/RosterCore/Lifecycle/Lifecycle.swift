@@ -317,11 +317,21 @@ public enum Lifecycle {
     /// account, or a new verified account whose password they choose by a reset link; an account that exists
     /// unverified, or an unverified domain, gets an invitation instead (the organization's add policy applies, as for
     /// any invitation). A live row the person already has (active, or a pending invitation) is adopted, with the
-    /// external ID the provider gives.
+    /// external ID the provider gives, unless its role is above what the provider may grant (an owner: the provider
+    /// could not end it later). A pending join request is approved: the person asked, their provider says yes.
     static func provision(_ input: InviteInput, facts: ScopeFacts, now: Date, fresh: FreshValues) throws(RosterError) -> MembershipPlan {
         try facts.authority.require(.scim)
+        if let existing = facts.existing, let id = existing.id, existing.status == .pending, existing.source == .joinRequest {
+            let role = try facts.ladder.require(existing.roleKey)
+            try facts.authority.requireMayGrant(role)
+            if let externalID = input.externalID { try requireExternalIDFree(externalID, for: existing, facts: facts) }
+            var plan = decide(request: existing, approve: true, role: role, externalID: input.externalID.map { .some($0) }, facts: facts)
+            plan.result = id
+            return plan
+        }
         if let existing = facts.existing, let id = existing.id,
            existing.status == .active || (existing.status == .pending && existing.source == .invitation) {
+            if let role = facts.ladder.role(existing.roleKey) { try facts.authority.requireMayGrant(role) }
             var plan = MembershipPlan()
             plan.result = id
             if let externalID = input.externalID, externalID != existing.externalID {
@@ -385,13 +395,21 @@ public enum Lifecycle {
         let role = try facts.ladder.require(roleKey ?? row.roleKey)
         if approve { try facts.authority.requireMayGrant(role) }
         guard row.status == .pending else { throw RosterError(.conflict, "This join request is no longer pending (\(row.status.rawValue)).") }
+        var plan = decide(request: row, approve: approve, role: role, facts: facts)
+        plan.result = id
+        return plan
+    }
+
+    /// Approving (in `role`, with `externalID` when given) or rejecting the pending join request `row`, and telling
+    /// the person.
+    static func decide(request row: MembershipFacts, approve: Bool, role: RoleDefinition, externalID: String?? = nil,
+                       facts: ScopeFacts) -> MembershipPlan {
         var plan = MembershipPlan()
         plan.transition(row, to: approve ? .active : .rejected, event: approve ? .approved : .rejected, actor: facts.actor,
-                        set: MembershipChanges(roleKey: approve ? role.key : nil))
+                        set: MembershipChanges(roleKey: approve ? role.key : nil, externalID: externalID))
         plan.emails.append(.init(message: EmailTemplates.joinRequestDecided(to: row.email, approved: approve, organization: facts.orgName,
                                                                             space: facts.spaceName, roleName: approve ? role.name : nil),
-                                 orgID: facts.scope.orgID, membershipID: id))
-        plan.result = id
+                                 orgID: facts.scope.orgID, membershipID: row.id))
         return plan
     }
 
