@@ -84,10 +84,29 @@ import RosterTesting
 
             // A link's role is at most one its creator may grant.
             let admin = try await t.addMember(owner: owner, org: org, email: "admin@school.edu", role: "admin").token
-            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "owner"], token: admin).status == .forbidden)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "owner"], token: admin).code == "validation_failed")
             #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "admin"], token: admin).status == .forbidden)
             #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "member"], token: admin).status == .created)
             #expect(try await t.send(.GET, "/v1/orgs/\(org)/invite-links", token: student).status == .forbidden)
+            // Never an owner through a link, whoever makes it: ownership is given to someone named.
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "owner"], token: owner).code == "validation_failed")
+
+            // Someone an admin removed does not come back through the link; someone who left does.
+            let open = try code(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: [:], token: owner))
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/members/\(try #require(joined.string("id")))", token: owner).status == .noContent)
+            let back = try await t.send(.POST, "/v1/invite-links/\(open)/join", token: student)
+            #expect(back.status == .forbidden && back.text.contains("ended by an admin"), "\(back.text)")
+            let leaver = try await t.verifiedPerson("leaver@school.edu")
+            #expect(try await t.send(.POST, "/v1/invite-links/\(open)/join", token: leaver).status == .created)
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/leave", token: leaver).status == .noContent)
+            #expect(try await t.send(.POST, "/v1/invite-links/\(open)/join", token: leaver).status == .created)
+            // An approval link counts toward the pending join requests an account may have (one by default).
+            let other = try await t.createOrg(owner, name: "Other", slug: "other")
+            let otherApproval = try code(try await t.send(.POST, "/v1/orgs/\(other)/invite-links", json: ["requires_approval": true], token: owner))
+            #expect(try await t.send(.POST, "/v1/invite-links/\(otherApproval)/join", token: asker).code == "join_request_pending")
+            // A deleted organization's link leads nowhere.
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(other)", token: owner).status == .noContent)
+            #expect(try await t.send(.GET, "/v1/invite-links/\(otherApproval)").status == .notFound)
         }
     }
 

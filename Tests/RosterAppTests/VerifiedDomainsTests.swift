@@ -146,6 +146,15 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
             #expect(try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!).filter(\.$status == "active").count() == 3)
             let joined = try await t.send(.GET, "/v1/orgs/\(org)/events?types=membership.joined", token: owner).json["items"] as? [[String: Any]]
             #expect(joined?.count == 2)
+
+            // Saving only the policy keeps the role; whoever manages domains joins people in roles below their own only.
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto"], token: owner).string("role") == "admin")
+            #expect(try await t.send(.PUT, "/v1/orgs/\(org)/roles/org/it", json: ["name": "IT", "rank": 150, "permissions": ["scope.read", "domains.manage"]],
+                                     token: owner).status == .created)
+            let it = try await t.addMember(owner: owner, org: org, email: "it@elsewhere.test", role: "it").token
+            let escalated = try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto", "role": "admin"], token: it)
+            #expect(escalated.status == .forbidden && escalated.code == "role_escalation", "\(escalated.text)")
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto", "role": "member"], token: it).status == .ok)
         }
     }
 

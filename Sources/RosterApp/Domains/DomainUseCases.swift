@@ -31,7 +31,8 @@ struct OrganizationDomains: Sendable {
         if PublicEmailDomains.contains(domain) {
             throw RosterError(.publicEmailDomain, "Anyone can get an address at \(domain): an organization cannot claim it.")
         }
-        let (policy, roleKey) = try settings(policy: rawPolicy ?? DomainPolicy.suggest.rawValue, role: role, ladder: context.ladder)
+        let (policy, roleKey) = try settings(policy: rawPolicy ?? DomainPolicy.suggest.rawValue, role: role, ladder: context.ladder,
+                                             authority: context.authority)
         let model = OrganizationDomainModel()
         model.id = UUID()
         model.orgID = context.scope.orgID
@@ -100,8 +101,9 @@ struct OrganizationDomains: Sendable {
             try locked.authority.require(.domainsManage)
             let model = try await find(id, on: db)
             let before = Self.state(of: model)
-            let (policy, roleKey) = try settings(policy: rawPolicy ?? model.policy, role: role ?? (rawPolicy == nil ? model.roleKey : nil),
-                                                 ladder: locked.ladder)
+            // A role not given stays as it was (a policy switched away from `auto` and back keeps it, too).
+            let (policy, roleKey) = try settings(policy: rawPolicy ?? model.policy, role: role ?? model.roleKey, ladder: locked.ladder,
+                                                 authority: locked.authority)
             model.policy = policy.rawValue
             model.roleKey = roleKey
             try await model.save(on: db)
@@ -133,8 +135,9 @@ struct OrganizationDomains: Sendable {
         return model
     }
 
-    /// A policy and, for `auto`, a role of the organization's ladder that is not owner (nil: the ladder's default).
-    private func settings(policy raw: String, role: String?, ladder: RoleLadder) throws(RosterError) -> (DomainPolicy, String?) {
+    /// A policy and, for `auto`, a role of the organization's ladder that is not owner (nil: the ladder's default)
+    /// and that `authority` may grant: a domain joins people in the role of whoever set it.
+    private func settings(policy raw: String, role: String?, ladder: RoleLadder, authority: Authority) throws(RosterError) -> (DomainPolicy, String?) {
         guard let policy = DomainPolicy(rawValue: raw) else {
             throw RosterError.validation([FieldIssue(field: "policy", message: "must be one of \(DomainPolicy.allCases.map(\.rawValue).joined(separator: ", "))")])
         }
@@ -143,6 +146,7 @@ struct OrganizationDomains: Sendable {
         guard !resolved.isOwner else {
             throw RosterError.validation([FieldIssue(field: "role", message: "a verified domain cannot make owners; choose another role")])
         }
+        try authority.requireMayGrant(resolved)
         return (policy, resolved.key)
     }
 
@@ -212,12 +216,23 @@ struct DomainRecheck: Sendable {
     let db: any Database
     let resolver: any TXTResolver
 
-    /// Checks verified domains last checked before `cutoff` (at most `limit`); returns how many were lost.
+    /// Checks verified domains last checked before `cutoff` (at most `limit`); returns how many were lost. The DNS
+    /// questions go out together, so a resolver that does not answer costs one timeout, not one per domain (the
+    /// worker's email loop waits for this).
     @discardableResult
     func run(checkedBefore cutoff: Date, limit: Int = 100) async throws -> Int {
+        let due = try await DomainStore(db).dueForRecheck(checkedBefore: cutoff, limit: limit)
+        let resolver = self.resolver
+        let answers = await withTaskGroup(of: (Int, TXTAnswer).self) { group in
+            for (index, name) in due.map(\.domain).enumerated() { group.addTask { (index, await resolver.txtRecords(of: name)) } }
+            var answers = [TXTAnswer?](repeating: nil, count: due.count)
+            for await (index, answer) in group { answers[index] = answer }
+            return answers
+        }
         var lost = 0
-        for domain in try await DomainStore(db).dueForRecheck(checkedBefore: cutoff, limit: limit) {
-            let outcome = DomainVerification.outcome(of: await resolver.txtRecords(of: domain.domain), token: domain.token)
+        for (domain, answer) in zip(due, answers) {
+            guard let answer else { continue }
+            let outcome = DomainVerification.outcome(of: answer, token: domain.token)
             let now = Date()
             let wasLost = try await db.writeTransaction { db -> Bool in
                 guard (try? await MembershipStore(db).lockOrganization(domain.orgID)) != nil else { return false }

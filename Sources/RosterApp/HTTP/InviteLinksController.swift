@@ -158,8 +158,7 @@ struct InviteLinks: Sendable {
         try context.authority.require(.membersInvite)
         try Lifecycle.requireVerifiedInviter(context.person)
         let role = try context.ladder.roleOrDefault(body.role)
-        // The link's role is capped at the creator's own reach.
-        try context.authority.requireMayGrant(role)
+        try InviteLinkRules.requireRole(role, grantableBy: context.authority)
         var issues: [FieldIssue] = []
         if let maxUses = body.maxUses, !(1...InviteLinkRules.maximumUses).contains(maxUses) {
             issues.append(FieldIssue(field: "max_uses", message: "must be from 1 to \(InviteLinkRules.maximumUses)"))
@@ -197,10 +196,11 @@ struct InviteLinks: Sendable {
         let context = self.context, requestID = self.requestID
         try await db.writeTransaction { db in
             let locked = try await context.locked(on: db)
-            try locked.authority.requireMayGrant(try locked.ladder.require(role.key))
+            try InviteLinkRules.requireRole(try locked.ladder.require(role.key), grantableBy: locked.authority)
             try await link.create(on: db)
             try await AuditLog(db).record(action: "invite_link.created", actor: context.actor, orgID: context.scope.orgID, spaceID: context.scope.spaceID,
-                                          before: nil, after: ["role": role.key, "max_uses": link.maxUses.map(String.init) ?? "",
+                                          before: nil, after: ["link_id": link.id?.uuidString.lowercased() ?? "", "role": role.key,
+                                                               "max_uses": link.maxUses.map(String.init) ?? "",
                                                                "domains": link.allowedDomains ?? "", "requires_approval": String(link.requiresApproval)],
                                           requestID: requestID, at: link.createdAt)
         }
@@ -219,7 +219,8 @@ struct InviteLinks: Sendable {
             link.revokedAt = Date()
             try await link.save(on: db)
             try await AuditLog(db).record(action: "invite_link.revoked", actor: context.actor, orgID: context.scope.orgID, spaceID: context.scope.spaceID,
-                                          before: nil, after: ["role": link.roleKey, "uses": String(link.uses)], requestID: requestID, at: Date())
+                                          before: nil, after: ["link_id": id.uuidString.lowercased(), "role": link.roleKey, "uses": String(link.uses)],
+                                          requestID: requestID, at: Date())
         }
     }
 
@@ -233,7 +234,8 @@ struct InviteLinks: Sendable {
     /// What the link offers.
     static func preview(_ req: Request, code: String) async throws -> InviteLinkPreview {
         let link = try await link(code: code, on: req.db)
-        guard let org = try await Directory(req.db).organization(id: link.orgID) else { throw RosterError.notFound }
+        // A deleted organization's link leads nowhere.
+        guard let org = try await Directory(req.db).organization(ref: link.orgID.uuidString) else { throw RosterError.notFound }
         var spaceName: String?
         var ladder = try await MembershipStore(req.db).ladder(orgID: link.orgID, .org)
         if let spaceID = link.spaceID {

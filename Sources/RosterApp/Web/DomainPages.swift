@@ -18,7 +18,7 @@ struct DomainPages: Sendable {
     }
 
     struct Domain: Encodable {
-        var id: String; var domain: String; var verified: Bool; var policy: String; var role: String; var record: String
+        var id: String; var domain: String; var verified: Bool; var policy: String; var role: String; var roleKey: String; var record: String
         var checked: String; var checkResult: String
     }
     struct Option: Encodable { var value: String; var label: String }
@@ -38,7 +38,8 @@ struct DomainPages: Sendable {
         let ladder = domains.context.ladder
         let rows = try await domains.all().map { model in
             Domain(id: model.id?.uuidString.lowercased() ?? "", domain: model.domain, verified: model.verifiedAt != nil, policy: model.policy,
-                   role: model.roleKey.flatMap { ladder.role($0)?.name } ?? "", record: DomainVerification.record(token: model.token),
+                   role: model.roleKey.flatMap { ladder.role($0)?.name } ?? "", roleKey: model.roleKey ?? "",
+                   record: DomainVerification.record(token: model.token),
                    checked: model.checkedAt.map(EmailTemplates.utcTimestamp) ?? "never", checkResult: model.checkResult ?? "")
         }
         let org = domains.context.org
@@ -47,7 +48,9 @@ struct DomainPages: Sendable {
             policies: [Option(value: "suggest", label: "Suggest — shown on their home page"),
                        Option(value: "request", label: "Request — they may ask to join"),
                        Option(value: "auto", label: "Automatic — they join at once")],
-            roles: ladder.roles.filter { !$0.isOwner }.sorted { $0.rank < $1.rank }.map { Option(value: $0.key, label: $0.name) }))
+            // The roles a domain may join people in: below owner, and ones the viewer may grant.
+            roles: ladder.roles.filter { !$0.isOwner && domains.context.authority.outranks($0) }.sorted { $0.rank < $1.rank }
+                .map { Option(value: $0.key, label: $0.name) }))
     }
 
     struct Form: Content { var domain: String?; var policy: String?; var role: String? }

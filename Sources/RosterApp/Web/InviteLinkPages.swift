@@ -36,7 +36,7 @@ struct InviteLinkPages: Sendable {
                  domains: link.facts.map { $0.allowedDomains.isEmpty ? "any" : $0.allowedDomains.joined(separator: ", ") } ?? "any",
                  approval: link.requiresApproval, state: link.facts?.state(now: now).rawValue ?? "revoked")
         }
-        let grantable = context.ladder.roles.filter { context.authority.outranks($0) }.sorted { $0.rank < $1.rank }
+        let grantable = context.ladder.roles.filter { !$0.isOwner && context.authority.outranks($0) }.sorted { $0.rank < $1.rank }
         let view = try await req.view.render("web/invite-links", Page(
             frame: WebPages.frame(req, "Invite links · \(context.spaceName ?? context.org.name)"),
             roster: RosterPages(scope: scope, base: base).heading(context), links: rows,

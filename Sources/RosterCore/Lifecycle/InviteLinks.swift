@@ -61,17 +61,26 @@ public enum InviteLinkRules {
     /// The largest `max_uses`.
     public static let maximumUses = 100_000
 
+    /// Refuses a link role that makes owners (ownership is given by a person, to someone named) or that `authority`
+    /// may not grant.
+    public static func requireRole(_ role: RoleDefinition, grantableBy authority: Authority) throws(RosterError) {
+        guard !role.isOwner else {
+            throw RosterError.validation([FieldIssue(field: "role", message: "an invite link cannot make owners; invite the person instead")])
+        }
+        try authority.requireMayGrant(role)
+    }
+
     /// Canonical allowed domains (lowercased, without a leading `@`), or `validation_failed`.
     public static func domains(_ raw: [String]) throws(RosterError) -> [String] {
+        guard raw.count <= maximumDomains else {
+            throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "must list at most \(maximumDomains) domains")])
+        }
         var result: [String] = []
         for entry in raw {
             guard let domain = DomainName.canonical(entry) else {
                 throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "'\(entry.prefix(100))' is not a domain such as school.edu")])
             }
             if !result.contains(domain) { result.append(domain) }
-        }
-        guard result.count <= maximumDomains else {
-            throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "must list at most \(maximumDomains) domains")])
         }
         return result
     }

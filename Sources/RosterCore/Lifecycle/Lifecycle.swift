@@ -239,9 +239,7 @@ public enum Lifecycle {
         // verified the person's email domain with a policy that opens requests.
         guard facts.settings.joinPolicy == .request || facts.verifiedDomain?.policy.opensRequests == true else { throw RosterError.notFound }
         guard person.emailVerified else { throw RosterError(.forbidden, "Verify your email address before asking to join.") }
-        if facts.pendingJoinRequestsOfPerson >= facts.limits.pendingJoinRequestsPerAccount {
-            throw RosterError(.joinRequestPending, "You already have \(facts.pendingJoinRequestsOfPerson) pending join request(s); withdraw one or wait for a decision.")
-        }
+        try requireRoomForAJoinRequest(facts)
         try requireSeat(facts)
         let role = try facts.ladder.roleOrDefault(nil)
         var plan = MembershipPlan()
@@ -251,6 +249,13 @@ public enum Lifecycle {
         plan.emails += joinRequestEmails(from: person, message: message, facts: facts, membershipID: fresh.id)
         plan.result = fresh.id
         return plan
+    }
+
+    /// Refuses another join request from a person who has as many pending as an account may (whichever door opens it).
+    static func requireRoomForAJoinRequest(_ facts: ScopeFacts) throws(RosterError) {
+        if facts.pendingJoinRequestsOfPerson >= facts.limits.pendingJoinRequestsPerAccount {
+            throw RosterError(.joinRequestPending, "You already have \(facts.pendingJoinRequestsOfPerson) pending join request(s); withdraw one or wait for a decision.")
+        }
     }
 
     /// Joining through an invite link (issue 16): a signed-in person with a verified email in one of the link's
@@ -271,12 +276,16 @@ public enum Lifecycle {
             throw RosterError(.forbidden, "This link is for members of \(facts.orgName): join the organization first.")
         }
         try requireNoLiveRowOfTheirOwn(facts)
+        if let ending = facts.lastEnding, ending == .removed || ending == .rejected {
+            throw RosterError(.forbidden, "Your membership here was ended by an admin; an invite link does not bring you back. Ask them to invite you.")
+        }
         try requireSeat(facts)
         let role = try facts.ladder.require(link.roleKey)
         var plan = MembershipPlan()
         plan.useLink = link.id
         plan.lostRace = RosterError(.linkUnusable, "This invite link has been used as many times as it allows. Ask the people who shared it for a new one.")
         if link.requiresApproval {
+            try requireRoomForAJoinRequest(facts)
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
                               source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: "Through an invite link."),
                         event: .requested, actor: facts.actor)

@@ -242,6 +242,9 @@ public struct ScopeFacts: Sendable, Equatable {
     /// Whether the acting person's membership here ended before by someone's decision (they left, were removed,
     /// declined or were rejected): joining by domain does not bring them back.
     public var endedBefore = false
+    /// How the acting person's latest ended row here ended (joining by link: after an admin removed or rejected
+    /// them, a link does not bring them back).
+    public var lastEnding: MembershipStatus?
     /// Rows that end with the command: the target person's live rows in the org's spaces (an org row ending), the
     /// org's or space's live rows (deletions), the organization's other live rows (its last member leaving).
     public var endingRows: [MembershipFacts] = []

@@ -19,6 +19,16 @@ extension MembershipStore {
         func account(holding email: String) async throws -> AccountModel? {
             try await AccountModel.query(on: db).filter(\.$email == email).first()
         }
+        /// The person's pending join requests everywhere, counted under their account's lock (two requests at once
+        /// cannot both pass the per-account limit).
+        func pendingJoinRequests(of person: ActingPerson) async throws -> Int {
+            try await AccountStore(db).lockAccount(person.id)
+            return try await MembershipModel.query(on: db)
+                .filter(\.$accountID == person.id)
+                .filter(\.$status == MembershipStatus.pending.rawValue)
+                .filter(\.$source == MembershipSource.joinRequest.rawValue)
+                .count()
+        }
         func ownerCounts() async throws -> OwnerCounts {
             guard scope.spaceID == nil else { return OwnerCounts(members: 0, owners: 0) }
             let counts = try await activeCounts(orgID: scope.orgID)
@@ -73,12 +83,7 @@ extension MembershipStore {
         case .requestToJoin:
             guard let person = base.person else { break }
             facts.existing = try await liveRow(scopeID: scope.scopeID, email: person.email, accountID: person.id)?.facts
-            try await AccountStore(db).lockAccount(person.id)
-            facts.pendingJoinRequestsOfPerson = try await MembershipModel.query(on: db)
-                .filter(\.$accountID == person.id)
-                .filter(\.$status == MembershipStatus.pending.rawValue)
-                .filter(\.$source == MembershipSource.joinRequest.rawValue)
-                .count()
+            facts.pendingJoinRequestsOfPerson = try await pendingJoinRequests(of: person)
             facts.liveRows = try await seatsTaken()
             facts.reviewerEmails = try await reviewerEmails(scope: scope, ladder: base.ladder, limit: base.limits.reviewerEmails)
             facts.verifiedDomain = try await DomainStore(db).verifiedDomain(of: person, orgScope: scope)
@@ -101,9 +106,16 @@ extension MembershipStore {
             facts.link = try await InviteLinkModel.query(on: db).filter(\.$id == id).filter(\.$scopeID == scope.scopeID).first()?.facts
             if let person = base.person {
                 facts.existing = try await liveRow(scopeID: scope.scopeID, email: person.email, accountID: person.id)?.facts
+                facts.lastEnding = try await MembershipModel.query(on: db)
+                    .filter(\.$scopeID == scope.scopeID)
+                    .filter(\.$status !~ MembershipStatus.live.map(\.rawValue))
+                    .group(.or) { $0.filter(\.$accountID == person.id).filter(\.$email == person.email) }
+                    .sort(\.$endedAt, .descending).sort(\.$updatedAt, .descending)
+                    .first().flatMap { MembershipStatus(rawValue: $0.status) }
             }
             facts.liveRows = try await seatsTaken()
             if facts.link?.requiresApproval == true {
+                if let person = base.person { facts.pendingJoinRequestsOfPerson = try await pendingJoinRequests(of: person) }
                 facts.reviewerEmails = try await reviewerEmails(scope: scope, ladder: base.ladder, limit: base.limits.reviewerEmails)
             }
         case .deleteOrganization:
