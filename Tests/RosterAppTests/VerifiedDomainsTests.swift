@@ -158,6 +158,42 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
         }
     }
 
+    /// A domain turned `auto` joins its existing accounts in batches; what a request leaves undone the worker's sweep
+    /// goes on with, from where it stopped (a restart loses nothing and joins no one twice).
+    @Test(arguments: TestBackend.available)
+    func theWorkerGoesOnJoiningWhereTheRequestStopped(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let dns = dns(t)
+            let owner = try await t.verifiedPerson("owner@acme.test")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let added = try await t.send(.POST, "/v1/orgs/\(org)/domains", json: ["domain": "acme.test"], token: owner)
+            let id = try #require(added.string("id").flatMap(UUID.init(uuidString:)))
+            dns.publish("acme.test", .records([record(added)]))
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/domains/\(id)/verify", token: owner).status == .ok)
+            for name in ["a", "b", "c", "d"] { _ = try await t.verifiedPerson("\(name)@acme.test") }
+            let accounts = try await DomainStore(t.app.db).verifiedAccounts(inDomain: "acme.test", after: nil, limit: 10)
+            #expect(accounts.count == 5)
+
+            // As a request cut off after its first batch leaves it: auto, the first two accounts (in id order) done.
+            let domain = try #require(try await OrganizationDomainModel.find(id, on: t.app.db))
+            domain.policy = DomainPolicy.auto.rawValue
+            domain.roleKey = "member"
+            domain.backfillAfter = try accounts[1].requireID()
+            try await domain.save(on: t.app.db)
+            var browser = HTTPHeaders()
+            browser.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=x")
+            #expect(try await t.send(.GET, "/orgs/acme/domains", headers: browser).text.contains("are joining in the background"))
+
+            try await DomainJoins(db: t.app.db, limits: t.app.roster.limits).resumeBackfills()
+            let members = try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!)
+                .filter(\.$source == "domain").all()
+            #expect(Set(members.map(\.email)) == Set(accounts[2...].map(\.email)).subtracting(["owner@acme.test"]))
+            #expect(try await OrganizationDomainModel.find(id, on: t.app.db)?.backfillAfter == nil)
+            #expect(try await DomainStore(t.app.db).pendingBackfills(limit: 10).isEmpty)
+            #expect(!(try await t.send(.GET, "/orgs/acme/domains", headers: browser)).text.contains("are joining in the background"))
+        }
+    }
+
     /// The form token in a page, as a browser would send it back.
     func formToken(_ page: TestResponse) throws -> String {
         let marker = "name=\"_csrf\" value=\""

@@ -45,6 +45,7 @@ struct OutboxWorker: Sendable {
         webhookAllowPrivate = app.roster.configuration.webhookAllowPrivate
         webhookRetrySeconds = app.roster.configuration.webhookRetrySeconds
         txtResolver = app.roster.txtResolver
+        limits = app.roster.limits
     }
 
     /// Delivers every due message (unless paused); returns how many were delivered. Each claimed batch is sent
@@ -138,14 +139,16 @@ struct OutboxWorker: Sendable {
     }
 
     /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
-    /// invitations, removes accounts that never verified their address in time and re-checks verified domains
-    /// last checked a day ago.
+    /// invitations, removes accounts that never verified their address in time, re-checks verified domains
+    /// last checked a day ago and goes on joining the existing accounts of `auto` domains.
     /// Webhook endpoints may point to private addresses (`ROSTER_WEBHOOK_ALLOW_PRIVATE`).
     var webhookAllowPrivate = false
     /// The first webhook retry's wait (`ROSTER_WEBHOOK_RETRY_SECONDS`).
     var webhookRetrySeconds = 30
     /// Where the daily re-check of verified domains looks up their TXT records.
     var txtResolver: (any TXTResolver)?
+    /// The limits of the joins the sweep goes on with (`DomainJoins.resumeBackfills`).
+    var limits = RosterLimits()
 
     /// Delivers emails and, beside them, webhook events (`WebhookDispatcher`), every second until cancelled.
     func run() async {
@@ -186,6 +189,7 @@ struct OutboxWorker: Sendable {
                     if let txtResolver {
                         try await DomainRecheck(db: db, resolver: txtResolver).run(checkedBefore: Date().addingTimeInterval(-DomainVerification.recheckInterval))
                     }
+                    try await DomainJoins(db: db, limits: limits).resumeBackfills()
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }

@@ -72,6 +72,7 @@ struct OrganizationDomains: Sendable {
             switch outcome {
             case .verified:
                 model.checkResult = nil
+                if model.domainPolicy == .auto { model.backfillAfter = OrganizationDomainModel.backfillFromStart }
                 guard model.verifiedAt == nil else { try await model.save(on: db); return model }
                 model.verifiedAt = now
                 try await model.save(on: db)
@@ -85,7 +86,7 @@ struct OrganizationDomains: Sendable {
         }
         switch outcome {
         case .verified:
-            if model.domainPolicy == .auto { try await DomainJoins(db: db, limits: limits).backfill(model) }
+            try await DomainJoins(db: db, limits: limits).backfill(try model.requireID(), batches: DomainJoins.batchesPerRequest)
             return model
         case .missing(let reason), .undetermined(let reason):
             throw RosterError(.domainNotVerified, "\(reason) Publish a TXT record on \(model.domain) with the text \(DomainVerification.record(token: model.token)), then verify again (DNS changes can take a while to show).")
@@ -106,13 +107,15 @@ struct OrganizationDomains: Sendable {
                                                  authority: locked.authority)
             model.policy = policy.rawValue
             model.roleKey = roleKey
+            // Saving `auto` again joins whoever could not join before (a refusal, a failure).
+            model.backfillAfter = model.verifiedAt != nil && policy == .auto ? OrganizationDomainModel.backfillFromStart : nil
             try await model.save(on: db)
             try await AuditLog(db).record(action: "domain.updated", actor: context.actor, orgID: context.scope.orgID, before: before,
                                           after: Self.state(of: model), requestID: requestID, at: Date())
             return model
         }
-        if model.verifiedAt != nil, model.domainPolicy == .auto { try await DomainJoins(db: db, limits: limits).backfill(model) }
-        return model
+        try await DomainJoins(db: db, limits: limits).backfill(id, batches: DomainJoins.batchesPerRequest)
+        return try await find(id, on: db)
     }
 
     /// Removes the domain (members who joined through it stay).
@@ -166,19 +169,37 @@ struct DomainJoins: Sendable {
     /// Accounts read per batch when a domain turns `auto`; each join is its own short transaction, so members'
     /// requests never wait long behind the organization's lock.
     static let batchSize = 200
+    /// Batches a request joins before it answers; the worker goes on with the rest (`resumeBackfills`).
+    static let batchesPerRequest = 5
 
-    /// Makes every verified account of `domain` that may join a member (refusals — already a member, ended before,
-    /// seats taken — are skipped). Returns how many joined.
+    /// Goes on with the pending backfill of `domainID` (`backfillAfter`) for at most `batches` batches: every
+    /// verified account of the domain that may join becomes a member (refusals — already a member, ended before,
+    /// seats taken — are skipped). Where it got is saved after each batch, so a restart loses nothing. Returns how
+    /// many joined.
     @discardableResult
-    func backfill(_ domain: OrganizationDomainModel) async throws -> Int {
-        guard let org = try await Directory(db).organization(id: domain.orgID) else { return 0 }
-        var cursor: UUID?, joined = 0
-        while true {
-            let accounts = try await DomainStore(db).verifiedAccounts(inDomain: domain.domain, after: cursor, limit: Self.batchSize)
-            for account in accounts where try await join(account, org: org) { joined += 1 }
-            guard accounts.count == Self.batchSize, let last = accounts.last?.id else { return joined }
-            cursor = last
+    func backfill(_ domainID: UUID, batches: Int) async throws -> Int {
+        var joined = 0
+        for _ in 0..<batches {
+            guard let domain = try await OrganizationDomainModel.find(domainID, on: db), let cursor = domain.backfillAfter else { return joined }
+            var next: UUID?
+            // A domain no longer verified and `auto`, or of a deleted organization, joins no one: its backfill ends.
+            if domain.verifiedAt != nil, domain.domainPolicy == .auto, let org = try await Directory(db).organization(ref: domain.orgID.uuidString) {
+                let after = cursor == OrganizationDomainModel.backfillFromStart ? nil : cursor
+                let accounts = try await DomainStore(db).verifiedAccounts(inDomain: domain.domain, after: after, limit: Self.batchSize)
+                for account in accounts where try await join(account, org: org) { joined += 1 }
+                if accounts.count == Self.batchSize { next = accounts.last?.id }
+            }
+            // Unless the policy was saved again meanwhile (which starts over).
+            try await db.sql.update(OrganizationDomainModel.schema).set("backfill_after", to: next)
+                .where("id", .equal, domainID).where("backfill_after", .equal, cursor).run()
+            if next == nil { return joined }
         }
+        return joined
+    }
+
+    /// The worker's minute sweep: goes on with the backfills requests left.
+    func resumeBackfills(batches: Int = 25) async throws {
+        for id in try await DomainStore(db).pendingBackfills(limit: 10) { try await backfill(id, batches: batches) }
     }
 
     /// After `account`'s email was verified: it joins every organization that verified its domain under `auto`.

@@ -20,6 +20,8 @@ struct DomainPages: Sendable {
     struct Domain: Encodable {
         var id: String; var domain: String; var verified: Bool; var policy: String; var role: String; var roleKey: String; var record: String
         var checked: String; var checkResult: String
+        /// Existing accounts of the domain are still joining (in the background).
+        var joining: Bool
     }
     struct Option: Encodable { var value: String; var label: String }
     struct Page: Encodable {
@@ -40,7 +42,8 @@ struct DomainPages: Sendable {
             Domain(id: model.id?.uuidString.lowercased() ?? "", domain: model.domain, verified: model.verifiedAt != nil, policy: model.policy,
                    role: model.roleKey.flatMap { ladder.role($0)?.name } ?? "", roleKey: model.roleKey ?? "",
                    record: DomainVerification.record(token: model.token),
-                   checked: model.checkedAt.map(EmailTemplates.utcTimestamp) ?? "never", checkResult: model.checkResult ?? "")
+                   checked: model.checkedAt.map(EmailTemplates.utcTimestamp) ?? "never", checkResult: model.checkResult ?? "",
+                   joining: model.backfillAfter != nil)
         }
         let org = domains.context.org
         return try await req.view.render("web/domains", Page(

@@ -32,6 +32,7 @@ public enum RosterMigrations {
         CreateInviteLinks(),
         CreateOrganizationDomains(),
         CreateSCIMResources(),
+        AddDomainBackfill(),
     ]
 }
 

@@ -291,6 +291,12 @@ public final class OrganizationDomainModel: Model, @unchecked Sendable {
     @OptionalField(key: "check_result") public var checkResult: String?
     @OptionalField(key: "created_by") public var createdBy: UUID?
     @Field(key: "created_at") public var createdAt: Date
+    /// While existing verified accounts are joining under `auto`: the last account id done (`backfillFromStart`
+    /// before the first); nil when none are waiting.
+    @OptionalField(key: "backfill_after") public var backfillAfter: UUID?
+
+    /// `backfillAfter` of a backfill that has not begun (no account id sorts before it).
+    public static let backfillFromStart = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
     public init() {}
 

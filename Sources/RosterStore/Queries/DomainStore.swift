@@ -62,6 +62,11 @@ public struct DomainStore: Sendable {
         return result
     }
 
+    /// Domains whose existing accounts are still joining (a request answered after its first batches).
+    public func pendingBackfills(limit: Int) async throws -> [UUID] {
+        try await OrganizationDomainModel.query(on: db).filter(\.$backfillAfter != nil).limit(limit).all().compactMap(\.id)
+    }
+
     /// Verified `auto` domains holding `email`'s domain: the organizations a newly verified account joins.
     public func autoJoinOrganizations(email: String) async throws -> [UUID] {
         guard let domain = DomainName.of(email: email) else { return [] }
