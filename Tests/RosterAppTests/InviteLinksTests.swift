@@ -45,6 +45,30 @@ import RosterTesting
         }
     }
 
+    /// The list of links is paged like every list (keyset cursor, newest first), never silently cut.
+    @Test(arguments: TestBackend.available)
+    func theLinksAreListedPageByPageNewestFirst(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            var created: [String] = []
+            for uses in 1...5 {
+                created.append(try #require(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["max_uses": uses], token: owner).string("id")))
+            }
+            var seen: [String] = [], cursor: String?
+            repeat {
+                let page = try await t.send(.GET, "/v1/orgs/\(org)/invite-links?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), token: owner)
+                let items = try #require(page.json["items"] as? [[String: Any]])
+                #expect(page.status == .ok && items.count <= 2)
+                seen += items.compactMap { $0["id"] as? String }
+                cursor = page.json["next_cursor"] as? String
+            } while cursor != nil
+            #expect(seen == created.reversed())
+            #expect(try await t.send(.GET, "/v1/orgs/\(org)/invite-links?cursor=nonsense", token: owner).code == "validation_failed")
+            #expect(try await t.send(.GET, "/v1/orgs/\(org)/invite-links?limit=201", token: owner).code == "validation_failed")
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func domainsApprovalExpiryRevocationAndRankLimitALink(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in

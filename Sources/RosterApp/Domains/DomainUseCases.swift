@@ -97,7 +97,7 @@ struct OrganizationDomains: Sendable {
     /// accounts members, in batches.
     func update(_ id: UUID, policy rawPolicy: String?, role: String?) async throws -> OrganizationDomainModel {
         let context = self.context, requestID = self.requestID
-        let model = try await db.writeTransaction { db -> OrganizationDomainModel in
+        try await db.writeTransaction { db in
             let locked = try await context.locked(on: db)
             try locked.authority.require(.domainsManage)
             let model = try await find(id, on: db)
@@ -112,7 +112,6 @@ struct OrganizationDomains: Sendable {
             try await model.save(on: db)
             try await AuditLog(db).record(action: "domain.updated", actor: context.actor, orgID: context.scope.orgID, before: before,
                                           after: Self.state(of: model), requestID: requestID, at: Date())
-            return model
         }
         try await DomainJoins(db: db, limits: limits).backfill(id, batches: DomainJoins.batchesPerRequest)
         return try await find(id, on: db)

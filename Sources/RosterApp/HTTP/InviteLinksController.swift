@@ -1,5 +1,7 @@
 import Vapor
 import Fluent
+import FluentSQL
+import SQLKit
 import RosterCore
 import RosterStore
 
@@ -94,7 +96,6 @@ struct InviteLinksController: RouteCollection {
         links.delete(":link", use: revoke)
     }
 
-    struct LinkList: Content { var items: [InviteLinkResponse] }
 
     @Sendable func create(req: Request) async throws -> Response {
         let links = InviteLinks(req: req, context: try await scope(req))
@@ -102,9 +103,13 @@ struct InviteLinksController: RouteCollection {
         return try jsonResponse(InviteLinkResponse(link, url: url), status: .created)
     }
 
-    @Sendable func list(req: Request) async throws -> LinkList {
+    @Sendable func list(req: Request) async throws -> Page<InviteLinkResponse> {
         let links = InviteLinks(req: req, context: try await scope(req))
-        return LinkList(items: try await links.all().map { InviteLinkResponse($0) })
+        let query = try req.query.decode(OrganizationsController.ListQuery.self)
+        let limit = try PageCursor.limit(query.limit)
+        let cursor = try query.cursor.map { raw throws(RosterError) in try PageCursor.decode(raw).id }
+        let (items, next) = try await links.page(after: cursor, limit: limit)
+        return Page(items: items.map { InviteLinkResponse($0) }, nextCursor: next.map { PageCursor(key: "", id: $0).encoded })
     }
 
     @Sendable func revoke(req: Request) async throws -> HTTPStatus {
@@ -147,10 +152,20 @@ struct InviteLinks: Sendable {
         baseURL = req.application.roster.configuration.baseURL
     }
 
-    /// The roster's links, newest first.
-    func all() async throws -> [InviteLinkModel] {
+    /// One keyset page of the roster's links, newest first: those after the link `cursor` (an id of this roster), and
+    /// the last one's id when more follow.
+    func page(after cursor: UUID?, limit: Int) async throws -> (links: [InviteLinkModel], next: UUID?) {
         try context.authority.require(.membersInvite)
-        return try await InviteLinkModel.query(on: db).filter(\.$scopeID == context.scope.scopeID).sort(\.$createdAt, .descending).limit(200).all()
+        var query = db.sql.select().column("*").from(InviteLinkModel.schema).where("scope_id", .equal, context.scope.scopeID)
+        if let cursor {
+            guard try await InviteLinkModel.query(on: db).filter(\.$id == cursor).filter(\.$scopeID == context.scope.scopeID).count() == 1 else {
+                throw RosterError.validation([FieldIssue(field: "cursor", message: "is not a cursor this API returned")])
+            }
+            // Compared with the cursor's row as stored (a time read back and bound again may not compare equal on SQLite).
+            query = query.where(SQLQueryString("(created_at, id) < (SELECT created_at, id FROM \(ident: InviteLinkModel.schema) WHERE id = \(bind: cursor))"))
+        }
+        let links = try await query.orderBy("created_at", .descending).orderBy("id", .descending).limit(limit + 1).all(decodingFluent: InviteLinkModel.self)
+        return (Array(links.prefix(limit)), links.count > limit ? links[limit - 1].id : nil)
     }
 
     /// A new link; its URL (holding the code) is returned once.

@@ -23,10 +23,14 @@ struct InviteLinkPages: Sendable {
     struct Role: Encodable { var key: String; var name: String }
     struct Page: Encodable {
         var frame: WebPages.Frame; var roster: RosterPages.Heading; var links: [Link]; var roles: [Role]; var newURL: String?
+        /// The page of older links, when there are more.
+        var next: String?
     }
 
+    /// The page of links after `?cursor=` (newest first, 50 a page).
     func render(_ req: Request, _ context: ScopeContext, newURL: String? = nil) async throws -> Response {
-        let links = try await InviteLinks(req: req, context: context).all()
+        let cursor = try req.query[String.self, at: "cursor"].map { raw throws(RosterError) in try PageCursor.decode(raw).id }
+        let (links, next) = try await InviteLinks(req: req, context: context).page(after: cursor, limit: 50)
         let names = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
         let now = Date()
         let rows = links.map { link in
@@ -40,7 +44,8 @@ struct InviteLinkPages: Sendable {
         let view = try await req.view.render("web/invite-links", Page(
             frame: WebPages.frame(req, "Invite links · \(context.spaceName ?? context.org.name)"),
             roster: RosterPages(scope: scope, base: base).heading(context), links: rows,
-            roles: grantable.map { Role(key: $0.key, name: $0.name) }, newURL: newURL))
+            roles: grantable.map { Role(key: $0.key, name: $0.name) }, newURL: newURL,
+            next: next.map { PageCursor(key: "", id: $0).encoded }))
         return try await view.encodeResponse(for: req)
     }
 
