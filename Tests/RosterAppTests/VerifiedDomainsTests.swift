@@ -184,10 +184,19 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
             browser.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=x")
             #expect(try await t.send(.GET, "/orgs/acme/domains", headers: browser).text.contains("are joining in the background"))
 
-            try await DomainJoins(db: t.app.db, limits: t.app.roster.limits).resumeBackfills()
-            let members = try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!)
-                .filter(\.$source == "domain").all()
-            #expect(Set(members.map(\.email)) == Set(accounts[2...].map(\.email)).subtracting(["owner@acme.test"]))
+            // Batches of two, one batch a sweep: the cursor moves batch by batch, and the last (short) batch ends it.
+            var joins = DomainJoins(db: t.app.db, limits: t.app.roster.limits)
+            joins.batchSize = 2
+            func joined() async throws -> Set<String> {
+                Set(try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!).filter(\.$source == "domain").all().map(\.email))
+            }
+            try await joins.resumeBackfills(batches: 1)
+            #expect(try await joined() == Set(accounts[2...3].map(\.email)).subtracting(["owner@acme.test"]))
+            #expect(try await OrganizationDomainModel.find(id, on: t.app.db)?.backfillAfter == accounts[3].id)
+            // A run of an earlier start cannot move the cursor of a later one (the policy saved again meanwhile).
+            #expect(try await DomainStore(t.app.db).advanceBackfill(of: id, from: try accounts[1].requireID(), to: nil) == false)
+            try await joins.resumeBackfills(batches: 1)
+            #expect(try await joined() == Set(accounts[2...].map(\.email)).subtracting(["owner@acme.test"]))
             #expect(try await OrganizationDomainModel.find(id, on: t.app.db)?.backfillAfter == nil)
             #expect(try await DomainStore(t.app.db).pendingBackfills(limit: 10).isEmpty)
             #expect(!(try await t.send(.GET, "/orgs/acme/domains", headers: browser)).text.contains("are joining in the background"))

@@ -138,9 +138,6 @@ struct OutboxWorker: Sendable {
         }
     }
 
-    /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
-    /// invitations, removes accounts that never verified their address in time, re-checks verified domains
-    /// last checked a day ago and goes on joining the existing accounts of `auto` domains.
     /// Webhook endpoints may point to private addresses (`ROSTER_WEBHOOK_ALLOW_PRIVATE`).
     var webhookAllowPrivate = false
     /// The first webhook retry's wait (`ROSTER_WEBHOOK_RETRY_SECONDS`).
@@ -159,6 +156,7 @@ struct OutboxWorker: Sendable {
                 let webhooks = dispatcher
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await runEmails() }
+                    group.addTask { await runDomains() }
                     group.addTask {
                         while !Task.isCancelled {
                             do {
@@ -177,6 +175,8 @@ struct OutboxWorker: Sendable {
         }
     }
 
+    /// Runs until cancelled: delivers every second; every minute requeues messages of stopped workers, expires due
+    /// invitations, removes accounts that never verified their address in time and trims the webhook log.
     private func runEmails() async {
         var tick = 0
         while !Task.isCancelled {
@@ -186,10 +186,6 @@ struct OutboxWorker: Sendable {
                     try await MembershipStore(db).expireAllDue(now: Date())
                     try await AccountDeletion.removeUnverified(ttlDays: unverifiedAccountTTLDays, now: Date(), on: db)
                     try await WebhookStore(db).trimLog(before: Date().addingTimeInterval(-WebhookStore.logRetention))
-                    if let txtResolver {
-                        try await DomainRecheck(db: db, resolver: txtResolver).run(checkedBefore: Date().addingTimeInterval(-DomainVerification.recheckInterval))
-                    }
-                    try await DomainJoins(db: db, limits: limits).resumeBackfills()
                 } catch {
                     logger.error("outbox maintenance: \(String(describing: error))")
                 }
@@ -199,6 +195,24 @@ struct OutboxWorker: Sendable {
             }
             tick += 1
             try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Every minute, beside the emails (DNS answers and large domains never hold them up): re-checks the verified
+    /// domains last checked a day ago, and goes on joining the existing accounts of `auto` domains.
+    private func runDomains() async {
+        while !Task.isCancelled {
+            if let txtResolver {
+                do {
+                    try await DomainRecheck(db: db, resolver: txtResolver).run(checkedBefore: Date().addingTimeInterval(-DomainVerification.recheckInterval))
+                } catch {
+                    logger.error("domain re-check: \(String(describing: error))")
+                }
+            }
+            do { try await DomainJoins(db: db, limits: limits).resumeBackfills() } catch {
+                logger.error("joining by domain: \(String(describing: error))")
+            }
+            try? await Task.sleep(for: .seconds(60))
         }
     }
 

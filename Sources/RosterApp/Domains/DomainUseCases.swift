@@ -72,7 +72,7 @@ struct OrganizationDomains: Sendable {
             switch outcome {
             case .verified:
                 model.checkResult = nil
-                if model.domainPolicy == .auto { model.backfillAfter = OrganizationDomainModel.backfillFromStart }
+                if model.domainPolicy == .auto { model.backfillAfter = OrganizationDomainModel.backfillStart() }
                 guard model.verifiedAt == nil else { try await model.save(on: db); return model }
                 model.verifiedAt = now
                 try await model.save(on: db)
@@ -108,7 +108,7 @@ struct OrganizationDomains: Sendable {
             model.policy = policy.rawValue
             model.roleKey = roleKey
             // Saving `auto` again joins whoever could not join before (a refusal, a failure).
-            model.backfillAfter = model.verifiedAt != nil && policy == .auto ? OrganizationDomainModel.backfillFromStart : nil
+            model.backfillAfter = model.verifiedAt != nil && policy == .auto ? OrganizationDomainModel.backfillStart() : nil
             try await model.save(on: db)
             try await AuditLog(db).record(action: "domain.updated", actor: context.actor, orgID: context.scope.orgID, before: before,
                                           after: Self.state(of: model), requestID: requestID, at: Date())
@@ -167,7 +167,7 @@ struct DomainJoins: Sendable {
 
     /// Accounts read per batch when a domain turns `auto`; each join is its own short transaction, so members'
     /// requests never wait long behind the organization's lock.
-    static let batchSize = 200
+    var batchSize = 200
     /// Batches a request joins before it answers; the worker goes on with the rest (`resumeBackfills`).
     static let batchesPerRequest = 5
 
@@ -183,22 +183,24 @@ struct DomainJoins: Sendable {
             var next: UUID?
             // A domain no longer verified and `auto`, or of a deleted organization, joins no one: its backfill ends.
             if domain.verifiedAt != nil, domain.domainPolicy == .auto, let org = try await Directory(db).organization(ref: domain.orgID.uuidString) {
-                let after = cursor == OrganizationDomainModel.backfillFromStart ? nil : cursor
-                let accounts = try await DomainStore(db).verifiedAccounts(inDomain: domain.domain, after: after, limit: Self.batchSize)
+                let accounts = try await DomainStore(db).verifiedAccounts(inDomain: domain.domain, after: cursor, limit: batchSize)
                 for account in accounts where try await join(account, org: org) { joined += 1 }
-                if accounts.count == Self.batchSize { next = accounts.last?.id }
+                if accounts.count == batchSize { next = accounts.last?.id }
             }
-            // Unless the policy was saved again meanwhile (which starts over).
-            try await db.sql.update(OrganizationDomainModel.schema).set("backfill_after", to: next)
-                .where("id", .equal, domainID).where("backfill_after", .equal, cursor).run()
-            if next == nil { return joined }
+            // Unless the policy was saved again meanwhile (which starts over) or another run got further.
+            guard try await DomainStore(db).advanceBackfill(of: domainID, from: cursor, to: next), next != nil else { return joined }
         }
         return joined
     }
 
-    /// The worker's minute sweep: goes on with the backfills requests left.
+    /// The worker's minute sweep: goes on with the backfills requests left (a domain that fails is logged and
+    /// tried again next time; the others go on).
     func resumeBackfills(batches: Int = 25) async throws {
-        for id in try await DomainStore(db).pendingBackfills(limit: 10) { try await backfill(id, batches: batches) }
+        for id in try await DomainStore(db).pendingBackfills(limit: 10) {
+            do { try await backfill(id, batches: batches) } catch {
+                db.logger.error("joining the accounts of domain \(id.uuidString.lowercased()): \(String(describing: error))")
+            }
+        }
     }
 
     /// After `account`'s email was verified: it joins every organization that verified its domain under `auto`.

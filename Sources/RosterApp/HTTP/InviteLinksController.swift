@@ -1,7 +1,5 @@
 import Vapor
 import Fluent
-import FluentSQL
-import SQLKit
 import RosterCore
 import RosterStore
 
@@ -156,16 +154,10 @@ struct InviteLinks: Sendable {
     /// the last one's id when more follow.
     func page(after cursor: UUID?, limit: Int) async throws -> (links: [InviteLinkModel], next: UUID?) {
         try context.authority.require(.membersInvite)
-        var query = db.sql.select().column("*").from(InviteLinkModel.schema).where("scope_id", .equal, context.scope.scopeID)
-        if let cursor {
-            guard try await InviteLinkModel.query(on: db).filter(\.$id == cursor).filter(\.$scopeID == context.scope.scopeID).count() == 1 else {
-                throw RosterError.validation([FieldIssue(field: "cursor", message: "is not a cursor this API returned")])
-            }
-            // Compared with the cursor's row as stored (a time read back and bound again may not compare equal on SQLite).
-            query = query.where(SQLQueryString("(created_at, id) < (SELECT created_at, id FROM \(ident: InviteLinkModel.schema) WHERE id = \(bind: cursor))"))
+        guard let page = try await InviteLinkStore(db).page(scopeID: context.scope.scopeID, after: cursor, limit: limit) else {
+            throw RosterError.validation([FieldIssue(field: "cursor", message: "is not a cursor this API returned")])
         }
-        let links = try await query.orderBy("created_at", .descending).orderBy("id", .descending).limit(limit + 1).all(decodingFluent: InviteLinkModel.self)
-        return (Array(links.prefix(limit)), links.count > limit ? links[limit - 1].id : nil)
+        return page
     }
 
     /// A new link; its URL (holding the code) is returned once.

@@ -27,13 +27,17 @@ struct InviteLinkPages: Sendable {
         var next: String?
     }
 
-    /// The page of links after `?cursor=` (newest first, 50 a page).
+    /// The page of links after `?cursor=` (newest first, 50 a page; a cursor that is none of this roster's links
+    /// shows the first page).
     func render(_ req: Request, _ context: ScopeContext, newURL: String? = nil) async throws -> Response {
-        let cursor = try req.query[String.self, at: "cursor"].map { raw throws(RosterError) in try PageCursor.decode(raw).id }
-        let (links, next) = try await InviteLinks(req: req, context: context).page(after: cursor, limit: 50)
+        let links = InviteLinks(req: req, context: context)
+        let cursor = req.query[String.self, at: "cursor"].flatMap { try? PageCursor.decode($0).id }
+        var page: (links: [InviteLinkModel], next: UUID?)?
+        if let cursor { page = try? await links.page(after: cursor, limit: 50) }
+        let (shown, next) = if let page { page } else { try await links.page(after: nil, limit: 50) }
         let names = Dictionary(uniqueKeysWithValues: context.ladder.roles.map { ($0.key, $0.name) })
         let now = Date()
-        let rows = links.map { link in
+        let rows = shown.map { link in
             Link(id: link.id?.uuidString.lowercased() ?? "", role: names[link.roleKey] ?? link.roleKey,
                  uses: link.maxUses.map { "\(link.uses) of \($0)" } ?? "\(link.uses)",
                  expires: link.expiresAt.map { EmailTemplates.utcTimestamp($0) } ?? "never",

@@ -291,12 +291,18 @@ public final class OrganizationDomainModel: Model, @unchecked Sendable {
     @OptionalField(key: "check_result") public var checkResult: String?
     @OptionalField(key: "created_by") public var createdBy: UUID?
     @Field(key: "created_at") public var createdAt: Date
-    /// While existing verified accounts are joining under `auto`: the last account id done (`backfillFromStart`
+    /// While existing verified accounts are joining under `auto`: the last account id done (`backfillStart()`
     /// before the first); nil when none are waiting.
     @OptionalField(key: "backfill_after") public var backfillAfter: UUID?
 
-    /// `backfillAfter` of a backfill that has not begun (no account id sorts before it).
-    public static let backfillFromStart = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    /// `backfillAfter` of a backfill that has not begun: eight zero bytes, which sort before every account id (those
+    /// begin with a time or random bytes), then eight random ones, so each start differs and a run of an earlier
+    /// start cannot move the cursor of a later one (`DomainStore.advanceBackfill`).
+    public static func backfillStart() -> UUID {
+        var bytes = UUID().uuid
+        (bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6, bytes.7) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return UUID(uuid: bytes)
+    }
 
     public init() {}
 

@@ -64,7 +64,14 @@ public struct DomainStore: Sendable {
 
     /// Domains whose existing accounts are still joining (a request answered after its first batches).
     public func pendingBackfills(limit: Int) async throws -> [UUID] {
-        try await OrganizationDomainModel.query(on: db).filter(\.$backfillAfter != nil).limit(limit).all().compactMap(\.id)
+        try await OrganizationDomainModel.query(on: db).filter(\.$backfillAfter != nil).sort(\.$id).limit(limit).all().compactMap(\.id)
+    }
+
+    /// Moves the backfill cursor of `domainID` from `cursor` to `next` (nil: done). False when the cursor is no
+    /// longer `cursor`: the policy was saved again (a new start) or another run moved it first.
+    public func advanceBackfill(of domainID: UUID, from cursor: UUID, to next: UUID?) async throws -> Bool {
+        try await !db.sql.update(OrganizationDomainModel.schema).set("backfill_after", to: next)
+            .where("id", .equal, domainID).where("backfill_after", .equal, cursor).returning("id").all().isEmpty
     }
 
     /// Verified `auto` domains holding `email`'s domain: the organizations a newly verified account joins.
