@@ -1,0 +1,16 @@
+-- The same create restructured: the account and the live rows read before the lock (unique indexes refuse what a
+-- concurrent change made stale), then under the lock only the invitation budget and one statement writing the
+-- membership, its email, the event number, the audit event and the SCIM user.
+-- pgbench -n -M extended -c 8 -j 2 -T 10 -D org=ORG_ID -f bench/scim-create-restructured.pgbench.sql DATABASE_URL
+\set n random(1, 2000000000)
+SELECT * FROM accounts WHERE email = ('u' || :n::text || '@bench.test') LIMIT 1;
+SELECT * FROM memberships WHERE scope_id = :org::uuid AND status IN ('pending','active') AND (email = ('u' || :n::text || '@bench.test') OR external_id = ('E' || :n::text)) LIMIT 2;
+BEGIN;
+SELECT * FROM organizations WHERE id = :org::uuid AND deleted_at IS NULL FOR UPDATE;
+SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox_messages WHERE org_id = :org::uuid AND scheduled_at > now() - interval '1 hour' AND status <> 'superseded' LIMIT 500) AS slots;
+WITH m AS (INSERT INTO memberships (id, org_id, scope_id, email, name, role_key, status, source, external_id, attributes, token_hash, expires_at, delivery_status, delivery_at, created_at, updated_at) VALUES (gen_random_uuid(), :org::uuid, :org::uuid, ('u' || :n::text || '@bench.test'), 'User', 'member', 'pending', 'invitation', ('E' || :n::text), '{}', md5(:n::text), now() + interval '7 days', 'queued', now(), now(), now()) RETURNING id),
+ o AS (INSERT INTO outbox_messages (id, kind, org_id, membership_id, recipient, subject, text_body, html_body, payload, status, attempts, next_attempt_at, scheduled_at, created_at) SELECT gen_random_uuid(), 'invitation', :org::uuid, m.id, ('u' || :n::text || '@bench.test'), 'IdP has invited you', '', '', '{"a":"b"}', 'queued', 0, now(), now(), now() FROM m),
+ s AS (UPDATE organizations SET event_seq = event_seq + 1 WHERE id = :org::uuid RETURNING event_seq),
+ a AS (INSERT INTO audit_events (id, at, actor_type, actor_id, action, org_id, target_email, after, request_id, seq) SELECT gen_random_uuid(), now(), 'api_key', gen_random_uuid(), 'membership.invited', :org::uuid, ('u' || :n::text || '@bench.test'), '{"role":"member"}', 'r', s.event_seq FROM s)
+INSERT INTO scim_users (id, org_id, user_name, external_id, given_name, family_name, membership_id, created_at, updated_at) SELECT gen_random_uuid(), :org::uuid, ('u' || :n::text || '@bench.test'), ('E' || :n::text), 'User', '0', m.id, now(), now() FROM m;
+COMMIT;
