@@ -168,8 +168,9 @@ struct DomainJoins: Sendable {
     /// Accounts read per batch when a domain turns `auto`; each join is its own short transaction, so members'
     /// requests never wait long behind the organization's lock.
     var batchSize = 200
-    /// Batches a request joins before it answers (each join is a transaction of its own, 7–15 ms on PostgreSQL on
-    /// two cores: 1,000 kept a request waiting 15 s), the worker goes on with the rest (`resumeBackfills`).
+    /// Batches a request joins before it answers (each join is a transaction of its own: one batch takes 1.1–1.4 s
+    /// on PostgreSQL, five kept a request waiting 7–15 s; `bench/domain-backfill.sh`); the worker goes on with the
+    /// rest (`resumeBackfills`).
     static let batchesPerRequest = 1
 
     /// Goes on with the pending backfill of `domainID` (`backfillAfter`) for at most `batches` batches: every
