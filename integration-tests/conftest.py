@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 from dnslib import QTYPE, RCODE, RR, TXT
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 BINARY = os.environ["ROSTER_BINARY"]
 PASSWORD = "long enough password"
@@ -57,16 +57,26 @@ class Zone(BaseResolver):
         return reply
 
 
+class UDPLimitHandler(DNSHandler):
+    """Truncates UDP answers past the 4,096 bytes Roster's query advertises (EDNS0), as resolvers do; the whole answer
+    is then asked for over TCP."""
+    udplen = 4096
+
+
 @pytest.fixture
 def zone():
     z = Zone()
     port = free_port(socket.SOCK_DGRAM)
-    server = DNSServer(z, port=port, address="127.0.0.1", logger=DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data"))
+    quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data")
+    server = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, handler=UDPLimitHandler)
+    tcp = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, tcp=True)
     server.start_thread()
+    tcp.start_thread()
     z.port = port
     z.server = server
     yield z
     server.stop()
+    tcp.stop()
 
 
 class Roster:

@@ -42,6 +42,17 @@ def test_a_domain_is_verified_through_dns_joins_people_and_is_lost_when_its_reco
     assert [e["type"] for e in events] == ["domain.added", "domain.verified", "domain.lost"]
 
 
+def test_a_record_among_many_large_ones_is_found_over_udp_and_over_tcp(zone, roster):
+    """A company domain carries many long TXT records (SPF, other services' verifications): an answer of 2.2 KB comes
+    in one datagram, one of 8 KB is truncated for UDP and asked for again over TCP."""
+    org = roster.call("POST", "/v1/orgs", {"name": "Acme", "slug": "acme"}, as_=OWNER, expect=201)["id"]
+    for name, count in [("big.test", 8), ("huge.test", 30)]:
+        domain = roster.call("POST", f"/v1/orgs/{org}/domains", {"domain": name}, as_=OWNER, expect=201)
+        zone.publish(name, *[f"service-{i}-verification=" + "x" * 230 for i in range(count)], domain["verification"]["value"])
+        verified = roster.call("POST", f"/v1/orgs/{org}/domains/{domain['id']}/verify", as_=OWNER, expect=200)
+        assert verified["status"] == "verified", verified
+
+
 def test_dns_that_does_not_answer_verifies_nothing(zone, roster):
     org = roster.call("POST", "/v1/orgs", {"name": "Acme", "slug": "acme"}, as_=OWNER, expect=201)["id"]
     domain = roster.call("POST", f"/v1/orgs/{org}/domains", {"domain": "acme.test"}, as_=OWNER, expect=201)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The two DNS messages domain verification needs (RFC 1035): a TXT query, and the TXT records of its answer. Pure
-/// bytes in and out; the UDP exchange is the caller's.
+/// bytes in and out; the UDP and TCP exchanges are the caller's.
 public enum DNSMessage {
     /// A recursive TXT query for `name` with transaction `id`, advertising a 4,096-byte UDP payload (EDNS0, RFC 6891)
     /// so that answers with many TXT records are not truncated.
@@ -26,8 +26,10 @@ public enum DNSMessage {
         if flags & 0x0200 != 0 { return .unavailable("the answer was truncated") }
         switch flags & 0x000f {
         case 0: break
+        case 2: return .unavailable("the DNS server failed to resolve it (SERVFAIL)")
         case 3: return .noSuchDomain
-        case let code: return .unavailable("the server answered with code \(code)")
+        case 5: return .unavailable("the DNS server refused to answer (REFUSED)")
+        case let code: return .unavailable("the DNS server answered with error code \(code)")
         }
         for _ in 0..<questions {
             guard reader.skipName(), reader.skip(4) else { return .unavailable("a malformed answer") }
@@ -48,6 +50,11 @@ public enum DNSMessage {
             records.append(String(decoding: text, as: UTF8.self))
         }
         return .records(records)
+    }
+
+    /// Whether `message` is an answer cut short for UDP (the TC flag): the whole answer comes over TCP (RFC 7766).
+    public static func isTruncated(_ message: [UInt8]) -> Bool {
+        message.count >= 4 && message[2] & 0x80 != 0 && message[2] & 0x02 != 0
     }
 
     private struct Reader {

@@ -79,7 +79,7 @@ public enum DomainVerification {
         case .noSuchDomain:
             return .missing("The domain does not exist in DNS.")
         case .unavailable(let reason):
-            return .undetermined("DNS did not answer: \(reason)")
+            return .undetermined("DNS did not answer: \(reason).")
         }
     }
 

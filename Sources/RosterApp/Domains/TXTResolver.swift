@@ -8,7 +8,7 @@ protocol TXTResolver: Sendable {
     func txtRecords(of name: String) async -> TXTAnswer
 }
 
-/// TXT lookups over UDP against one recursive DNS server: `ROSTER_DNS_SERVER` (`HOST` or `HOST:PORT`), else the
+/// TXT lookups over UDP (over TCP when the answer does not fit) against one recursive DNS server: `ROSTER_DNS_SERVER` (`HOST` or `HOST:PORT`), else the
 /// first `nameserver` of `/etc/resolv.conf`. Two tries of three seconds each. No library in our mirror does DNS
 /// (docs/decisions.md); the messages are `DNSMessage`'s.
 struct UDPTXTResolver: TXTResolver {
@@ -58,35 +58,71 @@ struct UDPTXTResolver: TXTResolver {
 
     private func exchange(_ name: String) async -> TXTAnswer {
         let id = UInt16.random(in: .min ... .max)
+        let query = DNSMessage.txtQuery(name: name, id: id)
+        let (host, port, timeout) = (self.host, self.port, self.timeout)
         do {
             let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-            let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: address.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
-                    }
+            return try await withThrowingTaskGroup(of: TXTAnswer.self) { group in
+                group.addTask {
+                    var message = try await Self.udp(query, to: address, id: id)
+                    // An answer too large for UDP comes whole over TCP (RFC 7766).
+                    if DNSMessage.isTruncated(message) { message = try await Self.tcp(query, to: address) }
+                    return DNSMessage.txtAnswer(message, id: id) ?? .unavailable("an answer to another question")
                 }
-            let timeout = self.timeout
-            return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: DNSMessage.txtQuery(name: name, id: id))))
-                return try await withThrowingTaskGroup(of: TXTAnswer.self) { group in
-                    group.addTask {
-                        for try await envelope in inbound where envelope.remoteAddress == address {
-                            if let answer = DNSMessage.txtAnswer(Array(envelope.data.readableBytesView), id: id) { return answer }
-                        }
-                        return .unavailable("the DNS server closed")
-                    }
-                    group.addTask {
-                        try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
-                        return .unavailable("no answer from \(host):\(port) in \(timeout.nanoseconds / 1_000_000_000) s")
-                    }
-                    let first = try await group.next() ?? .unavailable("no answer")
-                    group.cancelAll()
-                    return first
+                group.addTask {
+                    try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                    return .unavailable("no answer from \(host):\(port) in \(timeout.nanoseconds / 1_000_000_000) s")
                 }
+                let first = try await group.next() ?? .unavailable("no answer")
+                group.cancelAll()
+                return first
             }
         } catch {
             return .unavailable("\(host):\(port): \(error)")
         }
     }
+
+    /// The first datagram from `address` answering the query `id` (others are ignored). Datagrams are read whole,
+    /// up to UDP's limit (NIO's default buffer of 2,048 bytes would cut an answer of the 4,096 the query allows).
+    private static func udp(_ query: [UInt8], to address: SocketAddress, id: UInt16) async throws -> [UInt8] {
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_535))
+            .bind(host: address.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: query)))
+            for try await envelope in inbound where envelope.remoteAddress == address {
+                let message = Array(envelope.data.readableBytesView)
+                if DNSMessage.txtAnswer(message, id: id) != nil { return message }
+            }
+            throw DNSExchangeError("the DNS server closed")
+        }
+    }
+
+    /// The answer to `query` over TCP: each message preceded by its length in two bytes.
+    private static func tcp(_ query: [UInt8], to address: SocketAddress) async throws -> [UInt8] {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: address) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: [UInt8(query.count >> 8), UInt8(query.count & 0xff)] + query))
+            var received: [UInt8] = []
+            for try await chunk in inbound {
+                received += chunk.readableBytesView
+                if received.count >= 2, case let length = Int(received[0]) << 8 | Int(received[1]), received.count >= 2 + length {
+                    return Array(received[2..<(2 + length)])
+                }
+            }
+            throw DNSExchangeError("the DNS server closed the TCP connection before answering")
+        }
+    }
+}
+
+/// Why a DNS exchange got no answer (the text goes into the domain's check result).
+struct DNSExchangeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
