@@ -170,6 +170,11 @@ import RosterTesting
             let renamed = try await scim(t, .PATCH, "\(org.scim)/Users/\(try #require(ann.string("id")))", ["schemas": [SCIM.patchSchema],
                 "Operations": [["op": "replace", "path": "name", "value": ["givenName": "Anne"]]]], token: org.key)
             #expect((renamed.json["name"] as? [String: Any])?["familyName"] as? String == "Lee" && (renamed.json["name"] as? [String: Any])?["givenName"] as? String == "Anne")
+            // The roster shows the name the provider sets, its display name first.
+            #expect(try await row(t, email: "ann@acme.test", org: org.id)?.name == "Anne Lee")
+            _ = try await scim(t, .PATCH, "\(org.scim)/Users/\(try #require(ann.string("id")))", ["schemas": [SCIM.patchSchema],
+                "Operations": [["op": "replace", "path": "displayName", "value": "Dr. Anne Lee"]]], token: org.key)
+            #expect(try await row(t, email: "ann@acme.test", org: org.id)?.name == "Dr. Anne Lee")
             // An owner is not the provider's to adopt: it could never end that membership.
             let owner = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "owner@acme.test"], token: org.key)
             #expect(owner.status == .forbidden && (owner.json["schemas"] as? [String]) == [SCIM.errorSchema], "\(owner.text)")

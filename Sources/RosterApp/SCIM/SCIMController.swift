@@ -33,8 +33,12 @@ struct SCIMController: RouteCollection {
         scim.on(.PUT, "Groups", ":id", body: body, use: replaceGroup)
         scim.on(.PATCH, "Groups", ":id", body: body, use: patchGroup)
         scim.delete("Groups", ":id", use: deleteGroup)
-        scim.on(.POST, ".search", body: body) { _ async throws -> Response in
-            throw SCIMError(.notImplemented, detail: "Searching by POST is not supported; list with a filter instead.")
+        // Searching by POST (RFC 7644 §3.4.3), at the root or under a resource type: not implemented.
+        for path in [[".search"], ["Users", ".search"], ["Groups", ".search"]] {
+            scim.on(.POST, path.map { PathComponent(stringLiteral: $0) }, body: body) { req async throws -> Response in
+                _ = try await SCIMContext(req)
+                throw SCIMError(.notImplemented, detail: "Searching by POST is not supported; list with a filter instead (GET …?filter=).")
+            }
         }
         for method in [HTTPMethod.GET, .POST, .PUT, .PATCH, .DELETE] {
             scim.on(method, "**", body: body) { req async throws -> Response in

@@ -270,7 +270,8 @@ struct SCIMUsers: Sendable {
     }
 
     /// Brings the membership in line with the provider's record: ends it when the user turns inactive or changes
-    /// address, provisions it when the user is (again) active without one, and carries a new external ID over.
+    /// address, provisions it when the user is (again) active without one, and carries a new external ID or name
+    /// over.
     private func reconcile(_ model: SCIMUserModel, from before: SCIMUserState, to after: SCIMUserState, on db: any Database) async throws {
         let active = after.active != false
         let moved = before.userName != after.userName
@@ -280,9 +281,12 @@ struct SCIMUsers: Sendable {
         }
         if active, model.membershipID == nil {
             model.membershipID = try await provision(after, on: db)
-        } else if let membershipID = model.membershipID, before.externalID != after.externalID,
+        } else if let membershipID = model.membershipID, before.externalID != after.externalID || before.memberName != after.memberName,
                   let row = try await MembershipModel.find(membershipID, on: db), MembershipStatus(rawValue: row.status)?.isLive == true {
-            _ = try await scim.memberships(on: db).run(.update(membershipID, MemberUpdate(externalID: .some(after.externalID))))
+            var update = MemberUpdate()
+            if before.externalID != after.externalID { update.externalID = .some(after.externalID) }
+            if before.memberName != after.memberName { update.name = .some(try MemberFields.name(after.memberName)) }
+            _ = try await scim.memberships(on: db).run(.update(membershipID, update))
         }
         try await model.save(on: db)
     }

@@ -174,7 +174,7 @@ public enum Lifecycle {
         var plan = MembershipPlan()
         let event: MembershipEvent = newRole != nil && newRole?.key != current.key ? .roleChanged : .updated
         plan.transition(row, to: row.status, event: event, actor: facts.actor,
-                        set: MembershipChanges(roleKey: newRole?.key, externalID: update.externalID, attributes: attributes))
+                        set: MembershipChanges(roleKey: newRole?.key, externalID: update.externalID, attributes: attributes, name: update.name))
         plan.result = id
         return plan
     }

@@ -70,11 +70,14 @@ public struct MemberUpdate: Sendable, Equatable {
     public var role: String?
     public var externalID: String??
     public var attributes: [String: String]?
+    /// The member's name in the roster (`.some(nil)` clears it); an identity provider's door sets it.
+    public var name: String??
 
-    public init(role: String? = nil, externalID: String?? = nil, attributes: [String: String]? = nil) {
+    public init(role: String? = nil, externalID: String?? = nil, attributes: [String: String]? = nil, name: String?? = nil) {
         self.role = role
         self.externalID = externalID
         self.attributes = attributes
+        self.name = name
     }
 }
 
