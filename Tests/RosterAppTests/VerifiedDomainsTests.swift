@@ -147,8 +147,13 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
             let joined = try await t.send(.GET, "/v1/orgs/\(org)/events?types=membership.joined", token: owner).json["items"] as? [[String: Any]]
             #expect(joined?.count == 2)
 
-            // Saving only the policy keeps the role; whoever manages domains joins people in roles below their own only.
+            // Saving only the policy keeps the role, also through another policy; a role given is checked whatever the
+            // policy; whoever manages domains joins people in roles below their own only.
             #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto"], token: owner).string("role") == "admin")
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "suggest"], token: owner).status == .ok)
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto"], token: owner).string("role") == "admin")
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "suggest", "role": "nosuch"], token: owner).status == .unprocessableEntity)
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "suggest", "role": "owner"], token: owner).code == "validation_failed")
             #expect(try await t.send(.PUT, "/v1/orgs/\(org)/roles/org/it", json: ["name": "IT", "rank": 150, "permissions": ["scope.read", "domains.manage"]],
                                      token: owner).status == .created)
             let it = try await t.addMember(owner: owner, org: org, email: "it@elsewhere.test", role: "it").token

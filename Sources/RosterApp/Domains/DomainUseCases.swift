@@ -102,11 +102,13 @@ struct OrganizationDomains: Sendable {
             try locked.authority.require(.domainsManage)
             let model = try await find(id, on: db)
             let before = Self.state(of: model)
-            // A role not given stays as it was (a policy switched away from `auto` and back keeps it, too).
-            let (policy, roleKey) = try settings(policy: rawPolicy ?? model.policy, role: role ?? model.roleKey, ladder: locked.ladder,
-                                                 authority: locked.authority)
+            // A role not given stays as it was: a policy switched away from `auto` keeps it (unchecked, as it is
+            // unused) for when it is switched back, where it is checked again.
+            let policyName = rawPolicy ?? model.policy
+            let (policy, roleKey) = try settings(policy: policyName, role: role ?? (policyName == DomainPolicy.auto.rawValue ? model.roleKey : nil),
+                                                 ladder: locked.ladder, authority: locked.authority)
             model.policy = policy.rawValue
-            model.roleKey = roleKey
+            model.roleKey = roleKey ?? model.roleKey
             // Saving `auto` again joins whoever could not join before (a refusal, a failure).
             model.backfillAfter = model.verifiedAt != nil && policy == .auto ? OrganizationDomainModel.backfillStart() : nil
             try await model.save(on: db)
@@ -143,7 +145,9 @@ struct OrganizationDomains: Sendable {
         guard let policy = DomainPolicy(rawValue: raw) else {
             throw RosterError.validation([FieldIssue(field: "policy", message: "must be one of \(DomainPolicy.allCases.map(\.rawValue).joined(separator: ", "))")])
         }
-        guard policy == .auto else { return (policy, nil) }
+        // A role given is checked whatever the policy (it is the one `auto` gives); `auto` without one gives the
+        // ladder's default.
+        guard role != nil || policy == .auto else { return (policy, nil) }
         let resolved = try ladder.roleOrDefault(role)
         guard !resolved.isOwner else {
             throw RosterError.validation([FieldIssue(field: "role", message: "a verified domain cannot make owners; choose another role")])

@@ -88,7 +88,7 @@ struct OrganizationUseCases: Sendable {
         }
     }
 
-    /// Deletes a role no live membership holds.
+    /// Deletes a role no live membership holds and no invite link or `auto` domain gives.
     func deleteRole(_ key: String, ladder ladderName: Ladder) async throws {
         let context = self.context, requestID = self.requestID
         let orgID = context.scope.orgID
@@ -100,6 +100,10 @@ struct OrganizationUseCases: Sendable {
             if ladder.roles.count <= 1 { throw RosterError(.conflict, "A ladder keeps at least one role.") }
             let count = try await Directory(db).liveHolders(ofRole: key, ladder: ladderName, orgID: orgID)
             if count > 0 { throw RosterError(.roleInUse, "\(count) live membership(s) hold '\(key)'; give them another role first.") }
+            let grants = try await Directory(db).grantsByLinksAndDomains(ofRole: key, ladder: ladderName, orgID: orgID)
+            if grants > 0 {
+                throw RosterError(.roleInUse, "\(grants) invite link(s) or auto domain(s) give '\(key)'; turn the links off or give the domains another role first.")
+            }
             try await Directory(db).deleteRole(key, ladder: ladderName, orgID: orgID)
             try await AuditLog(db).record(action: "role.deleted", actor: context.actor, orgID: orgID, before: ["ladder": ladderName.rawValue, "key": key],
                                           after: nil, requestID: requestID, at: Date())

@@ -124,6 +124,16 @@ public struct Directory: Sendable {
             .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).count()
     }
 
+    /// The invite links (not turned off) and `auto` domains of `orgID` that give the role `key` of `ladder`: people
+    /// would join in a role that no longer exists.
+    public func grantsByLinksAndDomains(ofRole key: String, ladder: Ladder, orgID: UUID) async throws -> Int {
+        let query = InviteLinkModel.query(on: db).filter(\.$orgID == orgID).filter(\.$roleKey == key).filter(\.$revokedAt == nil)
+        let links = try await (ladder == .org ? query.filter(\.$spaceID == nil) : query.filter(\.$spaceID != nil)).count()
+        guard ladder == .org else { return links }
+        return try await links + OrganizationDomainModel.query(on: db).filter(\.$orgID == orgID).filter(\.$roleKey == key)
+            .filter(\.$policy == DomainPolicy.auto.rawValue).count()
+    }
+
     /// Deletes the role `key` of `ladder` in `orgID`.
     public func deleteRole(_ key: String, ladder: Ladder, orgID: UUID) async throws {
         try await RoleModel.query(on: db).filter(\.$orgID == orgID).filter(\.$ladder == ladder.rawValue).filter(\.$key == key).delete()
