@@ -16,6 +16,9 @@ import RosterTesting
         ("not an object", Data("[1, 2]".utf8), .json, .unprocessableEntity, "validation_failed"),
         ("wrong type", Data(#"{"email": 5, "name": [], "password": true, "token": 1, "current_password": 3}"#.utf8), .json, .unprocessableEntity, "validation_failed"),
         ("unknown field", Data(#"{"surprise": 1}"#.utf8), .json, .unprocessableEntity, "validation_failed"),
+        // Valid JSON whose number does not fit a whole-number field (the decoder calls it invalid JSON).
+        ("fraction for a whole number", Data(#"{"rank": 1.5}"#.utf8), .json, .unprocessableEntity, "validation_failed"),
+        ("number out of range", Data(#"{"max_uses": 99999999999999999999999}"#.utf8), .json, .unprocessableEntity, "validation_failed"),
         ("10 MB body", Data(repeating: UInt8(ascii: " "), count: 10 * 1024 * 1024), .json, .payloadTooLarge, "payload_too_large"),
         ("form body", Data("email=a".utf8), .urlEncodedForm, .unsupportedMediaType, "unsupported_media_type"),
     ]
@@ -32,6 +35,7 @@ import RosterTesting
                 (.POST, "/v1/orgs", token), (.PATCH, "/v1/orgs/\(org)", token),
                 (.POST, "/v1/orgs/\(org)/members", token), (.PATCH, "/v1/orgs/\(org)/members/\(invitation)", token),
                 (.POST, "/v1/orgs/\(org)/join-requests", token), (.PUT, "/v1/orgs/\(org)/roles/org/helper", token),
+                (.POST, "/v1/orgs/\(org)/invite-links", token),
                 (.POST, "/v1/authorize", key),
             ]
             for (method, path, bearer) in endpoints {

@@ -172,11 +172,7 @@ struct InviteLinks: Sendable {
         }
         var expiresAt: Date?
         if let raw = body.expiresAt {
-            let formatter = ISO8601DateFormatter()
-            expiresAt = formatter.date(from: raw) ?? {
-                formatter.formatOptions.insert(.withFractionalSeconds)
-                return formatter.date(from: raw)
-            }()
+            expiresAt = InviteLinkRules.time(raw)
             if expiresAt == nil {
                 issues.append(FieldIssue(field: "expires_at", message: "must be a time such as 2026-12-31T23:59:00Z"))
             } else if let expiresAt, expiresAt <= Date() {

@@ -34,7 +34,14 @@ extension Request {
             throw error
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
-                throw RosterError(.malformedJSON, "The body is not valid JSON.")
+                // Foundation's decoder says "not valid JSON" also of a number its field cannot hold (1.5 or 1e30 for
+                // a whole number), without naming the field: tell the two apart.
+                guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                    throw RosterError(.malformedJSON, "The body is not valid JSON.")
+                }
+                let fields = object.filter { ($0.value as? NSNumber).map { !Self.isWholeNumber($0) } ?? false }.keys.sorted()
+                throw RosterError.validation(fields.isEmpty ? [FieldIssue(field: "", message: "holds a number its field cannot take")]
+                                                            : fields.prefix(20).map { FieldIssue(field: $0, message: "must be a whole number in range") })
             }
             if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty {
                 throw RosterError(.validationFailed, "The body must be a JSON object.")
@@ -44,6 +51,12 @@ extension Request {
     }
 
     private static let jsonDecoder = JSONDecoder()
+
+    /// Whether `number` is a whole number a 64-bit integer holds (a boolean is 0 or 1).
+    private static func isWholeNumber(_ number: NSNumber) -> Bool {
+        let value = number.doubleValue
+        return value.rounded() == value && abs(value) < 9.2e18
+    }
 
     private static func issue(for error: DecodingError) -> FieldIssue {
         func path(_ keys: [any CodingKey]) -> String {

@@ -56,6 +56,20 @@ public enum InviteLinkState: String, Sendable, Equatable, Codable {
 
 /// The rules of creating invite links.
 public enum InviteLinkRules {
+    /// An `expires_at` as the API takes it: an ISO 8601 time with a zone (`2026-12-31T23:59:00Z`, fractional seconds
+    /// allowed), on a day the calendar has (the parser alone would read 30 February as 2 March). Nil when it is not.
+    public static func time(_ raw: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        guard let date = formatter.date(from: raw) ?? ({
+            formatter.formatOptions.insert(.withFractionalSeconds)
+            return formatter.date(from: raw)
+        }()) else { return nil }
+        let day = raw.prefix(10).split(separator: "-").compactMap { Int($0) }
+        guard day.count == 3,
+              DateComponents(calendar: Calendar(identifier: .gregorian), year: day[0], month: day[1], day: day[2]).isValidDate else { return nil }
+        return date
+    }
+
     /// Allowed domains a link may list.
     public static let maximumDomains = 20
     /// The largest `max_uses`.
