@@ -26,7 +26,7 @@ struct OrganizationDomains: Sendable {
     /// Adds `rawDomain` (unverified) with `policy` and, for `auto`, the members' role.
     func add(domain rawDomain: String, policy rawPolicy: String?, role: String?) async throws -> OrganizationDomainModel {
         guard let domain = DomainName.canonical(rawDomain) else {
-            throw RosterError.validation([FieldIssue(field: "domain", message: "must be a domain such as acme.com")])
+            throw RosterError.validation([FieldIssue(field: "domain", message: "must be a domain such as acme.com (an internationalized domain in its ASCII form, xn--…)")])
         }
         if PublicEmailDomains.contains(domain) {
             throw RosterError(.publicEmailDomain, "Anyone can get an address at \(domain): an organization cannot claim it.")

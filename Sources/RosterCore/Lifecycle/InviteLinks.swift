@@ -92,7 +92,7 @@ public enum InviteLinkRules {
         var result: [String] = []
         for entry in raw {
             guard let domain = DomainName.canonical(entry) else {
-                throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "'\(entry.prefix(100))' is not a domain such as school.edu")])
+                throw RosterError.validation([FieldIssue(field: "allowed_email_domains", message: "'\(entry.prefix(100))' is not a domain such as school.edu (an internationalized domain in its ASCII form, xn--…)")])
             }
             if !result.contains(domain) { result.append(domain) }
         }
