@@ -239,6 +239,18 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
             let request = try await t.send(.POST, "/orgs/acme/request-to-join", body: Data("_csrf=\(try formToken(home))".utf8), headers: headers)
             #expect(request.status == .seeOther)
             #expect(try await MembershipModel.query(on: t.app.db).filter(\.$email == "ada@acme.test").first()?.status == "pending")
+
+            // The policy form always sends a role; it counts under auto only (another policy keeps the auto role).
+            let id = try #require(added.string("id"))
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto", "role": "admin"], token: owner).status == .ok)
+            headers.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=x")
+            for (policy, role) in [("suggest", "member"), ("auto", "member")] {
+                let saved = try await t.send(.POST, "/orgs/acme/domains/\(id)/policy",
+                                             body: Data("_csrf=\(try formToken(page))&policy=\(policy)&role=\(role)".utf8), headers: headers)
+                #expect(saved.status == .seeOther)
+                let domain = try await t.send(.GET, "/v1/orgs/\(org)/domains/\(id)", token: owner)
+                #expect(domain.string("policy") == policy && domain.string("role") == (policy == "auto" ? "member" : "admin"), "\(domain.text)")
+            }
         }
     }
 }

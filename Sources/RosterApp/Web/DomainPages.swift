@@ -56,13 +56,18 @@ struct DomainPages: Sendable {
                 .map { Option(value: $0.key, label: $0.name) }))
     }
 
-    struct Form: Content { var domain: String?; var policy: String?; var role: String? }
+    struct Form: Content {
+        var domain: String?; var policy: String?; var role: String?
+        /// The form's role, which is the one for automatic joins: taken under `auto` only (a form always sends one;
+        /// under another policy the domain keeps the role it had).
+        var autoRole: String? { policy == DomainPolicy.auto.rawValue && role?.isEmpty == false ? role : nil }
+    }
 
     @Sendable func add(req: Request) async throws -> Response {
         let domains = try await domains(req)
         return try await WebPages.perform(req, back: back(domains)) {
             let form = try req.content.decode(Form.self)
-            let model = try await domains.add(domain: form.domain ?? "", policy: form.policy, role: form.role?.isEmpty == false ? form.role : nil)
+            let model = try await domains.add(domain: form.domain ?? "", policy: form.policy, role: form.autoRole)
             return (nil, "Added \(model.domain). Publish its TXT record, then verify it.")
         }
     }
@@ -79,8 +84,7 @@ struct DomainPages: Sendable {
         let domains = try await domains(req)
         return try await WebPages.perform(req, back: back(domains)) {
             let form = try req.content.decode(Form.self)
-            let model = try await domains.update(try req.uuidParameter("domain"), policy: form.policy,
-                                                 role: form.role?.isEmpty == false ? form.role : nil)
+            let model = try await domains.update(try req.uuidParameter("domain"), policy: form.policy, role: form.autoRole)
             return (nil, "\(model.domain): policy \(model.policy).")
         }
     }
