@@ -125,6 +125,21 @@ import RosterTesting
             let ended = try await MembershipModel.query(on: t.app.db).filter(\.$email == "bob@acme.test").all()
             #expect(ended.count == 2 && ended.allSatisfy { $0.status == "removed" }, "the org row and, with it, the space row")
             #expect((try await scim(t, .GET, "\(org.scim)/Groups/\(spaceID)", token: org.key).json["members"]) == nil)
+            // An inactive user does not come back through a group.
+            let regrouped = try await scim(t, .PATCH, "\(org.scim)/Groups/\(spaceID)", ["schemas": [SCIM.patchSchema],
+                "Operations": [["op": "add", "path": "members", "value": [["value": bobID]]]]], token: org.key)
+            #expect(regrouped.status == .badRequest && regrouped.string("scimType") == "invalidValue", "\(regrouped.text)")
+            #expect(try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: spaceID)!).filter(\.$status == "active").count() == 0)
+            // Found by name however cased; read-only paths, values missing and sub-attributes of a member are refused.
+            let found = try await scim(t, .GET, "\(org.scim)/Groups?filter=displayName%20eq%20%22TEAM%22", token: org.key)
+            #expect(found.json["totalResults"] as? Int == 1, "\(found.text)")
+            for (operation, scimType) in [(["op": "replace", "path": "id", "value": "x"], "mutability"),
+                                          (["op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"], "mutability"),
+                                          (["op": "add", "path": "members"], "invalidValue"),
+                                          (["op": "remove", "path": "members[value eq \"\(bobID)\"].display"], "invalidPath")] as [([String: Any], String)] {
+                let refused = try await scim(t, .PATCH, "\(org.scim)/Groups/\(spaceID)", ["schemas": [SCIM.patchSchema], "Operations": [operation]], token: org.key)
+                #expect(refused.status == .badRequest && refused.string("scimType") == scimType, "\(operation): \(refused.text)")
+            }
 
             let on = try await scim(t, .PATCH, "\(org.scim)/Users/\(bobID)", ["schemas": [SCIM.patchSchema],
                 "Operations": [["op": "replace", "value": ["active": true, "displayName": "Bob B."]]]], token: org.key)

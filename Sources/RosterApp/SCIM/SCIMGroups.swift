@@ -1,7 +1,9 @@
 import Fluent
+import FluentSQL
 import Foundation
 import RosterCore
 import RosterStore
+import SQLKit
 import Vapor
 
 /// SCIM Groups: the organization's spaces. Creating a group creates a space; its members are the SCIM users
@@ -51,7 +53,10 @@ struct SCIMGroups: Sendable {
         let id = spaceID.uuidString.lowercased()
         var meta: SCIM.Object = ["resourceType": "Group", "location": "\(scim.base)/Groups/\(id)"]
         if let created = space.createdAt { meta["created"] = SCIM.timestamp(created) }
-        if let modified = space.updatedAt { meta["lastModified"] = SCIM.timestamp(modified) }
+        // Last modified: the space itself, or a change to its roster, whichever came last.
+        let rosterChanged = try await db.sql.select().column(SQLFunction("max", args: SQLColumn("updated_at")), as: "at")
+            .from(MembershipModel.schema).where("scope_id", .equal, spaceID).first(decodingColumn: "at", as: Date?.self) ?? nil
+        if let modified = [space.updatedAt, rosterChanged].compactMap({ $0 }).max() { meta["lastModified"] = SCIM.timestamp(modified) }
         var resource: SCIM.Object = ["schemas": [SCIM.groupSchema], "id": id, "displayName": space.name, "meta": meta]
         if let externalID = try await SCIMGroupModel.find(spaceID, on: db)?.externalID { resource["externalId"] = externalID }
         let members = withMembers ? try await members(of: spaceID, on: db) : []
@@ -152,9 +157,9 @@ struct SCIMGroups: Sendable {
                 try await removeMembers(listed.isEmpty ? nil : Set(listed), of: space, on: db)
             }
         default:
-            // members[value eq "id"]: the one member.
-            guard lowered.hasPrefix("members["), op == .remove,
-                  let filter = try SCIM.filter(String(path.dropFirst("members[".count).prefix { $0 != "]" }), allowed: ["value"]),
+            // members[value eq "id"]: the one member (a sub-attribute after it is no member to remove).
+            guard lowered.hasPrefix("members["), lowered.hasSuffix("]"), op == .remove,
+                  let filter = try SCIM.filter(String(path.dropFirst("members[".count).dropLast()), allowed: ["value"]),
                   let id = UUID(uuidString: filter.value) else {
                 if lowered.hasPrefix("members") {
                     throw SCIMError(.badRequest, scimType: "invalidPath", detail: "Roster takes members, or members[value eq \"id\"] to remove one.")
@@ -196,6 +201,13 @@ struct SCIMGroups: Sendable {
             guard let user = try await users.existing(id, on: db) else {
                 throw SCIMError(.badRequest, scimType: "invalidValue", detail: "No user \(id.uuidString.lowercased()) in this organization to make a member.")
             }
+            // A group is a part of the organization: a user not (or no longer) in it — deactivated, or removed by an
+            // administrator, whose decision stands — does not come back through a group.
+            guard user.active != false, let orgRowID = user.membershipID, let orgRow = try await MembershipModel.find(orgRowID, on: db),
+                  MembershipStatus(rawValue: orgRow.status)?.isLive == true else {
+                throw SCIMError(.badRequest, scimType: "invalidValue",
+                                detail: "User \(id.uuidString.lowercased()) is not a member of the organization (inactive, or removed by an administrator); a group takes members of the organization only.")
+            }
             let state = SCIMUserState(user)
             let input = InviteInput(email: user.userName, name: try MemberFields.name(state.memberName))
             _ = try await scim.memberships(context, on: db).run(.provision(input))
@@ -224,7 +236,10 @@ struct SCIMGroups: Sendable {
     func list(filter: (attribute: String, value: String)?, startIndex: Int, count: Int) async throws -> (spaces: [SpaceModel], total: Int) {
         var query = SpaceModel.query(on: scim.db).filter(\.$orgID == scim.orgID).filter(\.$deletedAt == nil)
         switch filter?.attribute {
-        case "displayName"?: query = query.filter(\.$name == filter!.value)
+        case "displayName"?:
+            // displayName is not case-exact (SCIMDiscovery): providers looking a group up by name find it however cased.
+            query = query.filter(.sql(SQLFunction("lower", args: SQLColumn("name", table: SpaceModel.schema)), SQLBinaryOperator.equal,
+                                      SQLBind(filter!.value.lowercased())))
         case "externalId"?:
             let ids = try await SCIMGroupModel.query(on: scim.db).filter(\.$orgID == scim.orgID).filter(\.$externalID == filter!.value).all().compactMap(\.id)
             query = query.filter(\.$id ~~ ids)

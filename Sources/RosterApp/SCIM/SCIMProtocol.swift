@@ -167,7 +167,14 @@ enum SCIM {
             }
             let path = (value(operation, "path") as? String).flatMap { $0.isEmpty ? nil : $0 }
             if op == .remove && path == nil { throw SCIMError(.badRequest, scimType: "noTarget", detail: "A remove operation names its path.") }
-            return PatchOperation(op: op, path: path, value: value(operation, "value"))
+            let given = value(operation, "value")
+            if op != .remove && given == nil {
+                throw SCIMError(.badRequest, scimType: "invalidValue", detail: "An \(op.rawValue) operation carries a value.")
+            }
+            if let path, case let lowered = path.lowercased(), lowered == "id" || lowered == "meta" || lowered.hasPrefix("meta.") {
+                throw SCIMError(.badRequest, scimType: "mutability", detail: "\(path) is read-only.")
+            }
+            return PatchOperation(op: op, path: path, value: given)
         }
     }
 
