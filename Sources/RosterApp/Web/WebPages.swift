@@ -108,9 +108,17 @@ struct WebPages: RouteCollection {
         do {
             return try await action()
         } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
-            let detail = error.issues.isEmpty ? error.detail : error.issues.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-            return req.redirect(to: back, error: detail)
+            return req.redirect(to: back, error: message(for: error))
         }
+    }
+
+    /// A refusal as a page says it: each invalid field by a readable name (`max_uses` → "Max uses: must be …").
+    static func message(for error: RosterError) -> String {
+        guard !error.issues.isEmpty else { return error.detail }
+        return error.issues.map { issue in
+            let name = issue.field.replacingOccurrences(of: "_", with: " ")
+            return name.isEmpty ? issue.message : name.prefix(1).uppercased() + name.dropFirst() + ": " + issue.message
+        }.joined(separator: "; ")
     }
 
     /// `accept` or `decline` from the path; any other word is a 404.
