@@ -69,6 +69,42 @@ import RosterTesting
         }
     }
 
+    /// The join page as people meet it: an unknown code is a 404 page, an unverified account is told to verify first
+    /// (no Join button to fail), and joining a space names the space.
+    @Test func theJoinPageSaysWhatToDo() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            let space = try #require(try await t.send(.POST, "/v1/orgs/\(org)/spaces", json: ["name": "Physics"], token: owner).string("id"))
+            let code = try code(try await t.send(.POST, "/v1/spaces/\(space)/invite-links", json: [:], token: owner))
+            func page(_ path: String, as token: String) async throws -> TestResponse {
+                var headers = HTTPHeaders()
+                headers.replaceOrAdd(name: .cookie, value: "roster_session=\(token); roster_csrf=x")
+                return try await t.send(.GET, path, headers: headers)
+            }
+            let unknown = try await page("/j/nonsense", as: owner)
+            #expect(unknown.status == .notFound && unknown.text.contains("This link is not available"))
+            try await t.signUp("new@example.com")
+            let unverified = try await page("/j/\(code)", as: try await t.signIn("new@example.com"))
+            #expect(unverified.status == .ok && unverified.text.contains("Verify your email address first") && !unverified.text.contains("id=\"join\""))
+            let shown = try await page("/j/\(code)", as: owner)
+            #expect(shown.text.contains("id=\"join\""))
+            // The owner is an organization member: joining the space names it.
+            var headers = HTTPHeaders()
+            headers.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=x")
+            headers.contentType = .urlEncodedForm
+            let marker = "name=\"_csrf\" value=\""
+            let csrf = try #require(shown.text.range(of: marker).map { String(shown.text[$0.upperBound...].prefix { $0 != "\"" }) })
+            let joined = try await t.send(.POST, "/j/\(code)", body: Data("_csrf=\(csrf)".utf8), headers: headers)
+            #expect(joined.status == .seeOther && joined.headers.first(name: .location) == "/spaces/\(space.lowercased())", "\(joined.headers)")
+            // The notice travels in a cookie, base64-encoded.
+            let notices = joined.headers[.setCookie].compactMap { cookie in
+                Data(base64Encoded: String(cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1).last ?? "")).map { String(decoding: $0, as: UTF8.self) }
+            }
+            #expect(notices.contains { $0.contains("You joined Physics in") }, "\(notices)")
+        }
+    }
+
     /// The list of links is paged like every list (keyset cursor, newest first), never silently cut.
     @Test(arguments: TestBackend.available)
     func theLinksAreListedPageByPageNewestFirst(backend: TestBackend) async throws {

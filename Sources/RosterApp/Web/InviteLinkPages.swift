@@ -100,14 +100,17 @@ struct InviteLinkPages: Sendable {
         var frame: WebPages.Frame; var code: String; var found: Bool; var usable: Bool; var stateText: String
         var organization: String; var space: String?; var role: String; var approval: Bool; var domains: String
         var signedIn: Bool; var signInPage: String; var signUpPage: String
+        /// The signed-in account proved its address (joining needs it).
+        var verified: Bool
     }
 
-    @Sendable static func joinPage(req: Request) async throws -> View {
+    /// What a link offers; 404 (with the same friendly page) when there is no such link.
+    @Sendable static func joinPage(req: Request) async throws -> Response {
         let code = req.parameters.get("code") ?? ""
         let next = "?next=" + WebPages.queryValue("/j/\(code)")
         var page = JoinPage(frame: WebPages.frame(req, "Invite link"), code: code, found: false, usable: false, stateText: "",
                             organization: "", space: nil, role: "", approval: false, domains: "", signedIn: req.webAccount != nil,
-                            signInPage: "/signin" + next, signUpPage: "/signup" + next)
+                            signInPage: "/signin" + next, signUpPage: "/signup" + next, verified: req.webAccount?.emailVerifiedAt != nil)
         if let preview = try? await InviteLinks.preview(req, code: code) {
             page.found = true
             page.usable = preview.state == InviteLinkState.usable.rawValue
@@ -124,7 +127,9 @@ struct InviteLinkPages: Sendable {
             page.domains = preview.allowedEmailDomains.joined(separator: ", ")
             page.frame.title = "Join \(preview.space.map { "\($0) in " } ?? "")\(preview.organization)"
         }
-        return try await req.view.render("web/join-link", page)
+        let response = try await req.view.render("web/join-link", page).encodeResponse(for: req)
+        if !page.found { response.status = .notFound }
+        return response
     }
 
     @Sendable static func join(req: Request) async throws -> Response {
@@ -136,8 +141,9 @@ struct InviteLinkPages: Sendable {
             if row.status == MembershipStatus.pending.rawValue {
                 return ("/", "You asked to join \(org?.name ?? "the organization"); a reviewer will answer.")
             }
-            let path = row.spaceID.map { "/spaces/\($0.uuidString.lowercased())" } ?? "/orgs/\(org?.slug ?? "")"
-            return (path, "You joined \(org?.name ?? "the organization").")
+            guard let spaceID = row.spaceID else { return ("/orgs/\(org?.slug ?? "")", "You joined \(org?.name ?? "the organization").") }
+            let space = try await SpaceModel.find(spaceID, on: req.db)
+            return ("/spaces/\(spaceID.uuidString.lowercased())", "You joined \(space?.name ?? "the space") in \(org?.name ?? "the organization").")
         }
     }
 }
