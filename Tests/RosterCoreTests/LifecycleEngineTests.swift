@@ -249,6 +249,14 @@ import Testing
                              now: LifecycleEngineTests.now, fresh: LifecycleEngineTests.fresh)
     }
 
+    @Test func onlyAUserInTheOrganizationJoinsAGroup() {
+        #expect(Lifecycle.mayJoinGroup(userActive: nil, organizationRow: .active))
+        #expect(Lifecycle.mayJoinGroup(userActive: true, organizationRow: .pending))
+        #expect(!Lifecycle.mayJoinGroup(userActive: false, organizationRow: .active), "deactivated")
+        #expect(!Lifecycle.mayJoinGroup(userActive: true, organizationRow: .removed), "an administrator's removal stands")
+        #expect(!Lifecycle.mayJoinGroup(userActive: true, organizationRow: nil), "never provisioned")
+    }
+
     @Test func aPendingJoinRequestIsApprovedAndAnOwnerIsNotAdopted() throws {
         let request = LifecycleEngineTests.row(.pending, .joinRequest)
         let approved = try Self.provision(Self.facts(existing: request))

@@ -201,10 +201,9 @@ struct SCIMGroups: Sendable {
             guard let user = try await users.existing(id, on: db) else {
                 throw SCIMError(.badRequest, scimType: "invalidValue", detail: "No user \(id.uuidString.lowercased()) in this organization to make a member.")
             }
-            // A group is a part of the organization: a user not (or no longer) in it — deactivated, or removed by an
-            // administrator, whose decision stands — does not come back through a group.
-            guard user.active != false, let orgRowID = user.membershipID, let orgRow = try await MembershipModel.find(orgRowID, on: db),
-                  MembershipStatus(rawValue: orgRow.status)?.isLive == true else {
+            var orgRow: MembershipStatus?
+            if let rowID = user.membershipID { orgRow = try await MembershipModel.find(rowID, on: db).flatMap { MembershipStatus(rawValue: $0.status) } }
+            guard Lifecycle.mayJoinGroup(userActive: user.active, organizationRow: orgRow) else {
                 throw SCIMError(.badRequest, scimType: "invalidValue",
                                 detail: "User \(id.uuidString.lowercased()) is not a member of the organization (inactive, or removed by an administrator); a group takes members of the organization only.")
             }

@@ -477,3 +477,12 @@ extension MembershipPlan.AuditEntry {
         self.init(action: action, actor: actor, scope: scope, membershipID: nil, targetAccountID: nil, targetEmail: nil, before: nil, after: nil)
     }
 }
+
+extension Lifecycle {
+    /// Whether an identity provider's user may be put in a group (a space of its organization): only while the user
+    /// is active and its organization row lives. A deactivated user, or one an administrator removed (whose decision
+    /// stands), does not come back through a group.
+    public static func mayJoinGroup(userActive: Bool?, organizationRow: MembershipStatus?) -> Bool {
+        userActive != false && organizationRow?.isLive == true
+    }
+}
