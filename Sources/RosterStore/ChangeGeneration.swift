@@ -12,12 +12,24 @@ public final class ChangeGeneration: Sendable {
     public static let shared = ChangeGeneration()
 
     private let value = Atomic<UInt64>(0)
+    private let keysValue = Atomic<UInt64>(0)
 
     public init() {}
 
     /// The current generation.
     public var current: UInt64 { value.load(ordering: .acquiring) }
 
-    /// Marks a change.
-    public func advance() { value.add(1, ordering: .releasing) }
+    /// The generation of API keys: it moves with changes that say they create or revoke keys
+    /// (`writeTransaction(changingAPIKeys:)`), not with every write, so a key's answer stays cached while rosters
+    /// change around it.
+    public var apiKeys: UInt64 { keysValue.load(ordering: .acquiring) }
+
+    /// Marks a change (of API keys too, when `includingAPIKeys`).
+    public func advance(includingAPIKeys: Bool = false) {
+        if includingAPIKeys { keysValue.add(1, ordering: .releasing) }
+        value.add(1, ordering: .releasing)
+    }
+
+    /// The payload of the `roster_changes` notification of a transaction that changed API keys.
+    public static let apiKeysPayload = "api_keys"
 }

@@ -29,11 +29,15 @@ extension Database {
     /// How long it waited to begin is reported as `roster_db_write_wait_seconds` (`WriteWait`).
     ///
     /// Called inside another write transaction (with the database it handed out), it runs `body` in that one.
-    public func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+    ///
+    /// A transaction that creates or revokes API keys says so with `changingAPIKeys`: cached keys are then read
+    /// again, here and (on PostgreSQL) on every instance (`ChangeGeneration.apiKeys`); other writes leave them.
+    public func writeTransaction<T: Sendable>(changingAPIKeys: Bool = false,
+                                              _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         // SQLite's connection does not say it is in a transaction; the task does.
         if inTransaction || WriteTransactionScope.isOpen { return try await body(self) }
-        ChangeGeneration.shared.advance()
-        defer { ChangeGeneration.shared.advance() }
+        ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys)
+        defer { ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys) }
         let asked = ContinuousClock.now
         do {
             switch SQLBackend(self) {
@@ -44,7 +48,7 @@ extension Database {
                     WriteWait.record(since: asked, backend: .postgres)
                     let result = try await body(db)
                     // Delivered to every listening instance when (and only if) this transaction commits.
-                    try await db.sql.raw("NOTIFY roster_changes").run()
+                    try await db.sql.raw(changingAPIKeys ? "NOTIFY roster_changes, '\(unsafeRaw: ChangeGeneration.apiKeysPayload)'" : "NOTIFY roster_changes").run()
                     return result
                 }
             case .sqlite:

@@ -76,4 +76,44 @@ import RosterTesting
             }
         }
     }
+
+    /// An organization key stays cached while the rosters it works on change (every write used to drop it), and is
+    /// refused by the other instance as soon as the notification of its revocation arrives.
+    @Test(.enabled(if: TestBackend.available.contains(.postgres)))
+    func aKeyStaysCachedThroughRosterChangesAndItsRevocationReachesTheOtherInstance() async throws {
+        try await TestApp.with(.postgres) { first in
+            guard case .postgres(let url) = first.location else { return }
+            let owner = try await first.verifiedPerson("owner@example.com")
+            let org = try await first.createOrg(owner, slug: "acme")
+            let created = try await first.send(.POST, "/v1/orgs/\(org)/api-keys", json: ["name": "IdP", "permissions": ["members.invite"]], token: owner)
+            let key = try #require(created.string("key")), keyID = try #require(created.string("id"))
+            let generation = ChangeGeneration()
+            try await TestApp.with(.postgres, sharingDatabaseOf: first, changeGeneration: generation) { second in
+                let listener = ChangeListener(url: url, generation: generation)
+                try await listener.didBootAsync(second.app)
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(10)
+                while generation.current == 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                func organization() async throws -> HTTPStatus { try await second.send(.GET, "/v1/orgs/\(org)", token: key).status }
+                #expect(try await organization() == .ok)
+                let hash = Secret.hash(key)
+
+                // A roster change through the first instance reaches the second, and leaves its keys' answers
+                // current (they are reused for a second unless the keys' generation moves).
+                let before = generation.current, keysBefore = generation.apiKeys
+                #expect(try await first.invite(key, org: org, email: "new@example.com").status == .created)
+                while generation.current == before && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(generation.current != before, "no notification reached the second instance")
+                #expect(generation.apiKeys == keysBefore)
+                #expect(try await organization() == .ok)
+
+                // Revoking the key through the first instance ends it on the second at once.
+                #expect(try await first.send(.DELETE, "/v1/orgs/\(org)/api-keys/\(keyID)", token: owner).status == .noContent)
+                while generation.apiKeys == keysBefore && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(second.app.roster.access.cachedAPIKey(hash: hash) == nil)
+                #expect(try await organization() == .unauthorized)
+                await listener.shutdownAsync(second.app)
+            }
+        }
+    }
 }

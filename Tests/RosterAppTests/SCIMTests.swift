@@ -241,6 +241,16 @@ import RosterTesting
             #expect(Set(projected.json.keys) == ["schemas", "id", "userName"])
             let config = try await scim(t, .GET, "\(org.scim)/ServiceProviderConfig", token: org.key)
             #expect((config.json["patch"] as? [String: Any])?["supported"] as? Bool == true)
+
+            // A deleted organization provisions nobody, active or not, and its users are gone with it.
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org.id)", token: org.owner).status == .noContent)
+            let users = try await SCIMUserModel.query(on: t.app.db).count()
+            #expect(isSCIMError(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "bo@acme.test"], token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .POST, "\(org.scim)/Users", ["userName": "cy@acme.test", "active": false], token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .PATCH, "\(org.scim)/Users/\(id)", ["Operations": [["op": "replace", "path": "active", "value": false]]],
+                                               token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .DELETE, "\(org.scim)/Users/\(id)", token: org.key), .notFound))
+            #expect(try await SCIMUserModel.query(on: t.app.db).count() == users)
         }
     }
 }

@@ -50,7 +50,8 @@ final class AccessCache: Sendable {
 
     private let keys = NIOLockedValueBox([String: KeyEntry]())
 
-    /// How long an API key answer may be reused when no change was seen. Revocations made by this instance or
+    /// How long an API key answer may be reused when no change of keys was seen (`ChangeGeneration.apiKeys`; other
+    /// writes, e.g. the members an identity provider creates with the key, leave it cached). Revocations made by this instance or
     /// (on PostgreSQL) announced by any other take effect at once; a revocation written to SQLite by another
     /// process (`roster keys revoke`) takes effect within this time.
     static let apiKeyReuse: Duration = .seconds(1)
@@ -58,7 +59,7 @@ final class AccessCache: Sendable {
     /// The live API key with this hash, as a principal; nil when unknown or revoked.
     func apiKey(hash: String, on db: any Database) async throws -> Principal? {
         if let cached = cachedAPIKey(hash: hash) { return cached }
-        let seen = generation.current
+        let seen = generation.apiKeys
         let now = ContinuousClock.now
         let key = try await AccountStore(db).apiKey(keyHash: hash)
         let principal = key.flatMap { key in
@@ -82,7 +83,7 @@ final class AccessCache: Sendable {
     /// The cached answer for an API key, without suspending: `.some(nil)` is a cached "unknown or revoked",
     /// `nil` means "not cached, ask `apiKey(hash:on:)`".
     func cachedAPIKey(hash: String) -> Principal?? {
-        guard let entry = keys.withLockedValue({ $0[hash] }), entry.generation == generation.current,
+        guard let entry = keys.withLockedValue({ $0[hash] }), entry.generation == generation.apiKeys,
               ContinuousClock.now - entry.loadedAt < Self.apiKeyReuse else { return nil }
         return .some(entry.principal)
     }

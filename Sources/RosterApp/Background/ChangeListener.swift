@@ -5,8 +5,8 @@ import NIOConcurrencyHelpers
 import RosterStore
 
 /// On PostgreSQL, listens for `roster_changes` (sent by every committing write transaction of any instance)
-/// and advances this process's `ChangeGeneration`, so cached answers never outlive another instance's change
-/// by more than the notification's delivery time.
+/// and advances this process's `ChangeGeneration` (its API keys' too when the change says so), so cached answers
+/// never outlive another instance's change by more than the notification's delivery time.
 final class ChangeListener: LifecycleHandler, Sendable {
     private let url: String
     private let generation: ChangeGeneration
@@ -31,9 +31,9 @@ final class ChangeListener: LifecycleHandler, Sendable {
                         do {
                             let notifications = try await connection.listen("roster_changes")
                             // Anything may have changed while we were not listening.
-                            generation.advance()
-                            for try await _ in notifications {
-                                generation.advance()
+                            generation.advance(includingAPIKeys: true)
+                            for try await notification in notifications {
+                                generation.advance(includingAPIKeys: notification.payload == ChangeGeneration.apiKeysPayload)
                             }
                         } catch {
                             if !Task.isCancelled { logger.warning("change listener: \(String(describing: error))") }
@@ -42,7 +42,7 @@ final class ChangeListener: LifecycleHandler, Sendable {
                     } catch {
                         logger.warning("change listener cannot connect: \(String(describing: error))")
                     }
-                    generation.advance()
+                    generation.advance(includingAPIKeys: true)
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -83,7 +83,7 @@ struct CreateKeyCommand: AsyncCommand {
         try await migrate(context.application)
         let key = Secret.apiKeyPrefix + Secret.generate()
         let model = APIKeyModel(name: name, keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10)))
-        try await context.application.db.writeTransaction { try await model.create(on: $0) }
+        try await context.application.db.writeTransaction(changingAPIKeys: true) { try await model.create(on: $0) }
         context.console.print(key)
         context.console.print("Key \(model.id!.uuidString.lowercased()) '\(name)' created. Store it now: it is not shown again.", newLine: true)
     }
@@ -142,7 +142,7 @@ struct RevokeKeyCommand: AsyncCommand {
         }
         if key.revokedAt == nil {
             key.revokedAt = Date()
-            try await context.application.db.writeTransaction { try await key.save(on: $0) }
+            try await context.application.db.writeTransaction(changingAPIKeys: true) { try await key.save(on: $0) }
         }
         context.console.print("Key \(signature.id) '\(key.name)' is revoked.")
     }

@@ -103,7 +103,7 @@ struct SeedCommand: AsyncCommand {
 
         let key = Secret.apiKeyPrefix + Secret.generate()
         let model = APIKeyModel(name: "seed \(run)", keyHash: Secret.hash(key), keyPrefix: String(key.prefix(10)))
-        try await db.writeTransaction { try await model.create(on: $0) }
+        try await db.writeTransaction(changingAPIKeys: true) { try await model.create(on: $0) }
         let pairsPath = signature.pairs ?? "seed-pairs.txt"
         try Data((pairs.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: pairsPath))
         context.console.print("Seeded \(orgCount) organizations and \(created) memberships in \(Int(Date().timeIntervalSince(started))) s.")

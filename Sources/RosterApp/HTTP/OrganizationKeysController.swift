@@ -149,7 +149,7 @@ struct OrganizationKeys: Sendable {
         model.spaceIDs = spaces.map { $0.map(\.uuidString).sorted().joined(separator: ",") }
         model.createdBy = context.account?.id
         let context = self.context, requestID = self.requestID
-        try await db.writeTransaction { db in
+        try await db.writeTransaction(changingAPIKeys: true) { db in
             _ = try await context.locked(on: db)
             let count = try await APIKeyModel.query(on: db).filter(\.$orgID == context.scope.orgID).filter(\.$revokedAt == nil).count()
             guard count < Self.maximumKeys else {
@@ -166,7 +166,7 @@ struct OrganizationKeys: Sendable {
     /// Revokes the key at once (404 for a key of another organization; revoking twice changes nothing).
     func revoke(_ id: UUID) async throws {
         let context = self.context, requestID = self.requestID
-        try await db.writeTransaction { db in
+        try await db.writeTransaction(changingAPIKeys: true) { db in
             guard let key = try await APIKeyModel.query(on: db).filter(\.$id == id).filter(\.$orgID == context.scope.orgID).first() else {
                 throw RosterError.notFound
             }

@@ -96,7 +96,7 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func createUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
+        let users = SCIMUsers(scim: try await SCIMContext(req, decidingUnderLock: true))
         return try answer(req, users.resource(try await users.create(try SCIM.body(req))), status: .created)
     }
 
@@ -117,17 +117,17 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func replaceUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
+        let users = SCIMUsers(scim: try await SCIMContext(req, decidingUnderLock: true))
         return try answer(req, users.resource(try await users.replace(try id(req, "user"), with: try SCIM.body(req))))
     }
 
     @Sendable func patchUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
+        let users = SCIMUsers(scim: try await SCIMContext(req, decidingUnderLock: true))
         return try answer(req, users.resource(try await users.patch(try id(req, "user"), try SCIM.body(req))))
     }
 
     @Sendable func deleteUser(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req, forWriting: true))
+        let users = SCIMUsers(scim: try await SCIMContext(req, decidingUnderLock: true))
         try await users.delete(try id(req, "user"))
         return Response(status: .noContent)
     }

@@ -19,8 +19,10 @@ struct SCIMContext: Sendable {
 
     /// The SCIM context of `req`: an organization API key of the organization named in the path, holding `scim`
     /// (401 without a key, 403 without the permission, 404 for another organization's key). Reads need only the
-    /// organization; `forWriting` also reads its ladder for the lifecycle.
-    init(_ req: Request, forWriting: Bool = false) async throws {
+    /// organization; `forWriting` also reads its ladder for the lifecycle. `decidingUnderLock` reads nothing before
+    /// the transaction when the path names the key's organization by id: for writes that take the organization's lock
+    /// and decide on what `ScopeContext.locked` reads there (a deleted organization is 404 then).
+    init(_ req: Request, forWriting: Bool = false, decidingUnderLock: Bool = false) async throws {
         guard let principal = req.principal else {
             throw SCIMError(.unauthorized, detail: "Send an organization API key holding the scim permission as Authorization: Bearer rk_….")
         }
@@ -28,7 +30,10 @@ struct SCIMContext: Sendable {
             throw SCIMError(.forbidden, detail: "SCIM takes an organization API key holding the scim permission.")
         }
         var org: ScopeContext
-        if forWriting {
+        if decidingUnderLock, let ref = req.parameters.get("org"), UUID(uuidString: ref) == key.orgID, key.spaceIDs == nil {
+            let (actor, _, actorName) = try req.actorIdentity()
+            org = .organizationKey(key, actor: actor, actorName: actorName)
+        } else if forWriting || decidingUnderLock {
             org = try await req.orgScope()
             // Another organization's key answered 404 already; one limited to some spaces has nothing here.
             guard org.authority.permissions.contains(.scim) else { throw RosterError.notFound }
@@ -222,7 +227,11 @@ struct SCIMUsers: Sendable {
             model.updatedAt = model.createdAt
             // Provisioning takes the organization's lock before the row referencing it is written (the other order
             // lets two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for).
-            if state.active != false { model.membershipID = try await provision(state, on: db) }
+            if state.active != false {
+                model.membershipID = try await provision(state, on: db)
+            } else {
+                try await MembershipStore(db).lockOrganization(scim.orgID)
+            }
             try await model.create(on: db)
             return model
         }

@@ -50,6 +50,10 @@ extension ScopeContext {
             copy.settings = org.settings
         }
         copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
+        if account == nil, organizationKey != nil, scope.spaceID == nil {
+            // An organization key ranks just below the owners of the ladder read here.
+            copy.authority.rank = (copy.ladder.role(DefaultRoles.ownerKey)?.rank ?? Int.max) - 1
+        }
         guard let account, !account.isPlatformAdmin, let accountID = account.id else { return copy }
         let orgKey = try await store.activeRoleKey(accountID: accountID, scopeID: scope.orgID)
         if scope.spaceID == nil {
@@ -61,6 +65,19 @@ extension ScopeContext {
             copy.isOrgMember = orgKey != nil
         }
         return copy
+    }
+
+    /// The context of an organization key (not limited to spaces) on its organization's own roster before anything
+    /// is read: the organization, its settings and its ladder are placeholders until `locked(on:)` reads them under
+    /// the organization's lock. Only for doors that decide through `locked(on:)` and read nothing of it before.
+    static func organizationKey(_ key: OrganizationKeyScope, actor: AuditActor, actorName: String) -> ScopeContext {
+        let org = OrganizationModel()
+        org.id = key.orgID
+        var context = ScopeContext(org: org, scope: ScopeRef(orgID: key.orgID), ladder: RoleLadder(.org, roles: []),
+                                   authority: .organizationKey(permissions: key.permissions, limitedToSpaces: false, ownerRank: Int.max),
+                                   actor: actor, account: nil, actorName: actorName, settings: ScopeSettings(), spaceName: nil)
+        context.organizationKey = key
+        return context
     }
 
     /// Whether the caller acts as the platform: a platform API key, or a platform administrator.
