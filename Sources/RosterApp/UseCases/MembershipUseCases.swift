@@ -85,8 +85,9 @@ struct MembershipUseCases: Sendable {
             let store = MembershipStore(db)
             let context = try await unlocked.locked(on: db)
             switch command {
-            case .invite, .resend, .requestToJoin, .joinByLink, .provision:
-                // An invitation whose time is up holds no seat and no address.
+            case .resend, .requestToJoin, .joinByLink:
+                // An invitation whose time is up holds no seat and no address (invitations expire those in their way
+                // while their facts are read).
                 try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             default: break
             }

@@ -110,6 +110,12 @@ public struct MembershipFacts: Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 
+    /// Whether this is a pending invitation whose time is up at `now`: it holds no seat and no address any more, and
+    /// expires before a decision that meets it.
+    public func isDueInvitation(at now: Date) -> Bool {
+        status == .pending && source == .invitation && (expiresAt.map { $0 <= now } ?? false)
+    }
+
     /// The fields the audit log records before and after a change.
     public var auditState: [String: String] {
         var state = ["status": status.rawValue, "source": source.rawValue, "role": roleKey]

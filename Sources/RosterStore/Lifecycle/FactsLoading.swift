@@ -40,8 +40,17 @@ extension MembershipStore {
             if let account, let id = account.id {
                 facts.invitedAccount = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
             }
-            facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
-            if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
+            func holders() async throws {
+                facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
+                if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
+            }
+            try await holders()
+            // An invitation whose time is up holds no seat and no address: when one is in the way, or seats are
+            // counted, the scope's due invitations expire first.
+            if base.settings.seatLimit != nil || [facts.existing, facts.externalIDHolder].contains(where: { $0?.isDueInvitation(at: now) == true }),
+               try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
+                try await holders()
+            }
             facts.liveRows = try await seatsTaken()
             if case .provision = command, let domain = DomainName.of(email: input.email) {
                 facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)

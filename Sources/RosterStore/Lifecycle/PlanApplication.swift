@@ -34,20 +34,28 @@ extension MembershipStore {
                 .returning("id").all()
             if used.isEmpty { throw plan.lostRace }
         }
+        // Superseded emails first: a resend's new email is not among them.
+        if !plan.supersede.isEmpty { try await Outbox(db).supersede(membershipIDs: plan.supersede) }
+        // New accounts, rows, emails and audit events: one statement on PostgreSQL.
+        var batch = WriteBatch(db)
         for account in plan.accounts {
-            try await AccountModel(id: account.id, email: account.email, name: account.name, passwordHash: account.passwordHash,
-                                   emailVerifiedAt: now, isPlatformAdmin: false).create(on: db)
+            batch.add(SQLInsert.row(into: AccountModel.schema, [
+                "id": SQLBind(account.id), "email": SQLBind(account.email), "name": SQLBind(account.name),
+                "password_hash": SQLBind(account.passwordHash), "email_verified_at": SQLBind(now), "is_platform_admin": SQLBind(false),
+                "created_at": SQLBind(now), "updated_at": SQLBind(now),
+            ]))
         }
         for new in plan.inserts {
             let row = MembershipModel(new, now: now)
-            try await row.create(on: db)
+            batch.add(row.insertStatement)
+            row.$id.exists = true
             written[new.id] = row
         }
-        if !plan.supersede.isEmpty { try await Outbox(db).supersede(membershipIDs: plan.supersede) }
         for email in plan.emails {
-            try await Outbox(db).enqueue(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt)
+            batch.add(Outbox.insertStatement(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt))
         }
-        try await AuditLog(db).record(plan.audit, requestID: requestID, at: now)
+        try await AuditLog(db).record(plan.audit, requestID: requestID, at: now, joining: &batch)
+        try await batch.run()
         if let accountID = plan.verifyEmailOf {
             try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
                 .where("id", .equal, accountID).where("email_verified_at", .is, SQLLiteral.null).run()
@@ -143,11 +151,33 @@ extension MembershipModel {
         message = new.message
     }
 
+    /// The statement inserting this row, every column as set (`SQLInsert.row`; without Fluent's reflection).
+    var insertStatement: SQLInsert {
+        SQLInsert.row(into: Self.schema, [
+            "id": SQLBind(id), "org_id": SQLBind(orgID), "space_id": SQLBind(spaceID), "scope_id": SQLBind(scopeID),
+            "account_id": SQLBind(accountID), "email": SQLBind(email), "name": SQLBind(name), "role_key": SQLBind(roleKey),
+            "status": SQLBind(status), "source": SQLBind(source), "external_id": SQLBind(externalID), "attributes": SQLBind(attributes),
+            "invited_by": SQLBind(invitedBy), "token_hash": SQLBind(tokenHash), "expires_at": SQLBind(expiresAt), "message": SQLBind(message),
+            "delivery_status": SQLBind(deliveryStatus), "delivery_at": SQLBind(deliveryAt), "delivery_error": SQLBind(deliveryError),
+            "created_at": SQLBind(createdAt), "updated_at": SQLBind(updatedAt), "ended_at": SQLBind(endedAt),
+        ])
+    }
+
     /// The row as the lifecycle decides on it.
     public var facts: MembershipFacts {
         MembershipFacts(id: id, scope: ScopeRef(orgID: orgID, spaceID: spaceID),
                         status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
                         roleKey: roleKey, accountID: accountID, email: email, name: name, externalID: externalID,
                         attributes: MembershipRow.decodeAttributes(attributes), expiresAt: expiresAt)
+    }
+}
+
+extension SQLInsert {
+    /// `INSERT INTO table (columns…) VALUES (values…)` of one row, columns in a fixed order.
+    static func row(into table: String, _ values: KeyValuePairs<String, any SQLExpression>) -> SQLInsert {
+        var insert = SQLInsert(table: SQLIdentifier(table))
+        insert.columns = values.map { SQLIdentifier($0.key) }
+        insert.values = [values.map(\.value)]
+        return insert
     }
 }

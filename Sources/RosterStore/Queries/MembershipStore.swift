@@ -140,10 +140,13 @@ public struct EventSequence: Sendable {
     /// Reserves `count` numbers for `orgID`'s events and returns the first (nil for an organization that does not exist).
     public func reserve(_ count: Int, orgID: UUID) async throws -> Int64? {
         guard count > 0 else { return nil }
-        let row = try await db.sql.raw("""
-            UPDATE organizations SET event_seq = event_seq + \(bind: count) WHERE id = \(bind: orgID) RETURNING event_seq
-            """).first()
+        let row = try await db.sql.raw(Self.statement(count, orgID: orgID)).first()
         return try row.map { try $0.decode(column: "event_seq", as: Int64.self) - Int64(count) + 1 }
+    }
+
+    /// The statement reserving `count` numbers: it returns the last (`event_seq`).
+    static func statement(_ count: Int, orgID: UUID) -> SQLQueryString {
+        "UPDATE organizations SET event_seq = event_seq + \(bind: count) WHERE id = \(bind: orgID) RETURNING event_seq"
     }
 }
 
@@ -155,30 +158,47 @@ public struct AuditLog: Sendable {
     /// Records `entries` (a plan's audit events) in multi-row statements, each numbered in its organization
     /// (`EventSequence`).
     public func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date) async throws {
+        var batch = WriteBatch(db)
+        try await record(entries, requestID: requestID, at: at, joining: &batch)
+        try await batch.run()
+    }
+
+    /// Adds the statements recording `entries` to `batch`. When the batch is one statement (PostgreSQL), a few
+    /// events of one organization take their numbers in it (`EventSequence.statement` as one of its tables);
+    /// otherwise the numbers are reserved now.
+    func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date, joining batch: inout WriteBatch) async throws {
         guard !entries.isEmpty else { return }
-        var numbers = [Int64?](repeating: nil, count: entries.count)
-        // Organizations in a fixed order, so that two transactions numbering the same ones cannot deadlock.
-        for (orgID, indices) in Dictionary(grouping: entries.indices, by: { entries[$0].scope.orgID }).sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
-            guard let first = try await EventSequence(db).reserve(indices.count, orgID: orgID) else { continue }
-            for (offset, index) in indices.enumerated() { numbers[index] = first + Int64(offset) }
+        var numbers = [any SQLExpression](repeating: SQLLiteral.null, count: entries.count)
+        let orgIDs = Set(entries.map(\.scope.orgID))
+        if batch.joins, entries.count <= 50, orgIDs.count == 1, let orgID = orgIDs.first {
+            let sequence = batch.add(EventSequence.statement(entries.count, orgID: orgID))
+            for index in entries.indices {
+                numbers[index] = SQLRaw("(SELECT event_seq FROM \(sequence)) - \(entries.count - 1 - index)")
+            }
+        } else {
+            // Organizations in a fixed order, so that two transactions numbering the same ones cannot deadlock.
+            for (orgID, indices) in Dictionary(grouping: entries.indices, by: { entries[$0].scope.orgID }).sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+                guard let first = try await EventSequence(db).reserve(indices.count, orgID: orgID) else { continue }
+                for (offset, index) in indices.enumerated() { numbers[index] = SQLBind(first + Int64(offset)) }
+            }
         }
         var start = 0
         while start < entries.count {
             let range = start..<min(start + 500, entries.count)
             start = range.upperBound
-            var insert = db.sql.insert(into: AuditEventModel.schema)
-                .columns("id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id",
-                         "target_email", "before", "after", "request_id", "seq")
-            for index in range {
+            var insert = SQLInsert(table: SQLIdentifier(AuditEventModel.schema))
+            insert.columns = ["id", "at", "actor_type", "actor_id", "action", "org_id", "space_id", "membership_id", "target_account_id",
+                              "target_email", "before", "after", "request_id", "seq"].map { SQLIdentifier($0) }
+            insert.values = range.map { index in
                 let entry = entries[index]
-                insert = insert.values([
+                return [
                     SQLBind(TimeOrderedID.make(now: at)), SQLBind(at), SQLBind(entry.actor.type), SQLBind(entry.actor.id), SQLBind(entry.action),
                     SQLBind(entry.scope.orgID), SQLBind(entry.scope.spaceID), SQLBind(entry.membershipID), SQLBind(entry.targetAccountID),
                     SQLBind(entry.targetEmail), SQLBind(entry.before.map(Self.json)), SQLBind(entry.after.map(Self.json)), SQLBind(requestID),
-                    SQLBind(numbers[index]),
-                ] as [any SQLExpression])
+                    numbers[index],
+                ]
             }
-            try await insert.run()
+            batch.add(insert)
         }
     }
 
@@ -208,21 +228,17 @@ public struct Outbox: Sendable {
     /// Queues `message` (rendered when delivered); `orgID` and `membershipID` tie it to what caused it (its delivery
     /// status). An invitation's `budgetSlot` is when its organization's budget lets it go (`InvitationBudget`).
     public func enqueue(_ message: QueuedEmail, orgID: UUID?, membershipID: UUID?, now: Date, budgetSlot: Date? = nil) async throws {
-        let row = OutboxMessageModel()
-        row.kind = message.kind.rawValue
-        row.orgID = orgID
-        row.membershipID = membershipID
-        row.recipient = message.to
-        row.subject = message.subject
-        row.textBody = ""
-        row.htmlBody = ""
-        row.payload = message.payload
-        row.status = "queued"
-        row.attempts = 0
-        row.nextAttemptAt = budgetSlot ?? now
-        row.scheduledAt = budgetSlot
-        row.createdAt = now
-        try await row.create(on: db)
+        try await db.sql.execute(sql: Self.insertStatement(message, orgID: orgID, membershipID: membershipID, now: now, budgetSlot: budgetSlot)) { _ in }
+    }
+
+    /// The statement of `enqueue`.
+    static func insertStatement(_ message: QueuedEmail, orgID: UUID?, membershipID: UUID?, now: Date, budgetSlot: Date?) -> SQLInsert {
+        SQLInsert.row(into: OutboxMessageModel.schema, [
+            "id": SQLBind(UUID()), "kind": SQLBind(message.kind.rawValue), "org_id": SQLBind(orgID), "membership_id": SQLBind(membershipID),
+            "recipient": SQLBind(message.to), "subject": SQLBind(message.subject), "text_body": SQLBind(""), "html_body": SQLBind(""),
+            "payload": SQLBind(message.payload), "status": SQLBind("queued"), "attempts": SQLBind(0),
+            "next_attempt_at": SQLBind(budgetSlot ?? now), "scheduled_at": SQLBind(budgetSlot), "created_at": SQLBind(now),
+        ])
     }
 
     /// Marks the not yet delivered emails of an invitation (queued, or out of retries) `superseded` and drops their
