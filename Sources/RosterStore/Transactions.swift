@@ -38,6 +38,21 @@ extension Database {
         if inTransaction || WriteTransactionScope.isOpen { return try await body(self) }
         ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys)
         defer { ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys) }
+        do {
+            return try await attempt(changingAPIKeys: changingAPIKeys, readsEverythingUnderLock: false, body)
+        } catch is StaleFacts {
+            // Facts read before the organization's lock went stale: once more, reading everything under it.
+            return try await attempt(changingAPIKeys: changingAPIKeys, readsEverythingUnderLock: true, body)
+        }
+    }
+
+    /// One try of `writeTransaction`'s body in a transaction of its own.
+    private func attempt<T: Sendable>(changingAPIKeys: Bool, readsEverythingUnderLock: Bool,
+                                      _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        // (Set around the body itself: the drivers may run it in a task of their own.)
+        @Sendable func run(_ db: any Database) async throws -> T {
+            try await WriteTransactionScope.$readsEverythingUnderLock.withValue(readsEverythingUnderLock) { try await body(db) }
+        }
         let asked = ContinuousClock.now
         do {
             switch SQLBackend(self) {
@@ -46,7 +61,7 @@ extension Database {
                     // (A connection Fluent hands out counts as being in a transaction, so the wait is read here,
                     // after the pool gave the connection and BEGIN ran.)
                     WriteWait.record(since: asked, backend: .postgres)
-                    let result = try await body(db)
+                    let result = try await run(db)
                     // Delivered to every listening instance when (and only if) this transaction commits.
                     try await db.sql.raw(changingAPIKeys ? "NOTIFY roster_changes, '\(unsafeRaw: ChangeGeneration.apiKeysPayload)'" : "NOTIFY roster_changes").run()
                     return result
@@ -65,7 +80,7 @@ extension Database {
                         try await conn.sql.raw("PRAGMA wal_autocheckpoint = \(unsafeRaw: WriteAheadLog.checkpointsInBackground ? "0" : "1000")").run()
                         try await conn.sql.raw("BEGIN IMMEDIATE").run()
                         do {
-                            let result = try await WriteTransactionScope.$isOpen.withValue(true) { try await body(conn) }
+                            let result = try await WriteTransactionScope.$isOpen.withValue(true) { try await run(conn) }
                             try await conn.sql.raw("COMMIT").run()
                             return result
                         } catch {
@@ -81,9 +96,22 @@ extension Database {
     }
 }
 
-/// Whether the current task runs inside a SQLite write transaction (whose connection does not say so itself).
-enum WriteTransactionScope {
+/// Whether the current task runs inside a SQLite write transaction (whose connection does not say so itself), and
+/// whether it is the second try of one whose facts went stale.
+public enum WriteTransactionScope {
     @TaskLocal static var isOpen = false
+    /// Set while a write transaction runs again after `StaleFacts`: nothing may be read before the lock then.
+    @TaskLocal public static var readsEverythingUnderLock = false
+}
+
+/// Thrown inside a write transaction when facts read before the organization's lock (`MembershipStore.inviteeFacts`)
+/// turned out stale — a unique index or a guarded transition refused the write they led to. The outermost
+/// `writeTransaction` rolls back and runs its body once more with `WriteTransactionScope.readsEverythingUnderLock`.
+public struct StaleFacts: Error {
+    /// What refused the write.
+    public let underlying: any Error
+
+    public init(_ underlying: any Error) { self.underlying = underlying }
 }
 
 /// The time write transactions wait before they begin — for a connection from the pool and `BEGIN` (PostgreSQL), or for this

@@ -81,8 +81,12 @@ struct MembershipUseCases: Sendable {
         let now = Date()
         let token = Secret.generate()
         let fresh = FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token), unusablePasswordHash: newAccountPasswordHash)
+        // An invitation's facts about the invitee are read before the lock (and the transaction, unless one is open),
+        // which then is held the shorter; if they went stale, the transaction runs again reading them under it.
+        let invitee = try await MembershipStore(db).inviteeFacts(command, scope: unlocked.scope, now: now)
         return try await db.writeTransaction { db in
             let store = MembershipStore(db)
+            let early = WriteTransactionScope.readsEverythingUnderLock ? nil : invitee
             let context = try await unlocked.locked(on: db)
             switch command {
             case .resend, .requestToJoin, .joinByLink:
@@ -91,9 +95,14 @@ struct MembershipUseCases: Sendable {
                 try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             default: break
             }
-            let facts = try await store.load(command, into: context.facts(limits: limits), now: now)
+            let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early)
             let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh)
-            let written = try await store.apply(plan, now: now, requestID: requestID)
+            let written: [UUID: MembershipModel]
+            do {
+                written = try await store.apply(plan, now: now, requestID: requestID)
+            } catch where early != nil {
+                throw StaleFacts(error)
+            }
             guard let id = plan.result else { return nil }
             if let row = written[id] { return row }
             return try await MembershipModel.find(id, on: db)

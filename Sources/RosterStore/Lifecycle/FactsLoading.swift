@@ -8,7 +8,8 @@ extension MembershipStore {
     /// Reads what `command` is decided on into `base` (which holds the scope, the actor and its authority). Runs
     /// inside the write transaction, after the organization's lock was taken, so the decision rests on the state
     /// every earlier change left.
-    public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date) async throws -> ScopeFacts {
+    /// `invitee`, read before the lock (`inviteeFacts`), stands for those facts of an invitation or provisioning.
+    public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date, invitee early: InviteeFacts? = nil) async throws -> ScopeFacts {
         var facts = base
         let scope = base.scope
         func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
@@ -36,26 +37,23 @@ extension MembershipStore {
         }
         switch command {
         case .invite(let input), .provision(let input):
-            let account = try await account(holding: input.email)
-            if let account, let id = account.id {
-                facts.invitedAccount = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
+            var invitee: InviteeFacts
+            if let early {
+                invitee = early
+            } else {
+                invitee = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+                // An invitation whose time is up holds no seat and no address: when one is in the way, the scope's
+                // due invitations expire first.
+                if invitee.dueInvitationInTheWay(now: now), try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
+                    invitee = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+                }
             }
-            func holders() async throws {
-                facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
-                if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
-            }
-            try await holders()
-            // An invitation whose time is up holds no seat and no address: when one is in the way, or seats are
-            // counted, the scope's due invitations expire first.
-            if base.settings.seatLimit != nil || [facts.existing, facts.externalIDHolder].contains(where: { $0?.isDueInvitation(at: now) == true }),
-               try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
-                try await holders()
-            }
+            if base.settings.seatLimit != nil { try await expireInvitations(scopeID: scope.scopeID, now: now) }
+            facts.invitedAccount = invitee.account
+            facts.existing = invitee.existing
+            facts.externalIDHolder = invitee.externalIDHolder
+            facts.emailDomainVerified = invitee.emailDomainVerified
             facts.liveRows = try await seatsTaken()
-            if case .provision = command, let domain = DomainName.of(email: input.email) {
-                facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)
-                    .filter(\.$domain == domain).filter(\.$verifiedAt != nil).count() > 0
-            }
             // Provisioning a verified address of a verified domain sends no invitation: its budget is not read.
             if !facts.emailDomainVerified || facts.invitedAccount?.emailVerified == false {
                 facts.invitationBudget = try await invitationBudget()
@@ -132,6 +130,36 @@ extension MembershipStore {
         case .deleteSpace:
             facts.endingRows = try await MembershipModel.query(on: db)
                 .filter(\.$scopeID == scope.scopeID).filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).all().map(\.facts)
+        }
+        return facts
+    }
+
+    /// The invitee's facts of an invitation or provisioning, read before the organization's lock (nil for other
+    /// commands, and when a due invitation is in the way: expiring it needs the lock). What a concurrent change
+    /// makes stale here, a unique index or a guarded transition refuses (`StaleFacts`); a refusal decided on them
+    /// is one the command would have met just before that change.
+    public func inviteeFacts(_ command: MembershipCommand, scope: ScopeRef, now: Date) async throws -> InviteeFacts? {
+        guard !WriteTransactionScope.readsEverythingUnderLock else { return nil }
+        switch command {
+        case .invite(let input), .provision(let input):
+            let facts = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+            return facts.dueInvitationInTheWay(now: now) ? nil : facts
+        default:
+            return nil
+        }
+    }
+
+    private func inviteeFacts(_ input: InviteInput, scope: ScopeRef, provisioning: Bool) async throws -> InviteeFacts {
+        var facts = InviteeFacts()
+        let account = try await AccountModel.query(on: db).filter(\.$email == input.email).first()
+        if let account, let id = account.id {
+            facts.account = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
+        }
+        facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
+        if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
+        if provisioning, let domain = DomainName.of(email: input.email) {
+            facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)
+                .filter(\.$domain == domain).filter(\.$verifiedAt != nil).count() > 0
         }
         return facts
     }
@@ -233,5 +261,25 @@ extension MembershipStore {
             .limit(limit)
             .all()
         return Set(reviewers.map(\.email)).sorted()
+    }
+}
+
+/// What an invitation or provisioning is decided on about the invitee: their account, the live rows holding their
+/// address or the external ID, and whether the organization verified their email's domain.
+public struct InviteeFacts: Sendable {
+    var account: InvitedAccount?
+    var existing: MembershipFacts?
+    var externalIDHolder: MembershipFacts?
+    var emailDomainVerified = false
+
+    func dueInvitationInTheWay(now: Date) -> Bool {
+        [existing, externalIDHolder].contains { $0?.isDueInvitation(at: now) == true }
+    }
+}
+
+extension MembershipCommand {
+    var isProvision: Bool {
+        if case .provision = self { return true }
+        return false
     }
 }
