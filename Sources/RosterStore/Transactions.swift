@@ -32,26 +32,33 @@ extension Database {
     ///
     /// A transaction that creates or revokes API keys says so with `changingAPIKeys`: cached keys are then read
     /// again, here and (on PostgreSQL) on every instance (`ChangeGeneration.apiKeys`); other writes leave them.
-    public func writeTransaction<T: Sendable>(changingAPIKeys: Bool = false,
+    ///
+    /// On PostgreSQL it notifies the other instances (`NOTIFY roster_changes`) before it commits. With
+    /// `notifying: .whenAccessChanges` it does so only when a plan it applied changes access (`MembershipPlan.changesAccess`,
+    /// noted by `apply`): for transactions that write nothing else an access cache reads.
+    public func writeTransaction<T: Sendable>(changingAPIKeys: Bool = false, notifying: ChangeNotice = .always,
                                               _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         // SQLite's connection does not say it is in a transaction; the task does.
         if inTransaction || WriteTransactionScope.isOpen { return try await body(self) }
         ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys)
         defer { ChangeGeneration.shared.advance(includingAPIKeys: changingAPIKeys) }
         do {
-            return try await attempt(changingAPIKeys: changingAPIKeys, readsEverythingUnderLock: false, body)
+            return try await attempt(changingAPIKeys: changingAPIKeys, notifying: notifying, readsEverythingUnderLock: false, body)
         } catch is StaleFacts {
             // Facts read before the organization's lock went stale: once more, reading everything under it.
-            return try await attempt(changingAPIKeys: changingAPIKeys, readsEverythingUnderLock: true, body)
+            return try await attempt(changingAPIKeys: changingAPIKeys, notifying: notifying, readsEverythingUnderLock: true, body)
         }
     }
 
     /// One try of `writeTransaction`'s body in a transaction of its own.
-    private func attempt<T: Sendable>(changingAPIKeys: Bool, readsEverythingUnderLock: Bool,
+    private func attempt<T: Sendable>(changingAPIKeys: Bool, notifying: ChangeNotice, readsEverythingUnderLock: Bool,
                                       _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        let accessChanges = AccessChanges()
         // (Set around the body itself: the drivers may run it in a task of their own.)
         @Sendable func run(_ db: any Database) async throws -> T {
-            try await WriteTransactionScope.$readsEverythingUnderLock.withValue(readsEverythingUnderLock) { try await body(db) }
+            try await WriteTransactionScope.$readsEverythingUnderLock.withValue(readsEverythingUnderLock) {
+                try await WriteTransactionScope.$accessChanges.withValue(accessChanges) { try await body(db) }
+            }
         }
         let asked = ContinuousClock.now
         do {
@@ -63,6 +70,7 @@ extension Database {
                     WriteWait.record(since: asked, backend: .postgres)
                     let result = try await run(db)
                     // Delivered to every listening instance when (and only if) this transaction commits.
+                    guard changingAPIKeys || notifying == .always || accessChanges.noted else { return result }
                     try await db.sql.raw(changingAPIKeys ? "NOTIFY roster_changes, '\(unsafeRaw: ChangeGeneration.apiKeysPayload)'" : "NOTIFY roster_changes").run()
                     return result
                 }
@@ -102,6 +110,25 @@ public enum WriteTransactionScope {
     @TaskLocal static var isOpen = false
     /// Set while a write transaction runs again after `StaleFacts`: nothing may be read before the lock then.
     @TaskLocal public static var readsEverythingUnderLock = false
+    /// Where `apply` notes that the transaction changes access.
+    @TaskLocal static var accessChanges: AccessChanges?
+}
+
+/// When a PostgreSQL write transaction notifies the other instances (`NOTIFY roster_changes`, which drops their
+/// access caches' answers).
+public enum ChangeNotice: Sendable {
+    /// Whatever it wrote.
+    case always
+    /// Only when a plan it applied changes access (`MembershipPlan.changesAccess`); for transactions whose other
+    /// writes no access cache reads (a SCIM user, an invitation's rows).
+    case whenAccessChanges
+}
+
+/// Whether a write transaction changed access (`ChangeNotice.whenAccessChanges`).
+final class AccessChanges: Sendable {
+    private let value = Atomic<Bool>(false)
+    var noted: Bool { value.load(ordering: .acquiring) }
+    func note() { value.store(true, ordering: .releasing) }
 }
 
 /// Thrown inside a write transaction when facts read before the organization's lock (`MembershipStore.inviteeFacts`)

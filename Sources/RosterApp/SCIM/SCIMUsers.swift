@@ -218,7 +218,8 @@ struct SCIMUsers: Sendable {
     func create(_ body: SCIM.Object) async throws -> SCIMUserModel {
         let state = try SCIMUserState(resource: body)
         let scim = self.scim
-        return try await scim.db.writeTransaction { db in
+        // A SCIM user is nothing an access cache reads; its membership notifies when it changes access.
+        return try await scim.db.writeTransaction(notifying: .whenAccessChanges) { db in
             let model = SCIMUserModel()
             model.id = UUID()
             model.orgID = scim.orgID

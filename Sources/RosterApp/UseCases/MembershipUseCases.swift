@@ -84,7 +84,7 @@ struct MembershipUseCases: Sendable {
         // An invitation's facts about the invitee are read before the lock (and the transaction, unless one is open),
         // which then is held the shorter; if they went stale, the transaction runs again reading them under it.
         let invitee = try await MembershipStore(db).inviteeFacts(command, scope: unlocked.scope, now: now)
-        return try await db.writeTransaction { db in
+        return try await db.writeTransaction(notifying: .whenAccessChanges) { db in
             let store = MembershipStore(db)
             let early = WriteTransactionScope.readsEverythingUnderLock ? nil : invitee
             let context = try await unlocked.locked(on: db)

@@ -143,6 +143,14 @@ public struct MembershipPlan: Sendable, Equatable {
             && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil && useLink == nil
     }
 
+    /// Whether applying the plan may change what someone may do (what access caches hold): an active row added,
+    /// changed or ended, an account created, verified or deleted, a space or organization deleted. Pending rows,
+    /// their endings, emails and audit events change nobody's access.
+    public var changesAccess: Bool {
+        updates.contains { $0.from == .active || $0.to == .active } || inserts.contains { $0.status == .active } || !accounts.isEmpty
+            || verifyEmailOf != nil || !deleteOrganizations.isEmpty || deleteSpace != nil || deleteAccount != nil
+    }
+
     /// Adds a guarded transition of `row` to `to` with `changes`, and its audit event.
     public mutating func transition(_ row: MembershipFacts, to: MembershipStatus, event: MembershipEvent, actor: AuditActor,
                              set changes: MembershipChanges = MembershipChanges(), guards: [Guard] = []) {

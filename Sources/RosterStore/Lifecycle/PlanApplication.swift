@@ -12,6 +12,7 @@ extension MembershipStore {
     /// `plan.lostRace`, so the whole transaction rolls back. Returns the rows written, by id.
     @discardableResult
     public func apply(_ plan: MembershipPlan, now: Date, requestID: String?) async throws -> [UUID: MembershipModel] {
+        if plan.changesAccess { WriteTransactionScope.accessChanges?.note() }
         var written: [UUID: MembershipModel] = [:]
         var bulk: [BulkEnding: [UUID]] = [:]
         for update in plan.updates {

@@ -213,7 +213,8 @@ public struct AccountStore: Sendable {
 
     /// Records that the key authenticated a request at `at` (callers write it at most once a minute).
     public func markUsed(apiKey id: UUID, at: Date) async throws {
-        try await db.writeTransaction { db in
+        // When a key was last used is nothing an access cache reads: no other instance needs to hear of it.
+        try await db.writeTransaction(notifying: .whenAccessChanges) { db in
             try await db.sql.update(APIKeyModel.schema).set("last_used_at", to: at).where("id", .equal, id).run()
         }
     }
