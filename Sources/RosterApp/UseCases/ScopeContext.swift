@@ -37,7 +37,7 @@ extension ScopeContext {
     /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
     func locked(on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
-        let org = try await store.lockedOrganization(scope.orgID)
+        let (org, ladder) = try await store.lockedOrganization(scope.orgID, ladder: scope.ladder)
         var copy = self
         copy.org = org
         if let spaceID = scope.spaceID {
@@ -49,7 +49,7 @@ extension ScopeContext {
         } else {
             copy.settings = org.settings
         }
-        copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
+        copy.ladder = ladder
         if account == nil, organizationKey != nil, scope.spaceID == nil {
             // An organization key ranks just below the owners of the ladder read here.
             copy.authority.rank = (copy.ladder.role(DefaultRoles.ownerKey)?.rank ?? Int.max) - 1
