@@ -150,18 +150,38 @@ extension MembershipStore {
     }
 
     private func inviteeFacts(_ input: InviteInput, scope: ScopeRef, provisioning: Bool) async throws -> InviteeFacts {
+        let domain = provisioning ? DomainName.of(email: input.email) : nil
+        let rows = try await db.sql.raw(inviteeQuery(email: input.email, externalID: input.externalID, scope: scope, domain: domain)).all()
         var facts = InviteeFacts()
-        let account = try await AccountModel.query(on: db).filter(\.$email == input.email).first()
-        if let account, let id = account.id {
-            facts.account = InvitedAccount(id: id, name: account.name, emailVerified: account.emailVerifiedAt != nil)
+        guard let first = rows.first else { return facts }
+        if let id = try first.decode(column: "invitee_account_id", as: UUID?.self) {
+            facts.account = InvitedAccount(id: id, name: try first.decode(column: "invitee_account_name", as: String.self),
+                                           emailVerified: try first.decode(column: "invitee_account_verified_at", as: Date?.self) != nil)
         }
-        facts.existing = try await liveRow(scopeID: scope.scopeID, email: input.email, accountID: account?.id)?.facts
-        if let externalID = input.externalID { facts.externalIDHolder = try await externalIDHolder(scopeID: scope.scopeID, externalID) }
-        if provisioning, let domain = DomainName.of(email: input.email) {
-            facts.emailDomainVerified = try await OrganizationDomainModel.query(on: db).filter(\.$orgID == scope.orgID)
-                .filter(\.$domain == domain).filter(\.$verifiedAt != nil).count() > 0
+        facts.emailDomainVerified = try first.decode(column: "domain_verified", as: Int.self) > 0
+        for row in rows where try row.decode(column: "id", as: UUID?.self) != nil {
+            let membership = try row.decode(fluentModel: MembershipModel.self).facts
+            if facts.existing == nil, membership.email == input.email || (membership.accountID != nil && membership.accountID == facts.account?.id) {
+                facts.existing = membership
+            }
+            if let externalID = input.externalID, membership.externalID == externalID { facts.externalIDHolder = membership }
         }
         return facts
+    }
+
+    /// The statement of `inviteeFacts` (pinned in tests): in one round trip, the account holding `email`, the scope's
+    /// live rows held by that email, that account or `externalID` (one row each, or one row of nulls), and whether
+    /// the organization verified `domain`.
+    public func inviteeQuery(email: String, externalID: String?, scope: ScopeRef, domain: String?) -> SQLQueryString {
+        """
+        SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, \
+        accounts.email_verified_at AS invitee_account_verified_at, \
+        (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(bind: scope.orgID) AND domain = \(bind: domain) \
+        AND verified_at IS NOT NULL) AS domain_verified, memberships.* \
+        FROM (SELECT 1 AS one) AS invitee LEFT JOIN accounts ON accounts.email = \(bind: email) \
+        LEFT JOIN memberships ON memberships.scope_id = \(bind: scope.scopeID) AND memberships.status IN ('pending', 'active') \
+        AND (memberships.email = \(bind: email) OR memberships.account_id = accounts.id OR memberships.external_id = \(bind: externalID))
+        """
     }
 
     /// Reads what deleting `account` is decided on, after locking every organization involved (in a fixed order)
