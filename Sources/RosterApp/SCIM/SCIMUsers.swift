@@ -2,6 +2,7 @@ import Fluent
 import Foundation
 import RosterCore
 import RosterStore
+import SQLKit
 import Vapor
 
 /// The SCIM door's view of one organization: the identity provider's key as the actor (holding
@@ -227,21 +228,28 @@ struct SCIMUsers: Sendable {
             model.createdAt = Date()
             model.updatedAt = model.createdAt
             // Provisioning takes the organization's lock before the row referencing it is written (the other order
-            // lets two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for).
+            // lets two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for); the user
+            // is written with the plan's rows, in one statement on PostgreSQL.
             if state.active != false {
-                model.membershipID = try await provision(state, on: db)
+                _ = try await provision(state, on: db) { membershipID in
+                    model.membershipID = membershipID
+                    return [model.insertStatement]
+                }
+                model.$id.exists = true
             } else {
                 try await MembershipStore(db).lockOrganization(scim.orgID)
+                try await model.create(on: db)
             }
-            try await model.create(on: db)
             return model
         }
     }
 
     /// Provisions the membership of `state`'s address; its row id.
-    private func provision(_ state: SCIMUserState, on db: any Database) async throws -> UUID? {
+    /// `alongside` as in `MembershipUseCases.run`.
+    private func provision(_ state: SCIMUserState, on db: any Database,
+                           alongside: @escaping @Sendable (UUID?) -> [any SQLExpression] = { _ in [] }) async throws -> UUID? {
         let input = InviteInput(email: state.userName, name: try MemberFields.name(state.memberName), externalID: state.externalID)
-        return try await scim.memberships(on: db).run(.provision(input))?.id
+        return try await scim.memberships(on: db).run(.provision(input), alongside: alongside)?.id
     }
 
     func replace(_ id: UUID, with body: SCIM.Object) async throws -> SCIMUserModel {

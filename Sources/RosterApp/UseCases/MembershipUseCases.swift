@@ -2,6 +2,7 @@ import Vapor
 import Fluent
 import RosterCore
 import RosterStore
+import SQLKit
 
 /// The membership use cases every door calls (API controllers, web pages, the CLI): each turns its input into a
 /// `MembershipCommand` and runs it through `run`: the organization's lock, the facts read under it,
@@ -76,7 +77,10 @@ struct MembershipUseCases: Sendable {
 
     /// Runs `command` on the scope of `context` in one write transaction: takes the organization's lock, re-reads
     /// the actor's authority and the command's facts under it, decides, applies. Returns the row the command is about.
-    func run(_ command: MembershipCommand) async throws -> MembershipModel? {
+    /// `alongside` gives the door's own writes that go with the plan, from the id of the row it is about (see
+    /// `MembershipStore.apply`).
+    func run(_ command: MembershipCommand,
+             alongside: @escaping @Sendable (UUID?) -> [any SQLExpression] = { _ in [] }) async throws -> MembershipModel? {
         let unlocked = context, requestID = self.requestID, limits = self.limits
         let now = Date()
         let token = Secret.generate()
@@ -99,7 +103,7 @@ struct MembershipUseCases: Sendable {
             let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh)
             let written: [UUID: MembershipModel]
             do {
-                written = try await store.apply(plan, now: now, requestID: requestID)
+                written = try await store.apply(plan, now: now, requestID: requestID, alongside: alongside(plan.result))
             } catch where early != nil {
                 throw StaleFacts(error)
             }

@@ -10,8 +10,9 @@ extension MembershipStore {
     /// emails, audit events and deletions. So a plan may free a unique key by a guarded update or an ending and
     /// claim it with a new row, but must not claim by a guarded update what an ending frees. A guarded update that finds its row changed throws
     /// `plan.lostRace`, so the whole transaction rolls back. Returns the rows written, by id.
+    /// `alongside` are a door's own writes that go with the plan (a SCIM user), in the same statement on PostgreSQL.
     @discardableResult
-    public func apply(_ plan: MembershipPlan, now: Date, requestID: String?) async throws -> [UUID: MembershipModel] {
+    public func apply(_ plan: MembershipPlan, now: Date, requestID: String?, alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
         if plan.changesAccess { WriteTransactionScope.accessChanges?.note() }
         var written: [UUID: MembershipModel] = [:]
         var bulk: [BulkEnding: [UUID]] = [:]
@@ -56,6 +57,7 @@ extension MembershipStore {
             batch.add(Outbox.insertStatement(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt))
         }
         try await AuditLog(db).record(plan.audit, requestID: requestID, at: now, joining: &batch)
+        for statement in alongside { batch.add(statement) }
         try await batch.run()
         if let accountID = plan.verifyEmailOf {
             try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
@@ -170,6 +172,17 @@ extension MembershipModel {
                         status: MembershipStatus(rawValue: status) ?? .removed, source: MembershipSource(rawValue: source) ?? .direct,
                         roleKey: roleKey, accountID: accountID, email: email, name: name, externalID: externalID,
                         attributes: MembershipRow.decodeAttributes(attributes), expiresAt: expiresAt)
+    }
+}
+
+extension SCIMUserModel {
+    /// The statement inserting this user, every column as set (`SQLInsert.row`).
+    public var insertStatement: SQLInsert {
+        SQLInsert.row(into: Self.schema, [
+            "id": SQLBind(id), "org_id": SQLBind(orgID), "user_name": SQLBind(userName), "external_id": SQLBind(externalID),
+            "given_name": SQLBind(givenName), "family_name": SQLBind(familyName), "display_name": SQLBind(displayName),
+            "active": SQLBind(active), "membership_id": SQLBind(membershipID), "created_at": SQLBind(createdAt), "updated_at": SQLBind(updatedAt),
+        ])
     }
 }
 
