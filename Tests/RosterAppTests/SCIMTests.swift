@@ -212,6 +212,29 @@ import RosterTesting
         }
     }
 
+    /// A provider retrying a create at once: the invitee's facts, read before the organization's lock, are stale
+    /// for all but one; each loser runs again under the lock and gets the uniqueness error, and one user and one
+    /// membership are left.
+    @Test(arguments: TestBackend.available)
+    func oneUserNameCreatedEightTimesAtOnceMakesOneUser(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let org = try await scimOrg(t)
+            let statuses = try await withThrowingTaskGroup(of: (HTTPStatus, String?).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let created = try await scim(t, .POST, "\(org.scim)/Users", ["userName": "twin@acme.test", "externalId": "T-1"], token: org.key)
+                        return (created.status, created.string("scimType"))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0.0 == .created }.count == 1)
+            #expect(statuses.filter { $0.0 == .conflict && $0.1 == "uniqueness" }.count == 7, "\(statuses)")
+            #expect(try await SCIMUserModel.query(on: t.app.db).filter(\.$userName == "twin@acme.test").count() == 1)
+            #expect(try await MembershipModel.query(on: t.app.db).filter(\.$email == "twin@acme.test").count() == 1)
+        }
+    }
+
     @Test func onlyAnOrganizationKeyWithSCIMGetsInAndEveryErrorIsASCIMError() async throws {
         try await TestApp.with(.sqlite) { t in
             let org = try await scimOrg(t)
