@@ -54,12 +54,13 @@ import RosterStoreTesting
                 + "roles.permissions AS role_permissions FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = \(p(1)) "
                 + "WHERE organizations.id = \(p(2)) AND organizations.deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE OF organizations" : "")")
             let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID()), domain: nil), on: db.sql)
+            let live = { (n: Int) in "FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
                 + "accounts.email_verified_at AS invitee_account_verified_at, (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(p(1)) "
-                + "AND domain = \(p(2)) AND verified_at IS NOT NULL) AS domain_verified, memberships.* FROM (SELECT 1 AS one) AS invitee "
-                + "LEFT JOIN accounts ON accounts.email = \(p(3)) LEFT JOIN memberships ON memberships.scope_id = \(p(4)) "
-                + "AND memberships.status IN ('pending', 'active') AND (memberships.email = \(p(5)) OR memberships.account_id = accounts.id "
-                + "OR memberships.external_id = \(p(6)))")
+                + "AND domain = \(p(2)) AND verified_at IS NOT NULL) AS domain_verified, held.* FROM (SELECT 1 AS one) AS invitee "
+                + "LEFT JOIN accounts ON accounts.email = \(p(3)) LEFT JOIN (SELECT * \(live(4)) email = \(p(5)) "
+                + "UNION ALL SELECT * \(live(6)) account_id = (SELECT id FROM accounts WHERE email = \(p(7))) "
+                + "UNION ALL SELECT * \(live(8)) external_id = \(p(9))) AS held ON 1 = 1")
             let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
         }

@@ -170,18 +170,20 @@ extension MembershipStore {
     }
 
     /// The statement of `inviteeFacts` (pinned in tests): in one round trip, the account holding `email`, the scope's
-    /// live rows held by that email, that account or `externalID` (one row each, or one row of nulls), and whether
-    /// the organization verified `domain`.
+    /// live rows held by that email, that account or `externalID` (a row each, one index lookup each, or one row of
+    /// nulls), and whether the organization verified `domain`.
     public func inviteeQuery(email: String, externalID: String?, scope: ScopeRef, domain: String?) -> SQLQueryString {
-        """
-        SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, \
-        accounts.email_verified_at AS invitee_account_verified_at, \
-        (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(bind: scope.orgID) AND domain = \(bind: domain) \
-        AND verified_at IS NOT NULL) AS domain_verified, memberships.* \
-        FROM (SELECT 1 AS one) AS invitee LEFT JOIN accounts ON accounts.email = \(bind: email) \
-        LEFT JOIN memberships ON memberships.scope_id = \(bind: scope.scopeID) AND memberships.status IN ('pending', 'active') \
-        AND (memberships.email = \(bind: email) OR memberships.account_id = accounts.id OR memberships.external_id = \(bind: externalID))
-        """
+        let live = "FROM memberships WHERE scope_id = \(bind: scope.scopeID) AND status IN ('pending', 'active') AND" as SQLQueryString
+        return """
+            SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, \
+            accounts.email_verified_at AS invitee_account_verified_at, \
+            (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(bind: scope.orgID) AND domain = \(bind: domain) \
+            AND verified_at IS NOT NULL) AS domain_verified, held.* \
+            FROM (SELECT 1 AS one) AS invitee LEFT JOIN accounts ON accounts.email = \(bind: email) \
+            LEFT JOIN (SELECT * \(live) email = \(bind: email) \
+            UNION ALL SELECT * \(live) account_id = (SELECT id FROM accounts WHERE email = \(bind: email)) \
+            UNION ALL SELECT * \(live) external_id = \(bind: externalID)) AS held ON 1 = 1
+            """
     }
 
     /// Reads what deleting `account` is decided on, after locking every organization involved (in a fixed order)
