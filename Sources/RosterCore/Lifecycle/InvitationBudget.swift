@@ -21,12 +21,20 @@ public struct InvitationBudget: Sendable, Equatable {
         references = Array(repeating: nil, count: self.perHour - min(counted, self.perHour)) + earliest.sorted().map { $0 }
     }
 
+    /// A budget of `perHour` good for `takes` emails, from the organization's slots after `window(now:)` that
+    /// `fetchWindow` names (`earliest`: those of them that exist). Fewer than asked means the last hour has room for
+    /// the difference; no count is needed.
+    public init(perHour: Int, takes: Int, earliest: [Date]) {
+        let perHour = max(1, perHour)
+        self.init(perHour: perHour, counted: perHour - Self.fetchWindow(perHour: perHour, takes: takes).limit + earliest.count, earliest: earliest)
+    }
+
     /// Which of the organization's slots after `window(now:)` to read, newest first (`LIMIT`, `OFFSET`), for `takes`
-    /// emails when `counted` (at most `perHour`) lie there.
-    public static func fetchWindow(perHour: Int, counted: Int, takes: Int) -> (limit: Int, offset: Int) {
-        let perHour = max(1, perHour), counted = min(counted, perHour)
-        let limit = max(0, min(counted, counted - perHour + takes))
-        return (limit, counted - limit)
+    /// emails: the oldest `takes` (at most `perHour`) of the latest `perHour`, which those emails must be an hour after.
+    public static func fetchWindow(perHour: Int, takes: Int) -> (limit: Int, offset: Int) {
+        let perHour = max(1, perHour)
+        let limit = min(max(1, takes), perHour)
+        return (limit, perHour - limit)
     }
 
     /// Slots after this time (an hour before `now`) count.

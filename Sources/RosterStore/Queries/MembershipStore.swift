@@ -286,20 +286,15 @@ public struct Outbox: Sendable {
     }
 
     /// The organization's invitation budget of `perHour`, good for `takes` emails: read under the organization's
-    /// lock, so two invitations never take one slot. Reads at most `takes` slots (a superseded email gave its slot
-    /// back), whatever the budget.
+    /// lock, so two invitations never take one slot. One statement, reading at most `takes` slots (a superseded email
+    /// gave its slot back) at `fetchWindow`'s offset, whatever the budget.
     public func invitationBudget(orgID: UUID, perHour: Int, now: Date, takes: Int = 1) async throws -> InvitationBudget {
-        func slots() -> SQLSelectBuilder {
-            db.sql.select().from(OutboxMessageModel.schema)
-                .where("org_id", .equal, orgID).where("scheduled_at", .greaterThan, InvitationBudget.window(now: now))
-                .where("status", .notEqual, "superseded")
-        }
-        let counted = try await db.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
-            .from(SQLAlias(SQLGroupExpression(slots().column(SQLLiteral.numeric("1")).limit(perHour).query), as: SQLIdentifier("slots")))
-            .first(decodingColumn: "n", as: Int.self) ?? 0
-        let (limit, offset) = InvitationBudget.fetchWindow(perHour: perHour, counted: counted, takes: takes)
-        let earliest = limit == 0 ? [] : try await slots().column("scheduled_at").orderBy("scheduled_at", .descending)
-            .limit(limit).offset(offset).all(decodingColumn: "scheduled_at", as: Date.self)
-        return InvitationBudget(perHour: perHour, counted: counted, earliest: earliest)
+        let (limit, offset) = InvitationBudget.fetchWindow(perHour: perHour, takes: takes)
+        let earliest = try await db.sql.select().column("scheduled_at").from(OutboxMessageModel.schema)
+            .where("org_id", .equal, orgID).where("scheduled_at", .greaterThan, InvitationBudget.window(now: now))
+            .where("status", .notEqual, "superseded")
+            .orderBy("scheduled_at", .descending).limit(limit).offset(offset)
+            .all(decodingColumn: "scheduled_at", as: Date.self)
+        return InvitationBudget(perHour: perHour, takes: takes, earliest: earliest)
     }
 }
