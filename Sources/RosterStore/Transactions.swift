@@ -28,7 +28,8 @@ extension Database {
     /// Database constraint failures inside are mapped to `RosterError`s (see `UniqueConstraint`).
     /// How long it waited to begin is reported as `roster_db_write_wait_seconds` (`WriteWait`).
     ///
-    /// Called inside another write transaction (with the database it handed out), it runs `body` in that one.
+    /// Called inside another write transaction (with the database it handed out), it runs `body` in that one, whose
+    /// own `changingAPIKeys` and `notifying` apply (a nested call's are not looked at).
     ///
     /// A transaction that creates or revokes API keys says so with `changingAPIKeys`: cached keys are then read
     /// again, here and (on PostgreSQL) on every instance (`ChangeGeneration.apiKeys`); other writes leave them.

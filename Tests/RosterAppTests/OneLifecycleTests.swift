@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 import Vapor
+import Fluent
 @testable import RosterApp
+import RosterCore
+import RosterStore
 import RosterTesting
 
 /// The behaviour of the "one lifecycle" issue, through every door that reaches it: an org membership's end reaches
@@ -37,6 +40,25 @@ import RosterTesting
             }
         }
         return statuses
+    }
+
+    /// A plan with more audit events than one statement takes parameters for (14 per event, 65,535 at most on
+    /// PostgreSQL): deleting an organization of 5,000 members ends every row and records every event.
+    @Test(arguments: TestBackend.available)
+    func deletingAnOrganizationOfFiveThousandMembersEndsEveryRow(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, name: "Big")
+            let csv = "email\n" + (0..<5000).map { "m\($0)@example.com" }.joined(separator: "\n")
+            #expect(try await t.importCSV("/v1/orgs/\(org)", csv, token: owner).status == .ok)
+            let orgID = try #require(UUID(uuidString: org))
+            let events = { try await AuditEventModel.query(on: t.app.db).filter(\.$orgID == orgID).count() }
+            let before = try await events()
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)", token: owner).status == .noContent)
+            #expect(try await MembershipModel.query(on: t.app.db).filter(\.$orgID == orgID)
+                .filter(\.$status ~~ MembershipStatus.live.map(\.rawValue)).count() == 0)
+            #expect(try await events() - before == 5002, "each of the 5,001 rows' endings and the deletion are audited")
+        }
     }
 
     @Test(arguments: TestBackend.available, ["removed", "left", "account deleted", "org deleted"])

@@ -49,18 +49,13 @@ import RosterStoreTesting
             #expect(transition == "UPDATE \(q)memberships\(q) SET \(q)status\(q) = \(p(1)), \(q)updated_at\(q) = \(p(2)), \(q)account_id\(q) = \(p(3)) WHERE \(q)id\(q) = \(p(4)) AND \(q)status\(q) = \(p(5)) AND \(q)source\(q) = \(p(6)) AND \(q)email\(q) = \(p(7)) AND \(q)expires_at\(q) > \(p(8)) RETURNING *")
             let lock = serialize(MembershipStore(db).lockQuery(UUID()), on: db.sql)
             #expect(lock == "SELECT * FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
-            let lockWithLadder = serialize(MembershipStore(db).lockQuery(UUID(), ladder: .space), on: db.sql)
-            #expect(lockWithLadder == "SELECT organizations.*, roles.key AS role_key, roles.name AS role_name, roles.rank AS role_rank, "
-                + "roles.permissions AS role_permissions FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = \(p(1)) "
-                + "WHERE organizations.id = \(p(2)) AND organizations.deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE OF organizations" : "")")
-            let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID()), domain: nil), on: db.sql)
+            let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID())), on: db.sql)
             let live = { (n: Int) in "FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
-                + "accounts.email_verified_at AS invitee_account_verified_at, (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(p(1)) "
-                + "AND domain = \(p(2)) AND verified_at IS NOT NULL) AS domain_verified, held.* FROM (SELECT 1 AS one) AS invitee "
-                + "LEFT JOIN accounts ON accounts.email = \(p(3)) LEFT JOIN (SELECT * \(live(4)) email = \(p(5)) "
-                + "UNION ALL SELECT * \(live(6)) account_id = (SELECT id FROM accounts WHERE email = \(p(7))) "
-                + "UNION ALL SELECT * \(live(8)) external_id = \(p(9))) AS held ON 1 = 1")
+                + "accounts.email_verified_at AS invitee_account_verified_at, held.* FROM (SELECT 1 AS one) AS invitee "
+                + "LEFT JOIN accounts ON accounts.email = \(p(1)) LEFT JOIN (SELECT * \(live(2)) email = \(p(3)) "
+                + "UNION ALL SELECT * \(live(4)) account_id = (SELECT id FROM accounts WHERE email = \(p(5))) "
+                + "UNION ALL SELECT * \(live(6)) external_id = \(p(7))) AS held ON 1 = 1")
             let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
         }

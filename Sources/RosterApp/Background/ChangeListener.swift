@@ -4,7 +4,8 @@ import FluentPostgresDriver
 import NIOConcurrencyHelpers
 import RosterStore
 
-/// On PostgreSQL, listens for `roster_changes` (sent by every committing write transaction of any instance)
+/// On PostgreSQL, listens for `roster_changes` (sent by the committing write transactions of any instance that may
+/// change access, `ChangeNotice`)
 /// and advances this process's `ChangeGeneration` (its API keys' too when the change says so), so cached answers
 /// never outlive another instance's change by more than the notification's delivery time.
 final class ChangeListener: LifecycleHandler, Sendable {

@@ -104,12 +104,17 @@ struct MembershipUseCases: Sendable {
             let written: [UUID: MembershipModel]
             do {
                 written = try await store.apply(plan, now: now, requestID: requestID, alongside: alongside(plan.result))
-            } catch where early != nil {
+            } catch where early != nil && (error as? RosterError == plan.lostRace || (error as? any DatabaseError)?.isConstraintFailure == true) {
                 throw StaleFacts(error)
             }
             guard let id = plan.result else { return nil }
             if let row = written[id] { return row }
-            return try await MembershipModel.find(id, on: db)
+            let row = try await MembershipModel.find(id, on: db)
+            // A live row adopted as it was read before the lock (provisioning an existing member) must still be live.
+            if early != nil, row.flatMap({ MembershipStatus(rawValue: $0.status) })?.isLive != true {
+                throw StaleFacts(RosterError.notFound)
+            }
+            return row
         }
     }
 

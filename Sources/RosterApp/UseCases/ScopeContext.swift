@@ -37,7 +37,7 @@ extension ScopeContext {
     /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
     func locked(on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
-        let (org, ladder) = try await store.lockedOrganization(scope.orgID, ladder: scope.ladder)
+        let org = try await store.lockedOrganization(scope.orgID)
         var copy = self
         copy.org = org
         if let spaceID = scope.spaceID {
@@ -49,8 +49,10 @@ extension ScopeContext {
         } else {
             copy.settings = org.settings
         }
-        copy.ladder = ladder
-        if account == nil, organizationKey != nil, scope.spaceID == nil {
+        // Read after the lock, in a statement of its own: the lock's statement sees other tables as they were before
+        // it waited (a role deleted by the holder would still be there).
+        copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
+        if account == nil, let key = organizationKey, key.spaceIDs == nil, scope.spaceID == nil {
             // An organization key ranks just below the owners of the ladder read here.
             copy.authority.rank = (copy.ladder.role(DefaultRoles.ownerKey)?.rank ?? Int.max) - 1
         }

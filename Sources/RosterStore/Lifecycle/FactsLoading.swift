@@ -41,19 +41,24 @@ extension MembershipStore {
             if let early {
                 invitee = early
             } else {
-                invitee = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+                invitee = try await inviteeFacts(input, scope: scope)
                 // An invitation whose time is up holds no seat and no address: when one is in the way, the scope's
                 // due invitations expire first.
                 if invitee.dueInvitationInTheWay(now: now), try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
-                    invitee = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+                    invitee = try await inviteeFacts(input, scope: scope)
                 }
             }
             if base.settings.seatLimit != nil { try await expireInvitations(scopeID: scope.scopeID, now: now) }
             facts.invitedAccount = invitee.account
             facts.existing = invitee.existing
             facts.externalIDHolder = invitee.externalIDHolder
-            facts.emailDomainVerified = invitee.emailDomainVerified
             facts.liveRows = try await seatsTaken()
+            // Under the lock: removing a domain or losing it on a re-check changes nothing an index would catch.
+            if case .provision = command, let domain = DomainName.of(email: input.email) {
+                facts.emailDomainVerified = try await db.sql.select().column("id").from(OrganizationDomainModel.schema)
+                    .where("org_id", .equal, scope.orgID).where("domain", .equal, domain).where("verified_at", .isNot, SQLLiteral.null)
+                    .first() != nil
+            }
             // Provisioning a verified address of a verified domain sends no invitation: its budget is not read.
             if !facts.emailDomainVerified || facts.invitedAccount?.emailVerified == false {
                 facts.invitationBudget = try await invitationBudget()
@@ -136,29 +141,27 @@ extension MembershipStore {
 
     /// The invitee's facts of an invitation or provisioning, read before the organization's lock (nil for other
     /// commands, and when a due invitation is in the way: expiring it needs the lock). What a concurrent change
-    /// makes stale here, a unique index or a guarded transition refuses (`StaleFacts`); a refusal decided on them
-    /// is one the command would have met just before that change.
+    /// makes stale here, a unique index, a guarded transition or the check of an adopted row refuses (`StaleFacts`);
+    /// a refusal decided on them is one the command would have met just before that change.
     public func inviteeFacts(_ command: MembershipCommand, scope: ScopeRef, now: Date) async throws -> InviteeFacts? {
         guard !WriteTransactionScope.readsEverythingUnderLock else { return nil }
         switch command {
         case .invite(let input), .provision(let input):
-            let facts = try await inviteeFacts(input, scope: scope, provisioning: command.isProvision)
+            let facts = try await inviteeFacts(input, scope: scope)
             return facts.dueInvitationInTheWay(now: now) ? nil : facts
         default:
             return nil
         }
     }
 
-    private func inviteeFacts(_ input: InviteInput, scope: ScopeRef, provisioning: Bool) async throws -> InviteeFacts {
-        let domain = provisioning ? DomainName.of(email: input.email) : nil
-        let rows = try await db.sql.raw(inviteeQuery(email: input.email, externalID: input.externalID, scope: scope, domain: domain)).all()
+    private func inviteeFacts(_ input: InviteInput, scope: ScopeRef) async throws -> InviteeFacts {
+        let rows = try await db.sql.raw(inviteeQuery(email: input.email, externalID: input.externalID, scope: scope)).all()
         var facts = InviteeFacts()
         guard let first = rows.first else { return facts }
         if let id = try first.decode(column: "invitee_account_id", as: UUID?.self) {
             facts.account = InvitedAccount(id: id, name: try first.decode(column: "invitee_account_name", as: String.self),
                                            emailVerified: try first.decode(column: "invitee_account_verified_at", as: Date?.self) != nil)
         }
-        facts.emailDomainVerified = try first.decode(column: "domain_verified", as: Int.self) > 0
         for row in rows where try row.decode(column: "id", as: UUID?.self) != nil {
             let membership = try row.decode(fluentModel: MembershipModel.self).facts
             if facts.existing == nil, membership.email == input.email || (membership.accountID != nil && membership.accountID == facts.account?.id) {
@@ -169,16 +172,14 @@ extension MembershipStore {
         return facts
     }
 
-    /// The statement of `inviteeFacts` (pinned in tests): in one round trip, the account holding `email`, the scope's
-    /// live rows held by that email, that account or `externalID` (a row each, one index lookup each, or one row of
-    /// nulls), and whether the organization verified `domain`.
-    public func inviteeQuery(email: String, externalID: String?, scope: ScopeRef, domain: String?) -> SQLQueryString {
+    /// The statement of `inviteeFacts` (pinned in tests): in one round trip, the account holding `email` and the
+    /// scope's live rows held by that email, that account or `externalID` (a row each, one index lookup each, or one
+    /// row of nulls).
+    public func inviteeQuery(email: String, externalID: String?, scope: ScopeRef) -> SQLQueryString {
         let live = "FROM memberships WHERE scope_id = \(bind: scope.scopeID) AND status IN ('pending', 'active') AND" as SQLQueryString
         return """
             SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, \
-            accounts.email_verified_at AS invitee_account_verified_at, \
-            (SELECT COUNT(*) FROM organization_domains WHERE org_id = \(bind: scope.orgID) AND domain = \(bind: domain) \
-            AND verified_at IS NOT NULL) AS domain_verified, held.* \
+            accounts.email_verified_at AS invitee_account_verified_at, held.* \
             FROM (SELECT 1 AS one) AS invitee LEFT JOIN accounts ON accounts.email = \(bind: email) \
             LEFT JOIN (SELECT * \(live) email = \(bind: email) \
             UNION ALL SELECT * \(live) account_id = (SELECT id FROM accounts WHERE email = \(bind: email)) \
@@ -286,22 +287,14 @@ extension MembershipStore {
     }
 }
 
-/// What an invitation or provisioning is decided on about the invitee: their account, the live rows holding their
-/// address or the external ID, and whether the organization verified their email's domain.
+/// What an invitation or provisioning is decided on about the invitee: their account, and the live rows holding
+/// their address or the external ID.
 public struct InviteeFacts: Sendable {
     var account: InvitedAccount?
     var existing: MembershipFacts?
     var externalIDHolder: MembershipFacts?
-    var emailDomainVerified = false
 
     func dueInvitationInTheWay(now: Date) -> Bool {
         [existing, externalIDHolder].contains { $0?.isDueInvitation(at: now) == true }
-    }
-}
-
-extension MembershipCommand {
-    var isProvision: Bool {
-        if case .provision = self { return true }
-        return false
     }
 }

@@ -7,8 +7,9 @@ import SQLKit
 /// under the organization's lock instead of one each. On SQLite (whose one writer holds the database anyway) they
 /// run one after the other, in the order added.
 ///
-/// The statements of one batch must not depend on each other's effects, except through `name(of:)` (a later one
-/// reading an earlier one's `RETURNING`) and foreign keys (checked when the whole statement ends).
+/// The statements of one batch must not depend on each other's effects, except through the name `add` returns (a
+/// later one reading an earlier one's `RETURNING`) and foreign keys (checked when the whole statement ends). A batch
+/// holds a plan's few rows: large sets of rows (audit events of an organization's deletion) are written on their own.
 struct WriteBatch {
     let db: any Database
     /// Whether the statements are joined into one (PostgreSQL).

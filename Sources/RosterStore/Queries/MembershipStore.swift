@@ -85,31 +85,6 @@ public struct MembershipStore: Sendable {
         return "SELECT * FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
-    /// `lockedOrganization(_:)` and the roles of its `ladder`, read in the lock's statement (one round trip fewer
-    /// under the lock for every decision).
-    public func lockedOrganization(_ orgID: UUID, ladder: Ladder) async throws -> (OrganizationModel, RoleLadder) {
-        let rows = try await db.sql.raw(lockQuery(orgID, ladder: ladder)).all()
-        guard let first = rows.first else { throw RosterError.notFound }
-        let roles = try rows.compactMap { row -> RoleDefinition? in
-            guard let key = try row.decode(column: "role_key", as: String?.self) else { return nil }
-            return RoleModel.definition(key: key, name: try row.decode(column: "role_name", as: String.self),
-                                        rank: try row.decode(column: "role_rank", as: Int.self),
-                                        permissions: try row.decode(column: "role_permissions", as: String.self))
-        }
-        return (try first.decode(fluentModel: OrganizationModel.self), RoleLadder(ladder, roles: roles))
-    }
-
-    /// The statement of `lockedOrganization(_:ladder:)` (pinned in tests): one row per role (one without roles).
-    public func lockQuery(_ orgID: UUID, ladder: Ladder) -> SQLQueryString {
-        let lock = SQLBackend(db) == .postgres ? " FOR UPDATE OF organizations" : ""
-        return """
-            SELECT organizations.*, roles.key AS role_key, roles.name AS role_name, roles.rank AS role_rank, \
-            roles.permissions AS role_permissions FROM organizations \
-            LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = \(bind: ladder.rawValue) \
-            WHERE organizations.id = \(bind: orgID) AND organizations.deleted_at IS NULL\(unsafeRaw: lock)
-            """
-    }
-
     /// Expires the pending invitations of a scope whose time is up, each through `Lifecycle.decide(.expire)`: a
     /// guarded transition and its audit event. Runs inside a write transaction that holds the organization's lock.
     /// A row the engine or the guard finds not due after all (at the boundary of `now`) is left for the next sweep:
@@ -136,11 +111,6 @@ public struct MembershipStore: Sendable {
 extension RoleModel {
     /// The role as the rules see it.
     public var definition: RoleDefinition {
-        Self.definition(key: key, name: name, rank: rank, permissions: permissions)
-    }
-
-    /// The role of these columns (permissions comma-separated).
-    static func definition(key: String, name: String, rank: Int, permissions: String) -> RoleDefinition {
         RoleDefinition(key: key, name: name, rank: rank,
                        permissions: Set(permissions.split(separator: ",").compactMap { Permission(rawValue: String($0)) }))
     }
@@ -193,19 +163,22 @@ public struct AuditLog: Sendable {
         try await batch.run()
     }
 
-    /// Adds the statements recording `entries` to `batch`. When the batch is one statement (PostgreSQL), a few
-    /// events of one organization take their numbers in it (`EventSequence.statement` as one of its tables);
-    /// otherwise the numbers are reserved now.
+    /// Records `entries` with `batch`. When the batch is one statement (PostgreSQL), a few events of one
+    /// organization join it and take their numbers in it (`EventSequence.statement` as one of its tables).
+    /// Otherwise the batch runs first, then the numbers are reserved and the events written in statements of up to
+    /// 500 rows (many events, e.g. an organization's deletion, would pass the 65,535 parameters of one statement).
     func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date, joining batch: inout WriteBatch) async throws {
         guard !entries.isEmpty else { return }
         var numbers = [any SQLExpression](repeating: SQLLiteral.null, count: entries.count)
         let orgIDs = Set(entries.map(\.scope.orgID))
-        if batch.joins, entries.count <= 50, orgIDs.count == 1, let orgID = orgIDs.first {
+        let joining = batch.joins && entries.count <= 50 && orgIDs.count == 1
+        if joining, let orgID = orgIDs.first {
             let sequence = batch.add(EventSequence.statement(entries.count, orgID: orgID))
             for index in entries.indices {
                 numbers[index] = SQLRaw("(SELECT event_seq FROM \(sequence)) - \(entries.count - 1 - index)")
             }
         } else {
+            try await batch.run()
             // Organizations in a fixed order, so that two transactions numbering the same ones cannot deadlock.
             for (orgID, indices) in Dictionary(grouping: entries.indices, by: { entries[$0].scope.orgID }).sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 guard let first = try await EventSequence(db).reserve(indices.count, orgID: orgID) else { continue }
@@ -228,7 +201,7 @@ public struct AuditLog: Sendable {
                     numbers[index],
                 ]
             }
-            batch.add(insert)
+            if joining { batch.add(insert) } else { try await db.sql.execute(sql: insert) { _ in } }
         }
     }
 
