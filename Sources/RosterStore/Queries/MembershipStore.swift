@@ -13,9 +13,15 @@ public struct MembershipStore: Sendable {
     // MARK: Reads
 
     /// The roles of one ladder of an organization.
+    /// (Read on every decision, under the organization's lock: plain SQL, without Fluent's reflection of models.)
     public func ladder(orgID: UUID, _ ladder: Ladder) async throws -> RoleLadder {
-        let rows = try await RoleModel.query(on: db).filter(\.$orgID == orgID).filter(\.$ladder == ladder.rawValue).all()
-        return RoleLadder(ladder, roles: rows.map(\.definition))
+        let rows = try await db.sql.select().columns("key", "name", "rank", "permissions").from(RoleModel.schema)
+            .where("org_id", .equal, orgID).where("ladder", .equal, ladder.rawValue).all()
+        return RoleLadder(ladder, roles: try rows.map { row in
+            RoleModel.definition(key: try row.decode(column: "key", as: String.self), name: try row.decode(column: "name", as: String.self),
+                                 rank: try row.decode(column: "rank", as: Int.self),
+                                 permissions: try row.decode(column: "permissions", as: String.self))
+        })
     }
 
     /// The active role key of `accountID` on the roster `scopeID`, if any.
@@ -111,6 +117,11 @@ public struct MembershipStore: Sendable {
 extension RoleModel {
     /// The role as the rules see it.
     public var definition: RoleDefinition {
+        Self.definition(key: key, name: name, rank: rank, permissions: permissions)
+    }
+
+    /// The role of these columns (permissions comma-separated).
+    static func definition(key: String, name: String, rank: Int, permissions: String) -> RoleDefinition {
         RoleDefinition(key: key, name: name, rank: rank,
                        permissions: Set(permissions.split(separator: ",").compactMap { Permission(rawValue: String($0)) }))
     }
