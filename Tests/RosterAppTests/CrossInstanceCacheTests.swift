@@ -41,6 +41,21 @@ import RosterTesting
         }
     }
 
+    /// Runs `body` with a second application instance on the database of `first`, whose caches follow only its own
+    /// listener (as they would in another process), once the listener is connected; `deadline` bounds the waits.
+    func withSecondInstance(of first: TestApp, url: String,
+                            _ body: (TestApp, ChangeGeneration, ContinuousClock.Instant) async throws -> Void) async throws {
+        let generation = ChangeGeneration()
+        try await TestApp.with(.postgres, sharingDatabaseOf: first, changeGeneration: generation) { second in
+            let listener = ChangeListener(url: url, generation: generation)
+            try await listener.didBootAsync(second.app)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while generation.current == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try await body(second, generation, deadline)
+            await listener.shutdownAsync(second.app)
+        }
+    }
+
     /// Two application instances on one database: a member removed through the first is refused by the second's
     /// `POST /v1/authorize` on its first request after the change's notification arrived, though the second had
     /// the old answer cached (its cache follows only its own listener here, as it would in another process).
@@ -53,13 +68,7 @@ import RosterTesting
             let member = try await first.addMember(owner: owner, org: org, email: "m@example.com")
             let memberID = try #require(try await first.send(.GET, "/v1/me", token: member.token).string("id"))
             let key = try await first.apiKey()
-            let generation = ChangeGeneration()
-            try await TestApp.with(.postgres, sharingDatabaseOf: first, changeGeneration: generation) { second in
-                let listener = ChangeListener(url: url, generation: generation)
-                try await listener.didBootAsync(second.app)
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(10)
-                while generation.current == 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try await withSecondInstance(of: first, url: url) { second, generation, deadline in
                 func ask() async throws -> Bool? {
                     try await second.send(.POST, "/v1/authorize", json: ["account_id": memberID, "org": "acme", "permission": "scope.read"], token: key)
                         .json["allowed"] as? Bool
@@ -69,10 +78,9 @@ import RosterTesting
                 let before = generation.current
                 #expect(try await first.send(.DELETE, "/v1/orgs/\(org)/members/\(member.membershipID)", token: owner).status == .noContent)
                 // Wait for the second instance to hear of the commit (a condition, not a fixed delay).
-                while generation.current == before && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                while generation.current == before && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                 #expect(generation.current != before, "no notification reached the second instance")
                 #expect(try await ask() == false)
-                await listener.shutdownAsync(second.app)
             }
         }
     }
@@ -88,13 +96,7 @@ import RosterTesting
             let org = try await first.createOrg(owner, slug: "acme")
             let created = try await first.send(.POST, "/v1/orgs/\(org)/api-keys", json: ["name": "IdP", "permissions": ["members.invite"]], token: owner)
             let key = try #require(created.string("key")), keyID = try #require(created.string("id"))
-            let generation = ChangeGeneration()
-            try await TestApp.with(.postgres, sharingDatabaseOf: first, changeGeneration: generation) { second in
-                let listener = ChangeListener(url: url, generation: generation)
-                try await listener.didBootAsync(second.app)
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(10)
-                while generation.current == 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try await withSecondInstance(of: first, url: url) { second, generation, deadline in
                 func organization() async throws -> HTTPStatus { try await second.send(.GET, "/v1/orgs/\(org)", token: key).status }
                 #expect(try await organization() == .ok)
                 let hash = Secret.hash(key)
@@ -108,12 +110,11 @@ import RosterTesting
                 // Revoking the key through the first instance ends it on the second at once. Notifications arrive
                 // in commit order: once the revocation's has, an invitation's would have too.
                 #expect(try await first.send(.DELETE, "/v1/orgs/\(org)/api-keys/\(keyID)", token: owner).status == .noContent)
-                while generation.apiKeys == keysBefore && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                while generation.apiKeys == keysBefore && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                 #expect(generation.apiKeys == keysBefore + 1)
                 #expect(generation.current == before + 1, "the invitation notified the other instance")
                 #expect(second.app.roster.access.cachedAPIKey(hash: hash) == nil)
                 #expect(try await organization() == .unauthorized)
-                await listener.shutdownAsync(second.app)
             }
         }
     }
