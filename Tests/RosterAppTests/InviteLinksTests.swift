@@ -69,6 +69,23 @@ import RosterTesting
         }
     }
 
+    /// An admin does not turn off the link an owner made for a role above the admin's; the owner does.
+    @Test func onlyWhoMayGrantItsRoleTurnsALinkOff() async throws {
+        try await TestApp.with(.sqlite) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            #expect(try await t.send(.PUT, "/v1/orgs/\(org)/roles/org/lead", json: ["name": "Lead", "rank": 250, "permissions": ["scope.read"]],
+                                     token: owner).status == .created)
+            let admin = try await t.addMember(owner: owner, org: org, email: "admin@example.com", role: "admin")
+            let leads = try #require(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "lead"], token: owner).string("id"))
+            let members = try #require(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["role": "member"], token: owner).string("id"))
+            let refused = try await t.send(.DELETE, "/v1/orgs/\(org)/invite-links/\(leads)", token: admin.token)
+            #expect(refused.status == .forbidden && refused.code == "role_escalation", "\(refused.text)")
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/invite-links/\(members)", token: admin.token).status == .noContent)
+            #expect(try await t.send(.DELETE, "/v1/orgs/\(org)/invite-links/\(leads)", token: owner).status == .noContent)
+        }
+    }
+
     /// The join page as people meet it: an unknown code is a 404 page, an unverified account is told to verify first
     /// (no Join button to fail), and joining a space names the space.
     @Test func theJoinPageSaysWhatToDo() async throws {

@@ -215,10 +215,12 @@ struct InviteLinks: Sendable {
         try context.authority.require(.membersInvite)
         let context = self.context, requestID = self.requestID
         try await db.writeTransaction { db in
+            let locked = try await context.locked(on: db)
             guard let link = try await InviteLinkModel.query(on: db).filter(\.$id == id).filter(\.$scopeID == context.scope.scopeID).first() else {
                 throw RosterError.notFound
             }
             guard link.revokedAt == nil else { return }
+            try InviteLinkRules.requireMayRevoke(linkGiving: locked.ladder.role(link.roleKey), authority: locked.authority)
             link.revokedAt = Date()
             try await link.save(on: db)
             try await AuditLog(db).record(action: "invite_link.revoked", actor: context.actor, orgID: context.scope.orgID, spaceID: context.scope.spaceID,

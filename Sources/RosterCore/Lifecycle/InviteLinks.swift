@@ -84,6 +84,13 @@ public enum InviteLinkRules {
         try authority.requireMayGrant(role)
     }
 
+    /// Refuses turning off a link that gives `role` unless `authority` may grant that role itself: an admin does not
+    /// turn off the link an owner made for a role above the admin's (nil: a role no longer on the ladder).
+    public static func requireMayRevoke(linkGiving role: RoleDefinition?, authority: Authority) throws(RosterError) {
+        guard let role, !authority.outranks(role) else { return }
+        throw RosterError(.roleEscalation, "You cannot turn off a link giving '\(role.key)': it is not ranked below your own role.")
+    }
+
     /// Canonical allowed domains (lowercased, without a leading `@`), or `validation_failed`.
     public static func domains(_ raw: [String]) throws(RosterError) -> [String] {
         guard raw.count <= maximumDomains else {
