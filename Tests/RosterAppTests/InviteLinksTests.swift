@@ -119,6 +119,24 @@ import RosterTesting
                 Data(base64Encoded: String(cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1).last ?? "")).map { String(decoding: $0, as: UTF8.self) }
             }
             #expect(notices.contains { $0.contains("You joined Physics in") }, "\(notices)")
+
+            // A used-up link says so once, also on the page a refused join comes back to (its notice says it).
+            let used = try self.code(try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: ["max_uses": 1], token: owner))
+            #expect(try await t.send(.POST, "/v1/invite-links/\(used)/join", token: try await t.verifiedPerson("first@example.com")).status == .created)
+            let late = try await t.verifiedPerson("late@example.com")
+            let why = try #require(InviteLinkState.exhausted.whyUnusable)
+            let before = try await page("/j/\(used)", as: late)
+            #expect(before.text.components(separatedBy: why).count == 2 && before.text.contains("id=\"link-state\""), "said once, by the page")
+            let lateCSRF = try #require(before.text.range(of: marker).map { String(before.text[$0.upperBound...].prefix { $0 != "\"" }) })
+            var lateHeaders = HTTPHeaders()
+            lateHeaders.replaceOrAdd(name: .cookie, value: "roster_session=\(late); roster_csrf=x")
+            lateHeaders.contentType = .urlEncodedForm
+            let refused = try await t.send(.POST, "/j/\(used)", body: Data("_csrf=\(lateCSRF)".utf8), headers: lateHeaders)
+            #expect(refused.status == .seeOther && refused.headers.first(name: .location) == "/j/\(used)")
+            let flash = refused.headers[.setCookie].map { String($0.split(separator: ";")[0]) }.joined(separator: "; ")
+            lateHeaders.replaceOrAdd(name: .cookie, value: "roster_session=\(late); roster_csrf=x; \(flash)")
+            let after = try await t.send(.GET, "/j/\(used)", headers: lateHeaders)
+            #expect(after.text.components(separatedBy: why).count == 2 && !after.text.contains("id=\"link-state\""), "said once, by the notice: \(after.text)")
         }
     }
 

@@ -114,12 +114,9 @@ struct InviteLinkPages: Sendable {
         if let preview = try? await InviteLinks.preview(req, code: code) {
             page.found = true
             page.usable = preview.state == InviteLinkState.usable.rawValue
-            page.stateText = switch InviteLinkState(rawValue: preview.state) {
-            case .expired: "This link has expired. Ask the people who shared it for a new one."
-            case .exhausted: "This link has been used as many times as it allows. Ask the people who shared it for a new one."
-            case .revoked: "This link was turned off. Ask the people who shared it for a new one."
-            default: ""
-            }
+            let why = InviteLinkState(rawValue: preview.state)?.whyUnusable ?? ""
+            // After a join it refused, the page's notice already says why: once is enough.
+            page.stateText = page.frame.error == why ? "" : why
             page.organization = preview.organization
             page.space = preview.space
             page.role = preview.role

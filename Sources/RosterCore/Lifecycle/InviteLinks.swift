@@ -34,12 +34,7 @@ public struct InviteLinkFacts: Sendable, Equatable {
 
     /// The refusal for a link that cannot be used (410, saying why plainly), or nil.
     public func refusal(now: Date) -> RosterError? {
-        switch state(now: now) {
-        case .usable: nil
-        case .revoked: RosterError(.linkUnusable, "This invite link was turned off by the people who shared it. Ask them for a new one.")
-        case .expired: RosterError(.linkUnusable, "This invite link has expired. Ask the people who shared it for a new one.")
-        case .exhausted: RosterError(.linkUnusable, "This invite link has been used as many times as it allows. Ask the people who shared it for a new one.")
-        }
+        state(now: now).whyUnusable.map { RosterError(.linkUnusable, $0) }
     }
 
     /// Whether `email` (canonical) is in one of the allowed domains (any when none are set).
@@ -52,6 +47,17 @@ public struct InviteLinkFacts: Sendable, Equatable {
 /// Whether an invite link can be used.
 public enum InviteLinkState: String, Sendable, Equatable, Codable {
     case usable, expired, exhausted, revoked
+
+    /// Why a link in this state lets nobody join, as people are told (the API's refusal and the join page); nil
+    /// when it is usable.
+    public var whyUnusable: String? {
+        switch self {
+        case .usable: nil
+        case .revoked: "This invite link was turned off by the people who shared it. Ask them for a new one."
+        case .expired: "This invite link has expired. Ask the people who shared it for a new one."
+        case .exhausted: "This invite link has been used as many times as it allows. Ask the people who shared it for a new one."
+        }
+    }
 }
 
 /// The rules of creating invite links.

@@ -283,7 +283,7 @@ public enum Lifecycle {
         let role = try facts.ladder.require(link.roleKey)
         var plan = MembershipPlan()
         plan.useLink = link.id
-        plan.lostRace = RosterError(.linkUnusable, "This invite link has been used as many times as it allows. Ask the people who shared it for a new one.")
+        plan.lostRace = RosterError(.linkUnusable, InviteLinkState.exhausted.whyUnusable ?? "")
         if link.requiresApproval {
             try requireRoomForAJoinRequest(facts)
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
