@@ -38,17 +38,13 @@ extension MembershipStore {
         switch command {
         case .invite(let input), .provision(let input):
             var invitee: InviteeFacts
-            if let early {
-                invitee = early
-            } else {
+            if let early { invitee = early } else { invitee = try await inviteeFacts(input, scope: scope) }
+            // An invitation whose time is up holds no seat and no address: when one is in the way (facts read before
+            // the lock never hold one), or seats are counted, the scope's due invitations expire first.
+            let inTheWay = invitee.dueInvitationInTheWay(now: now)
+            if inTheWay || base.settings.seatLimit != nil, try await expireInvitations(scopeID: scope.scopeID, now: now) > 0, inTheWay {
                 invitee = try await inviteeFacts(input, scope: scope)
-                // An invitation whose time is up holds no seat and no address: when one is in the way, the scope's
-                // due invitations expire first.
-                if invitee.dueInvitationInTheWay(now: now), try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
-                    invitee = try await inviteeFacts(input, scope: scope)
-                }
             }
-            if base.settings.seatLimit != nil { try await expireInvitations(scopeID: scope.scopeID, now: now) }
             facts.invitedAccount = invitee.account
             facts.existing = invitee.existing
             facts.externalIDHolder = invitee.externalIDHolder
