@@ -48,14 +48,20 @@ import RosterStoreTesting
             let transition = serialize(MembershipStore(db).transitionQuery(update, now: Date()).query, on: db.sql)
             #expect(transition == "UPDATE \(q)memberships\(q) SET \(q)status\(q) = \(p(1)), \(q)updated_at\(q) = \(p(2)), \(q)account_id\(q) = \(p(3)) WHERE \(q)id\(q) = \(p(4)) AND \(q)status\(q) = \(p(5)) AND \(q)source\(q) = \(p(6)) AND \(q)email\(q) = \(p(7)) AND \(q)expires_at\(q) > \(p(8)) RETURNING *")
             let lock = serialize(MembershipStore(db).lockQuery(UUID()), on: db.sql)
-            #expect(lock == "SELECT * FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
+            // Prepared statements name their columns (`SELECT *` would fail them once a migration adds one).
+            let organization = ["id", "name", "slug", "description", "join_policy", "add_policy", "invitation_ttl_days", "seat_limit",
+                                "invites_per_hour", "created_at", "updated_at", "deleted_at"].map { q + $0 + q }.joined(separator: ", ")
+            #expect(lock == "SELECT \(organization) FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
             let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID())), on: db.sql)
-            let live = { (n: Int) in "FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
+            let membership = ["id", "org_id", "space_id", "scope_id", "account_id", "email", "name", "role_key", "status", "source",
+                              "external_id", "attributes", "invited_by", "token_hash", "expires_at", "message", "delivery_status",
+                              "delivery_at", "delivery_error", "created_at", "updated_at", "ended_at"].map { q + $0 + q }.joined(separator: ", ")
+            let live = { (n: Int) in "SELECT \(membership) FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
                 + "accounts.email_verified_at AS invitee_account_verified_at, held.* FROM (SELECT 1 AS one) AS invitee "
-                + "LEFT JOIN accounts ON accounts.email = \(p(1)) LEFT JOIN (SELECT * \(live(2)) email = \(p(3)) "
-                + "UNION ALL SELECT * \(live(4)) account_id = (SELECT id FROM accounts WHERE email = \(p(5))) "
-                + "UNION ALL SELECT * \(live(6)) external_id = \(p(7))) AS held ON 1 = 1")
+                + "LEFT JOIN accounts ON accounts.email = \(p(1)) LEFT JOIN (\(live(2)) email = \(p(3)) "
+                + "UNION ALL \(live(4)) account_id = (SELECT id FROM accounts WHERE email = \(p(5))) "
+                + "UNION ALL \(live(6)) external_id = \(p(7))) AS held ON 1 = 1")
             let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
         }

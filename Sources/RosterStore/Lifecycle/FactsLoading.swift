@@ -51,7 +51,7 @@ extension MembershipStore {
             facts.liveRows = try await seatsTaken()
             // Under the lock: removing a domain or losing it on a re-check changes nothing an index would catch.
             if case .provision = command, let domain = DomainName.of(email: input.email) {
-                facts.emailDomainVerified = try await db.sql.select().column("id").from(OrganizationDomainModel.schema)
+                facts.emailDomainVerified = try await db.preparedSQL.select().column("id").from(OrganizationDomainModel.schema)
                     .where("org_id", .equal, scope.orgID).where("domain", .equal, domain).where("verified_at", .isNot, SQLLiteral.null)
                     .first() != nil
             }
@@ -151,7 +151,7 @@ extension MembershipStore {
     }
 
     private func inviteeFacts(_ input: InviteInput, scope: ScopeRef) async throws -> InviteeFacts {
-        let rows = try await db.sql.raw(inviteeQuery(email: input.email, externalID: input.externalID, scope: scope)).all()
+        let rows = try await db.preparedSQL.raw(inviteeQuery(email: input.email, externalID: input.externalID, scope: scope)).all()
         var facts = InviteeFacts()
         guard let first = rows.first else { return facts }
         if let id = try first.decode(column: "invitee_account_id", as: UUID?.self) {
@@ -172,14 +172,14 @@ extension MembershipStore {
     /// scope's live rows held by that email, that account or `externalID` (a row each, one index lookup each, or one
     /// row of nulls).
     public func inviteeQuery(email: String, externalID: String?, scope: ScopeRef) -> SQLQueryString {
-        let live = "FROM memberships WHERE scope_id = \(bind: scope.scopeID) AND status IN ('pending', 'active') AND" as SQLQueryString
+        let live = "SELECT \(unsafeRaw: MembershipModel.columnList) FROM memberships WHERE scope_id = \(bind: scope.scopeID) AND status IN ('pending', 'active') AND" as SQLQueryString
         return """
             SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, \
             accounts.email_verified_at AS invitee_account_verified_at, held.* \
             FROM (SELECT 1 AS one) AS invitee LEFT JOIN accounts ON accounts.email = \(bind: email) \
-            LEFT JOIN (SELECT * \(live) email = \(bind: email) \
-            UNION ALL SELECT * \(live) account_id = (SELECT id FROM accounts WHERE email = \(bind: email)) \
-            UNION ALL SELECT * \(live) external_id = \(bind: externalID)) AS held ON 1 = 1
+            LEFT JOIN (\(live) email = \(bind: email) \
+            UNION ALL \(live) account_id = (SELECT id FROM accounts WHERE email = \(bind: email)) \
+            UNION ALL \(live) external_id = \(bind: externalID)) AS held ON 1 = 1
             """
     }
 

@@ -32,12 +32,12 @@ struct WriteBatch {
     mutating func run() async throws {
         defer { statements = [] }
         guard joins, statements.count > 1 else {
-            for statement in statements { try await db.sql.execute(sql: statement) { _ in } }
+            for statement in statements { try await db.preparedSQL.execute(sql: statement) { _ in } }
             return
         }
         let tables = statements.enumerated().map { index, statement in
             SQLList([SQLIdentifier("w\(index)"), SQLRaw("AS"), SQLGroupExpression(statement)], separator: SQLRaw(" "))
         }
-        try await db.sql.execute(sql: SQLList([SQLRaw("WITH"), SQLList(tables), SQLRaw("SELECT 1")], separator: SQLRaw(" "))) { _ in }
+        try await db.preparedSQL.execute(sql: SQLList([SQLRaw("WITH"), SQLList(tables), SQLRaw("SELECT 1")], separator: SQLRaw(" "))) { _ in }
     }
 }

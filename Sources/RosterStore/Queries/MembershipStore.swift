@@ -15,7 +15,7 @@ public struct MembershipStore: Sendable {
     /// The roles of one ladder of an organization.
     /// (Read on every decision, under the organization's lock: plain SQL, without Fluent's reflection of models.)
     public func ladder(orgID: UUID, _ ladder: Ladder) async throws -> RoleLadder {
-        let rows = try await db.sql.select().columns("key", "name", "rank", "permissions").from(RoleModel.schema)
+        let rows = try await db.preparedSQL.select().columns("key", "name", "rank", "permissions").from(RoleModel.schema)
             .where("org_id", .equal, orgID).where("ladder", .equal, ladder.rawValue).all()
         return RoleLadder(ladder, roles: try rows.map { row in
             RoleModel.definition(key: try row.decode(column: "key", as: String.self), name: try row.decode(column: "name", as: String.self),
@@ -81,14 +81,14 @@ public struct MembershipStore: Sendable {
 
     /// `lockOrganization(_:)`, reading the organization's row in the same statement.
     public func lockedOrganization(_ orgID: UUID) async throws -> OrganizationModel {
-        guard let row = try await db.sql.raw(lockQuery(orgID)).first() else { throw RosterError.notFound }
+        guard let row = try await db.preparedSQL.raw(lockQuery(orgID)).first() else { throw RosterError.notFound }
         return try row.decode(fluentModel: OrganizationModel.self)
     }
 
     /// The statement of `lockOrganization(_:)` (pinned in tests).
     public func lockQuery(_ orgID: UUID) -> SQLQueryString {
         let lock = SQLBackend(db) == .postgres ? " FOR UPDATE" : ""
-        return "SELECT * FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
+        return "SELECT \(unsafeRaw: OrganizationModel.columnList) FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
     /// Expires the pending invitations of a scope whose time is up, each through `Lifecycle.decide(.expire)`: a
@@ -274,7 +274,7 @@ public struct Outbox: Sendable {
     /// gave its slot back) at `fetchWindow`'s offset, whatever the budget.
     public func invitationBudget(orgID: UUID, perHour: Int, now: Date, takes: Int = 1) async throws -> InvitationBudget {
         let (limit, offset) = InvitationBudget.fetchWindow(perHour: perHour, takes: takes)
-        let earliest = try await db.sql.select().column("scheduled_at").from(OutboxMessageModel.schema)
+        let earliest = try await db.preparedSQL.select().column("scheduled_at").from(OutboxMessageModel.schema)
             .where("org_id", .equal, orgID).where("scheduled_at", .greaterThan, InvitationBudget.window(now: now))
             .where("status", .notEqual, "superseded")
             .orderBy("scheduled_at", .descending).limit(limit).offset(offset)
