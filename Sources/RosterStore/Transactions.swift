@@ -72,6 +72,8 @@ extension Database {
                     let result = try await run(db)
                     // Delivered to every listening instance when (and only if) this transaction commits.
                     guard changingAPIKeys || notifying == .always || accessChanges.noted else { return result }
+                    // (A plan's write batch may have sent it already.)
+                    guard changingAPIKeys || !accessChanges.notified else { return result }
                     try await db.sql.raw(changingAPIKeys ? "NOTIFY roster_changes, '\(unsafeRaw: ChangeGeneration.apiKeysPayload)'" : "NOTIFY roster_changes").run()
                     return result
                 }
@@ -125,11 +127,15 @@ public enum ChangeNotice: Sendable {
     case whenAccessChanges
 }
 
-/// Whether a write transaction changed access (`ChangeNotice.whenAccessChanges`).
+/// Whether a write transaction changed access (`ChangeNotice.whenAccessChanges`), and whether a plan's write batch
+/// already sent the notification.
 final class AccessChanges: Sendable {
     private let value = Atomic<Bool>(false)
+    private let sent = Atomic<Bool>(false)
     var noted: Bool { value.load(ordering: .acquiring) }
+    var notified: Bool { sent.load(ordering: .acquiring) }
     func note() { value.store(true, ordering: .releasing) }
+    func noteNotified() { sent.store(true, ordering: .releasing) }
 }
 
 /// Thrown inside a write transaction when facts read before the organization's lock (`MembershipStore.inviteeFacts`)

@@ -13,7 +13,8 @@ extension MembershipStore {
     /// `alongside` are a door's own writes that go with the plan (a SCIM user), in the same statement on PostgreSQL.
     @discardableResult
     public func apply(_ plan: MembershipPlan, now: Date, requestID: String?, alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
-        if plan.changesAccess { WriteTransactionScope.accessChanges?.note() }
+        let accessChanges = plan.changesAccess ? WriteTransactionScope.accessChanges : nil
+        accessChanges?.note()
         var written: [UUID: MembershipModel] = [:]
         var bulk: [BulkEnding: [UUID]] = [:]
         for update in plan.updates {
@@ -58,7 +59,8 @@ extension MembershipStore {
         }
         try await AuditLog(db).record(plan.audit, requestID: requestID, at: now, joining: &batch)
         for statement in alongside { batch.add(statement) }
-        try await batch.run()
+        batch.notifies = accessChanges != nil
+        if try await batch.run() { accessChanges?.noteNotified() }
         if let accountID = plan.verifyEmailOf {
             try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
                 .where("id", .equal, accountID).where("email_verified_at", .is, SQLLiteral.null).run()
