@@ -151,14 +151,14 @@ final class PreparedStatementNames: Sendable {
 
 extension MembershipModel {
     /// The columns of a row, named (`SELECT *` in a prepared statement fails once a migration adds a column).
-    static let columnList = sqlColumnList(keys)
+    static let columnList = sqlColumnList(keys, of: schema)
 }
 
 extension OrganizationModel {
     /// The columns of a row, named (`SELECT *` in a prepared statement fails once a migration adds a column).
-    static let columnList = sqlColumnList(keys)
+    static let columnList = sqlColumnList(keys, of: schema)
 }
 
-private func sqlColumnList(_ keys: [FieldKey]) -> String {
-    keys.map { "\"\($0.description)\"" }.joined(separator: ", ")
+private func sqlColumnList(_ keys: [FieldKey], of table: String) -> String {
+    keys.map { "\"\(table)\".\"\($0.description)\"" }.joined(separator: ", ")
 }

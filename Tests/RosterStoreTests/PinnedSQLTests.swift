@@ -50,12 +50,21 @@ import RosterStoreTesting
             let lock = serialize(MembershipStore(db).lockQuery(UUID()), on: db.sql)
             // Prepared statements name their columns (`SELECT *` would fail them once a migration adds one).
             let organization = ["id", "name", "slug", "description", "join_policy", "add_policy", "invitation_ttl_days", "seat_limit",
-                                "invites_per_hour", "created_at", "updated_at", "deleted_at"].map { q + $0 + q }.joined(separator: ", ")
+                                "invites_per_hour", "created_at", "updated_at", "deleted_at"].map { "\(q)organizations\(q).\(q)\($0)\(q)" }.joined(separator: ", ")
             #expect(lock == "SELECT \(organization) FROM organizations WHERE id = \(p(1)) AND deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE" : "")")
+            // The lock of every decision, reading the ladder (a row per role) and whether a domain is verified.
+            let lockAndRules = serialize(MembershipStore(db).lockQuery(UUID(), ladder: .org, domain: "acme.com"), on: db.sql)
+            #expect(lockAndRules == "SELECT \(organization), organizations.rules_version AS rules_version, "
+                + "(SELECT seen.rules_version FROM organizations AS seen WHERE seen.id = organizations.id) AS rules_version_read, "
+                + "roles.key AS role_key, roles.name AS role_name, roles.rank AS role_rank, roles.permissions AS role_permissions, "
+                + "EXISTS (SELECT 1 FROM organization_domains WHERE organization_domains.org_id = organizations.id "
+                + "AND organization_domains.domain = \(p(1)) AND organization_domains.verified_at IS NOT NULL) AS domain_verified "
+                + "FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = \(p(2)) "
+                + "WHERE organizations.id = \(p(3)) AND organizations.deleted_at IS NULL\(backend == .postgres ? " FOR UPDATE OF organizations" : "")")
             let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID())), on: db.sql)
             let membership = ["id", "org_id", "space_id", "scope_id", "account_id", "email", "name", "role_key", "status", "source",
                               "external_id", "attributes", "invited_by", "token_hash", "expires_at", "message", "delivery_status",
-                              "delivery_at", "delivery_error", "created_at", "updated_at", "ended_at"].map { q + $0 + q }.joined(separator: ", ")
+                              "delivery_at", "delivery_error", "created_at", "updated_at", "ended_at"].map { "\(q)memberships\(q).\(q)\($0)\(q)" }.joined(separator: ", ")
             let live = { (n: Int) in "SELECT \(membership) FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
                 + "accounts.email_verified_at AS invitee_account_verified_at, held.* FROM (SELECT 1 AS one) AS invitee "

@@ -91,7 +91,7 @@ struct MembershipUseCases: Sendable {
         return try await db.writeTransaction(notifying: .whenAccessChanges) { db in
             let store = MembershipStore(db)
             let early = WriteTransactionScope.readsEverythingUnderLock ? nil : invitee
-            let context = try await unlocked.locked(on: db)
+            let context = try await unlocked.locked(on: db, emailDomain: command.provisionedEmailDomain)
             switch command {
             case .resend, .requestToJoin, .joinByLink:
                 // An invitation whose time is up holds no seat and no address (invitations expire those in their way
@@ -99,7 +99,8 @@ struct MembershipUseCases: Sendable {
                 try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
             default: break
             }
-            let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early)
+            let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early,
+                                             emailDomainVerified: context.emailDomainVerified)
             let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh)
             let written: [UUID: MembershipModel]
             do {
@@ -171,5 +172,13 @@ enum MemberFields {
             throw RosterError.validation([FieldIssue(field: field, message: "must not contain NUL characters")])
         }
         return trimmed.isEmpty ? nil : trimmed
+    }
+}
+
+private extension MembershipCommand {
+    /// The domain of the email a provisioning is for: whether the organization verified it decides the row's status.
+    var provisionedEmailDomain: String? {
+        guard case .provision(let input) = self else { return nil }
+        return DomainName.of(email: input.email)
     }
 }

@@ -23,6 +23,8 @@ struct ScopeContext: Sendable {
     var isOrgMember = false
     /// The caller's reach when it is an organization API key.
     var organizationKey: OrganizationKeyScope?
+    /// Whether the organization verified the email domain `locked(on:emailDomain:)` was asked about.
+    var emailDomainVerified: Bool?
 }
 
 extension ScopeContext {
@@ -35,9 +37,11 @@ extension ScopeContext {
     /// and the space (404 when deleted meanwhile), their settings and attribute definitions, the ladder and the
     /// caller's authority. So a decision never rests on a policy, a scope or a role that a concurrent, already
     /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
-    func locked(on db: any Database) async throws -> ScopeContext {
+    /// With `emailDomain`, it reads whether the organization verified it too (`emailDomainVerified`).
+    func locked(on db: any Database, emailDomain: String? = nil) async throws -> ScopeContext {
         let store = MembershipStore(db)
-        let org = try await store.lockedOrganization(scope.orgID)
+        let locked = try await store.lockedOrganization(scope.orgID, ladder: scope.ladder, domain: emailDomain)
+        let org = locked.org
         var copy = self
         copy.org = org
         if let spaceID = scope.spaceID {
@@ -49,9 +53,8 @@ extension ScopeContext {
         } else {
             copy.settings = org.settings
         }
-        // Read after the lock, in a statement of its own: the lock's statement sees other tables as they were before
-        // it waited (a role deleted by the holder would still be there).
-        copy.ladder = try await store.ladder(orgID: scope.orgID, scope.ladder)
+        copy.ladder = locked.ladder
+        copy.emailDomainVerified = locked.domainVerified
         if account == nil, let key = organizationKey, key.spaceIDs == nil, scope.spaceID == nil {
             // An organization key ranks just below the owners of the ladder read here.
             copy.authority.rank = (copy.ladder.role(DefaultRoles.ownerKey)?.rank ?? Int.max) - 1

@@ -8,8 +8,10 @@ extension MembershipStore {
     /// Reads what `command` is decided on into `base` (which holds the scope, the actor and its authority). Runs
     /// inside the write transaction, after the organization's lock was taken, so the decision rests on the state
     /// every earlier change left.
-    /// `invitee`, read before the lock (`inviteeFacts`), stands for those facts of an invitation or provisioning.
-    public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date, invitee early: InviteeFacts? = nil) async throws -> ScopeFacts {
+    /// `invitee`, read before the lock (`inviteeFacts`), stands for those facts of an invitation or provisioning;
+    /// `emailDomainVerified`, read with the lock, for whether the organization verified a provisioned email's domain.
+    public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date, invitee early: InviteeFacts? = nil,
+                     emailDomainVerified: Bool? = nil) async throws -> ScopeFacts {
         var facts = base
         let scope = base.scope
         func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
@@ -51,9 +53,11 @@ extension MembershipStore {
             facts.liveRows = try await seatsTaken()
             // Under the lock: removing a domain or losing it on a re-check changes nothing an index would catch.
             if case .provision = command, let domain = DomainName.of(email: input.email) {
-                facts.emailDomainVerified = try await db.preparedSQL.select().column("id").from(OrganizationDomainModel.schema)
-                    .where("org_id", .equal, scope.orgID).where("domain", .equal, domain).where("verified_at", .isNot, SQLLiteral.null)
-                    .first() != nil
+                if let emailDomainVerified {
+                    facts.emailDomainVerified = emailDomainVerified
+                } else {
+                    facts.emailDomainVerified = try await domainVerified(orgID: scope.orgID, domain: domain)
+                }
             }
             // Provisioning a verified address of a verified domain sends no invitation: its budget is not read.
             if !facts.emailDomainVerified || facts.invitedAccount?.emailVerified == false {

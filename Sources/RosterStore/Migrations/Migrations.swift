@@ -33,6 +33,7 @@ public enum RosterMigrations {
         CreateOrganizationDomains(),
         CreateSCIMResources(),
         AddDomainBackfill(),
+        AddRulesVersion(),
     ]
 }
 

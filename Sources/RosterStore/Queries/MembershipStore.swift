@@ -91,6 +91,62 @@ public struct MembershipStore: Sendable {
         return "SELECT \(unsafeRaw: OrganizationModel.columnList) FROM organizations WHERE id = \(bind: orgID) AND deleted_at IS NULL\(unsafeRaw: lock)"
     }
 
+    /// `lockOrganization(_:)`, reading with it what every decision on the organization reads under its lock: its row,
+    /// `ladder`, and whether it verified `domain` (when given).
+    ///
+    /// In the lock's own statement, which on PostgreSQL sees the organization's row as the lock found it but other
+    /// tables as they were before it waited: the roles and domains read there are used only when the rules' version
+    /// the statement saw is the locked row's (`AddRulesVersion`), and read again in statements of their own when a
+    /// change committed while it waited.
+    public func lockedOrganization(_ orgID: UUID, ladder: Ladder, domain: String?) async throws -> LockedOrganization {
+        let rows = try await db.preparedSQL.raw(lockQuery(orgID, ladder: ladder, domain: domain)).all()
+        guard let first = rows.first else { throw RosterError.notFound }
+        let org = try first.decode(fluentModel: OrganizationModel.self)
+        guard try first.decode(column: "rules_version", as: Int.self) == first.decode(column: "rules_version_read", as: Int.self) else {
+            var verified: Bool?
+            if let domain { verified = try await domainVerified(orgID: orgID, domain: domain) }
+            return LockedOrganization(org: org, ladder: try await self.ladder(orgID: orgID, ladder), domainVerified: verified)
+        }
+        let roles = try rows.compactMap { row in
+            try row.decode(column: "role_key", as: String?.self).map { key in
+                RoleModel.definition(key: key, name: try row.decode(column: "role_name", as: String.self),
+                                     rank: try row.decode(column: "role_rank", as: Int.self),
+                                     permissions: try row.decode(column: "role_permissions", as: String.self))
+            }
+        }
+        return LockedOrganization(org: org, ladder: RoleLadder(ladder, roles: roles),
+                                  domainVerified: domain == nil ? nil : try first.decode(column: "domain_verified", as: Bool.self))
+    }
+
+    /// The statement of `lockedOrganization(_:ladder:domain:)` (pinned in tests): a row per role of the ladder.
+    public func lockQuery(_ orgID: UUID, ladder: Ladder, domain: String?) -> SQLQueryString {
+        var query: SQLQueryString = """
+            SELECT \(unsafeRaw: OrganizationModel.columnList), organizations.rules_version AS rules_version, \
+            (SELECT seen.rules_version FROM organizations AS seen WHERE seen.id = organizations.id) AS rules_version_read, \
+            roles.key AS role_key, roles.name AS role_name, roles.rank AS role_rank, roles.permissions AS role_permissions
+            """
+        if let domain {
+            query.appendInterpolation(unsafeRaw: ", EXISTS (SELECT 1 FROM organization_domains WHERE organization_domains.org_id = organizations.id")
+            query.appendInterpolation(unsafeRaw: " AND organization_domains.domain = ")
+            query.appendInterpolation(bind: domain)
+            query.appendInterpolation(unsafeRaw: " AND organization_domains.verified_at IS NOT NULL) AS domain_verified")
+        }
+        query.appendInterpolation(unsafeRaw: " FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = ")
+        query.appendInterpolation(bind: ladder.rawValue)
+        query.appendInterpolation(unsafeRaw: " WHERE organizations.id = ")
+        query.appendInterpolation(bind: orgID)
+        query.appendInterpolation(unsafeRaw: " AND organizations.deleted_at IS NULL")
+        if SQLBackend(db) == .postgres { query.appendInterpolation(unsafeRaw: " FOR UPDATE OF organizations") }
+        return query
+    }
+
+    /// Whether the organization verified `domain`.
+    public func domainVerified(orgID: UUID, domain: String) async throws -> Bool {
+        try await db.preparedSQL.select().column("id").from(OrganizationDomainModel.schema)
+            .where("org_id", .equal, orgID).where("domain", .equal, domain).where("verified_at", .isNot, SQLLiteral.null)
+            .first() != nil
+    }
+
     /// Expires the pending invitations of a scope whose time is up, each through `Lifecycle.decide(.expire)`: a
     /// guarded transition and its audit event. Runs inside a write transaction that holds the organization's lock.
     /// A row the engine or the guard finds not due after all (at the boundary of `now`) is left for the next sweep:
@@ -112,6 +168,14 @@ public struct MembershipStore: Sendable {
         }
         return expired
     }
+}
+
+/// What `MembershipStore.lockedOrganization(_:ladder:domain:)` read under the organization's lock.
+public struct LockedOrganization: Sendable {
+    public let org: OrganizationModel
+    public let ladder: RoleLadder
+    /// Whether the organization verified the domain asked about (nil when none was).
+    public let domainVerified: Bool?
 }
 
 extension RoleModel {
