@@ -62,7 +62,7 @@ struct JSONLogHandler: LogHandler {
         object["level"] = event.level.rawValue
         object["label"] = label
         object["message"] = event.message.description
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard let data = try? JSONObjectText.data(object) else { return }
         write(String(decoding: data, as: UTF8.self))
     }
 

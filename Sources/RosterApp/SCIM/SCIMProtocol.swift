@@ -35,7 +35,7 @@ enum SCIM {
 
     /// A response with a SCIM body.
     static func response(_ body: Object, status: HTTPResponseStatus = .ok, location: String? = nil) throws -> Response {
-        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONObjectText.data(body)
         var headers = HTTPHeaders()
         headers.contentType = contentType
         if let location { headers.replaceOrAdd(name: .location, value: location) }
