@@ -60,9 +60,11 @@ private struct PreparedSQLDatabase: SQLDatabase {
             }
         } catch let error as PSQLError {
             // A statement whose preparation failed stays failed on its connection (PostgresNIO keeps the error by
-            // name), whatever the cause: a transaction already aborted, a cancellation, a table changed under
-            // `SELECT *`. Every failure but a constraint's (the statement ran) retires the names in use.
-            if error.serverInfo?[.sqlState]?.hasPrefix("23") != true { PreparedStatementNames.shared.retireAll() }
+            // name): after an error a preparation can meet (a transaction already aborted, a cancellation), and one
+            // a prepared statement keeps meeting (its table changed under it), the statement gets a new name.
+            if let state = error.serverInfo?[.sqlState], PreparedStatementNames.errorsThatRetire.contains(where: state.hasPrefix) {
+                PreparedStatementNames.shared.retire(statement)
+            }
             throw error
         }
     }
@@ -84,7 +86,7 @@ private struct SessionStatement: PostgresPreparedStatement {
     let bindings: PostgresBindings
 
     /// The statement for `sql` and `binds`, as PostgresKit encodes binds (nil, or a type PostgresNIO encodes itself);
-    /// nil when a bind needs PostgresKit's slower paths (arrays, JSON): such a statement runs unprepared.
+    /// nil when a bind needs PostgresKit's slower paths (JSON, arrays of other types): such a statement runs unprepared.
     init?(sql: String, binds: [any Encodable & Sendable]) {
         var bindings = PostgresBindings(capacity: binds.count)
         var types: [PostgresDataType] = []
@@ -114,38 +116,45 @@ private protocol OptionalMarker { var isNone: Bool { get } }
 extension Optional: OptionalMarker { var isNone: Bool { self == nil } }
 
 /// The names of prepared statements: one per text and parameter types, the same on every connection of this
-/// process, at most `capacity` of them (later texts run unprepared: each name costs every connection's server
-/// process memory).
+/// process. At most `capacity` names are ever given (each costs memory in the server process of every connection
+/// that runs it, and a retired one stays there): later texts run unprepared.
 final class PreparedStatementNames: Sendable {
     static let shared = PreparedStatementNames(capacity: 128)
 
+    /// SQLSTATE classes and codes after which a statement is prepared again under a new name: a transaction already
+    /// aborted (25P02), a name unknown (26000), a result type changed under it (0A000), a syntax or access error
+    /// (42), a cancellation or shutdown (57).
+    static let errorsThatRetire = ["25P02", "26000", "0A000", "42", "57"]
+
     private struct State {
         var names: [String: String] = [:]
-        /// Part of every name: a new generation prepares every statement anew.
-        var generation = 0
+        var given = 0
     }
     private let state = Mutex(State())
     private let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
+    private static func key(of statement: SessionStatement) -> String {
+        statement.types.map { String($0.rawValue) }.joined(separator: ",") + "|" + statement.text
+    }
+
     fileprivate func name(of statement: SessionStatement) -> String? {
-        let key = statement.types.map { String($0.rawValue) }.joined(separator: ",") + "|" + statement.text
+        let key = Self.key(of: statement)
         return state.withLock { state in
             if let name = state.names[key] { return name }
-            guard state.names.count < capacity else { return nil }
-            let name = "roster_\(state.generation)_\(state.names.count)"
+            guard state.given < capacity else { return nil }
+            let name = "roster_\(state.given)"
+            state.given += 1
             state.names[key] = name
             return name
         }
     }
 
-    /// Forgets every name: from now on each statement is prepared again, under a new one.
-    func retireAll() {
-        state.withLock { state in
-            state.names = [:]
-            state.generation += 1
-        }
+    /// Forgets the name of `statement`: it is prepared again, under a new one, when it runs next.
+    fileprivate func retire(_ statement: SessionStatement) {
+        let key = Self.key(of: statement)
+        _ = state.withLock { $0.names.removeValue(forKey: key) }
     }
 }
 

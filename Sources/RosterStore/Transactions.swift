@@ -36,7 +36,8 @@ extension Database {
     ///
     /// On PostgreSQL it notifies the other instances (`NOTIFY roster_changes`) before it commits. With
     /// `notifying: .whenAccessChanges` it does so only when a plan it applied changes access (`MembershipPlan.changesAccess`,
-    /// noted by `apply`): for transactions that write nothing else an access cache reads.
+    /// noted by `apply`): for transactions that write nothing else an access cache reads. (A plan's write statement
+    /// may carry the notification itself, `WriteBatch.notifies`; then it is not sent again.)
     public func writeTransaction<T: Sendable>(changingAPIKeys: Bool = false, notifying: ChangeNotice = .always,
                                               _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         // SQLite's connection does not say it is in a transaction; the task does.

@@ -34,6 +34,7 @@ public enum RosterMigrations {
         CreateSCIMResources(),
         AddDomainBackfill(),
         AddRulesVersion(),
+        NarrowRulesVersionTriggers(),
     ]
 }
 

@@ -13,7 +13,7 @@ public struct MembershipStore: Sendable {
     // MARK: Reads
 
     /// The roles of one ladder of an organization.
-    /// (Read on every decision, under the organization's lock: plain SQL, without Fluent's reflection of models.)
+    /// (Plain SQL, without Fluent's reflection of models: read with most decisions.)
     public func ladder(orgID: UUID, _ ladder: Ladder) async throws -> RoleLadder {
         let rows = try await db.preparedSQL.select().columns("key", "name", "rank", "permissions").from(RoleModel.schema)
             .where("org_id", .equal, orgID).where("ladder", .equal, ladder.rawValue).all()
@@ -338,11 +338,11 @@ public struct Outbox: Sendable {
     /// gave its slot back) at `fetchWindow`'s offset, whatever the budget.
     public func invitationBudget(orgID: UUID, perHour: Int, now: Date, takes: Int = 1) async throws -> InvitationBudget {
         let (limit, offset) = InvitationBudget.fetchWindow(perHour: perHour, takes: takes)
-        let earliest = try await db.preparedSQL.select().column("scheduled_at").from(OutboxMessageModel.schema)
-            .where("org_id", .equal, orgID).where("scheduled_at", .greaterThan, InvitationBudget.window(now: now))
-            .where("status", .notEqual, "superseded")
-            .orderBy("scheduled_at", .descending).limit(limit).offset(offset)
-            .all(decodingColumn: "scheduled_at", as: Date.self)
+        // (The limit and offset bound: one prepared statement whatever an organization's budget.)
+        let earliest = try await db.preparedSQL.raw("""
+            SELECT scheduled_at FROM outbox_messages WHERE org_id = \(bind: orgID) AND scheduled_at > \(bind: InvitationBudget.window(now: now)) \
+            AND status <> 'superseded' ORDER BY scheduled_at DESC LIMIT \(bind: limit) OFFSET \(bind: offset)
+            """).all(decodingColumn: "scheduled_at", as: Date.self)
         return InvitationBudget(perHour: perHour, takes: takes, earliest: earliest)
     }
 }
