@@ -73,8 +73,8 @@ struct OrganizationUseCases: Sendable {
         let context = self.context, requestID = self.requestID
         let orgID = context.scope.orgID
         return try await db.writeTransaction { db -> Bool in
-            let authority = try await context.locked(on: db).authority
-            let ladder = try await MembershipStore(db).ladder(orgID: orgID, ladderName)
+            let locked = try await context.locked(on: db)
+            let authority = locked.authority, ladder = try await locked.ladder(ladderName, on: db)
             try RoleRules.validate(role, in: ladder)
             try RoleRules.requireMayDefine(role, replacing: ladder.role(role.key), ladder: ladderName, authority: authority)
             let previous = try await Directory(db).saveRole(role, ladder: ladderName, orgID: orgID)
@@ -93,8 +93,8 @@ struct OrganizationUseCases: Sendable {
         let context = self.context, requestID = self.requestID
         let orgID = context.scope.orgID
         try await db.writeTransaction { db in
-            let authority = try await context.locked(on: db).authority
-            let ladder = try await MembershipStore(db).ladder(orgID: orgID, ladderName)
+            let locked = try await context.locked(on: db)
+            let authority = locked.authority, ladder = try await locked.ladder(ladderName, on: db)
             let existing = try ladder.require(key)
             try RoleRules.requireMayDefine(existing, replacing: existing, ladder: ladderName, authority: authority)
             if ladder.roles.count <= 1 { throw RosterError(.conflict, "A ladder keeps at least one role.") }

@@ -72,6 +72,11 @@ extension ScopeContext {
         return copy
     }
 
+    /// The organization's `ladder`: the one read with the lock when it is the scope's (`locked(on:)`), else read now.
+    func ladder(_ ladder: Ladder, on db: any Database) async throws -> RoleLadder {
+        ladder == scope.ladder ? self.ladder : try await MembershipStore(db).ladder(orgID: scope.orgID, ladder)
+    }
+
     /// The context of an organization key (not limited to spaces) on its organization's own roster before anything
     /// is read: the organization, its settings and its ladder are placeholders until `locked(on:)` reads them under
     /// the organization's lock. Only for doors that decide through `locked(on:)` and read nothing of it before.
