@@ -168,6 +168,11 @@ extension OrganizationModel {
     static let columnList = sqlColumnList(keys, of: schema)
 }
 
+extension SCIMUserModel {
+    /// The columns of a row, named (`SELECT *` in a prepared statement fails once a migration adds a column).
+    static let columnList = sqlColumnList(keys, of: schema)
+}
+
 private func sqlColumnList(_ keys: [FieldKey], of table: String) -> String {
     keys.map { "\"\(table)\".\"\($0.description)\"" }.joined(separator: ", ")
 }

@@ -311,17 +311,14 @@ struct SCIMUsers: Sendable {
 
     /// One page of the organization's users, filtered by `userName eq` or `externalId eq`.
     func list(filter: (attribute: String, value: String)?, startIndex: Int, count: Int) async throws -> (users: [SCIMUserModel], total: Int) {
-        var query = SCIMUserModel.query(on: scim.db).filter(\.$orgID == scim.orgID)
-        switch filter?.attribute {
-        case "userName"?: query = query.filter(\.$userName == (EmailAddress(filter!.value)?.value ?? filter!.value))
-        case "externalId"?: query = query.filter(\.$externalID == filter!.value)
-        default: break
-        }
-        if filter != nil {
+        if let filter {
             // Both attributes are unique in the organization: the one match (or none) is the whole list.
-            let found = try await query.all()
+            let byExternalID = filter.attribute == "externalId"
+            let value = byExternalID ? filter.value : (EmailAddress(filter.value)?.value ?? filter.value)
+            let found = try await Directory(scim.db).scimUser(orgID: scim.orgID, value, byExternalID: byExternalID).map { [$0] } ?? []
             return (Array(found.dropFirst(startIndex - 1).prefix(count)), found.count)
         }
+        let query = SCIMUserModel.query(on: scim.db).filter(\.$orgID == scim.orgID)
         let total = try await query.count()
         guard count > 0 else { return ([], total) }
         let users = try await query.sort(\.$createdAt).sort(\.$id).range((startIndex - 1)..<(startIndex - 1 + count)).all()

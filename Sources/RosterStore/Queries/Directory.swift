@@ -14,10 +14,20 @@ public struct Directory: Sendable {
     // MARK: Organizations and spaces
 
     /// The organization named by `ref` (its id or slug), not deleted.
+    /// (Read by every request on an organization: a prepared statement.)
     public func organization(ref: String) async throws -> OrganizationModel? {
-        var query = OrganizationModel.query(on: db).filter(\.$deletedAt == nil)
-        if let id = UUID(uuidString: ref) { query = query.filter(\.$id == id) } else { query = query.filter(\.$slug == ref.lowercased()) }
-        return try await query.first()
+        let by: SQLQueryString = if let id = UUID(uuidString: ref) { "id = \(bind: id)" } else { "slug = \(bind: ref.lowercased())" }
+        return try await db.preparedSQL.raw("SELECT \(unsafeRaw: OrganizationModel.columnList) FROM organizations WHERE \(by) AND deleted_at IS NULL LIMIT 1")
+            .first()?.decode(fluentModel: OrganizationModel.self)
+    }
+
+    /// The SCIM user of `orgID` whose `userName` (or, with `byExternalID`, external ID) is `value`: a SCIM filter's
+    /// one match (both are unique in the organization; a prepared statement).
+    public func scimUser(orgID: UUID, _ value: String, byExternalID: Bool) async throws -> SCIMUserModel? {
+        try await db.preparedSQL.raw("""
+            SELECT \(unsafeRaw: SCIMUserModel.columnList) FROM scim_users WHERE org_id = \(bind: orgID) \
+            AND \(ident: byExternalID ? "external_id" : "user_name") = \(bind: value) LIMIT 1
+            """).first()?.decode(fluentModel: SCIMUserModel.self)
     }
 
     /// The organization with this id, deleted or not (a name for a message).
