@@ -226,6 +226,41 @@ import RosterTesting
         }
     }
 
+    /// A refused form comes back filled with what the person typed (once), with the refusal above it.
+    @Test(arguments: TestBackend.available)
+    func aRefusedInvitationKeepsWhatWasTyped(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            _ = try await t.createOrg(owner, slug: "acme")
+            // (A browser holds the form cookie every page sets.)
+            let session = "roster_session=\(owner); roster_csrf=browser"
+            let token = try await formToken(t, cookie: session)
+            let typed = ["_csrf": token, "email": "ada@example.com", "role": "admin", "external_id": "E-1"]
+            let (body, headers) = form(typed, cookie: session)
+            #expect(try await t.send(.POST, "/orgs/acme/members", body: body, headers: headers).status == .seeOther)
+            // The same invitation again is refused: the page shows why, and the form as it was sent.
+            let refused = try await t.send(.POST, "/orgs/acme/members", body: body, headers: headers)
+            let flash = try #require(refused.headers[.setCookie].first { $0.hasPrefix("roster_flash=") }?.split(separator: ";").first)
+            var pageHeaders = HTTPHeaders()
+            pageHeaders.replaceOrAdd(name: .cookie, value: "\(session); \(flash)")
+            let back = try #require(refused.headers.first(name: .location))
+            let page = try await t.send(.GET, back, headers: pageHeaders).text
+            #expect(page.contains(#"name="email" required value="ada@example.com""#))
+            #expect(page.contains(#"name="external_id" value="E-1""#))
+            /// The invitation form's role choice.
+            func roleChoice(_ page: String) -> Substring {
+                guard let start = page.range(of: #"id="invite-role""#), let end = page[start.upperBound...].range(of: "</select>") else { return "" }
+                return page[start.lowerBound..<end.lowerBound]
+            }
+            #expect(roleChoice(page).contains(#"<option value="admin" selected>"#))
+            #expect(page.contains("flash-error"))
+            // Once: the next page is empty again.
+            let next = try await t.send(.GET, back, headers: HTTPHeaders([("Cookie", session)])).text
+            #expect(next.contains(#"name="email" required value="""#))
+            #expect(!roleChoice(next).contains("selected") && roleChoice(next).contains(#"<option value="admin">"#))
+        }
+    }
+
     /// Issue 13, point 1: a flash message is bounded, so a long refusal (a file's problems) still reaches the page.
     @Test func aLongMessageStillFitsInItsCookie() async throws {
         try await TestApp.with(.sqlite) { t in

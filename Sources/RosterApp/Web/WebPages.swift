@@ -55,12 +55,14 @@ struct WebPages: RouteCollection {
         var account: String?
         var notice: String?
         var error: String?
+        /// The fields of a form the previous request refused, by name: the page fills its form with them again.
+        var form: [String: String]
     }
 
     static func frame(_ req: Request, _ title: String) -> Frame {
         let flash = req.flash
         return Frame(title: title, csrf: WebSession.csrfToken(req), account: req.webAccount.map { "\($0.name) (\($0.email))" },
-                     notice: flash.notice, error: flash.error)
+                     notice: flash.notice, error: flash.error, form: flash.form)
     }
 
     /// A page for an error: the message in words, with the right status (403, 404, …).
@@ -108,7 +110,9 @@ struct WebPages: RouteCollection {
         do {
             return try await action()
         } catch let error as RosterError where error.code != .forbidden && error.code != .notFound {
-            return req.redirect(to: back, error: message(for: error))
+            // What the person typed comes back with the refusal (a form post's fields; an upload keeps none).
+            let typed = (try? req.content.decode([String: String].self, as: .urlEncodedForm)) ?? [:]
+            return req.redirect(to: back, error: message(for: error), keeping: typed)
         }
     }
 

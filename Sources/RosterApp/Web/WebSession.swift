@@ -119,28 +119,40 @@ extension Request {
 
     /// Characters of a one-time message at most (base64 of up to 4 bytes each stays under a cookie's size).
     static let flashLimit = 700
+    /// Bytes of a refused form's fields kept for the next page at most (they share the message's cookie).
+    static let keptFormLimit = 600
 
-    /// A redirect after a form post (303), with a one-time message for the next page.
-    func redirect(to path: String, notice: String? = nil, error: String? = nil) -> Response {
+    /// A redirect after a form post (303), with a one-time message for the next page, and after a refusal the fields
+    /// the person typed (`form`, without the form token or a password; dropped when they would not fit), which the
+    /// page fills its form with again.
+    func redirect(to path: String, notice: String? = nil, error: String? = nil, keeping form: [String: String] = [:]) -> Response {
         let response = Response(status: .seeOther)
         response.headers.replaceOrAdd(name: .location, value: path)
-        if var message = error.map({ "error:" + $0 }) ?? notice.map({ "notice:" + $0 }) {
-            // A cookie holds about 4 KB and a browser drops a larger one silently: the message is cut to fit.
-            if message.count > Self.flashLimit { message = String(message.prefix(Self.flashLimit)) + "…" }
-            let encoded = Data(message.utf8).base64EncodedString()
-            response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(encoded, on: self, maxAge: 60)
-        }
+        guard var message = error ?? notice else { return response }
+        // A cookie holds about 4 KB and a browser drops a larger one silently: the message is cut to fit.
+        if message.count > Self.flashLimit { message = String(message.prefix(Self.flashLimit)) + "…" }
+        var flash = Flash(notice: error == nil ? message : nil, error: error == nil ? nil : message)
+        let kept = form.filter { !$0.key.hasPrefix("_") && !$0.key.contains("password") }
+        if error != nil, let json = try? JSONEncoder().encode(kept), json.count <= Self.keptFormLimit { flash.form = kept }
+        guard let data = try? JSONEncoder().encode(flash) else { return response }
+        response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(data.base64EncodedString(), on: self, maxAge: 60)
         return response
     }
 
-    /// The one-time message set by the previous redirect.
-    var flash: (notice: String?, error: String?) {
-        guard let raw = cookies[WebSession.name(WebSession.flashCookie, on: self)]?.string, let data = Data(base64Encoded: raw) else { return (nil, nil) }
-        let text = String(decoding: data, as: UTF8.self)
-        if text.hasPrefix("error:") { return (nil, String(text.dropFirst(6))) }
-        if text.hasPrefix("notice:") { return (String(text.dropFirst(7)), nil) }
-        return (nil, nil)
+    /// The one-time message set by the previous redirect, and the fields of a refused form.
+    var flash: Flash {
+        guard let raw = cookies[WebSession.name(WebSession.flashCookie, on: self)]?.string, let data = Data(base64Encoded: raw),
+              let flash = try? JSONDecoder().decode(Flash.self, from: data) else { return Flash() }
+        return flash
     }
+}
+
+/// What a redirect hands the next page once (`Request.redirect(to:notice:error:keeping:)`).
+struct Flash: Codable {
+    var notice: String?
+    var error: String?
+    /// The fields of the form that was refused, by name.
+    var form: [String: String] = [:]
 }
 
 extension Request {
