@@ -268,6 +268,10 @@ import RosterTesting
             let response = request.redirect(to: "/", error: String(repeating: "line 2: a quote appears inside an unquoted cell. ", count: 200))
             let cookie = try #require(response.headers[.setCookie].first { $0.hasPrefix("roster_flash=") })
             #expect(cookie.utf8.count < 4000)
+            // Four bytes a character, with the fields of the refused form: the message still fits (without them).
+            let wide = request.redirect(to: "/", error: String(repeating: "🚀", count: 2000), keeping: ["email": String(repeating: "a", count: 500)])
+            let wideCookie = try #require(wide.headers[.setCookie].first { $0.hasPrefix("roster_flash=") })
+            #expect(wideCookie.utf8.count < 4000)
         }
     }
 }

@@ -134,8 +134,13 @@ extension Request {
         var flash = Flash(notice: error == nil ? message : nil, error: error == nil ? nil : message)
         let kept = form.filter { !$0.key.hasPrefix("_") && !$0.key.contains("password") }
         if error != nil, let json = try? JSONEncoder().encode(kept), json.count <= Self.keptFormLimit { flash.form = kept }
-        guard let data = try? JSONEncoder().encode(flash) else { return response }
-        response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(data.base64EncodedString(), on: self, maxAge: 60)
+        guard var value = try? JSONEncoder().encode(flash).base64EncodedString() else { return response }
+        if value.utf8.count > 3800 {
+            // A message of many multi-byte characters leaves no room for the fields.
+            flash.form = [:]
+            value = (try? JSONEncoder().encode(flash).base64EncodedString()) ?? ""
+        }
+        response.cookies[WebSession.name(WebSession.flashCookie, on: self)] = WebSession.cookie(value, on: self, maxAge: 60)
         return response
     }
 
