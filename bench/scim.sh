@@ -41,4 +41,7 @@ psql "$db_url" -qc "INSERT INTO scim_users (id, org_id, user_name, external_id, 
   SELECT gen_random_uuid(), org_id, email, external_id, id, now(), now() FROM memberships WHERE scope_id = '$ORG' AND source = 'invitation'" \
   -c "ANALYZE scim_users"
 echo "SCIM users in the filter organization: $(psql "$db_url" -tAc "SELECT count(*) FROM scim_users WHERE org_id = '$ORG'")"
-ORG=$ORG KEY=$KEY wrk -t 2 -c 8 -d "${SECONDS_FILTER:-15}s" --latency -s "$here/scim-filter.lua" "$B" | sed -n '1,20p'
+# FILTER_CONNECTIONS="1 8" measures each number of connections in turn (8 by default).
+for connections in ${FILTER_CONNECTIONS:-8}; do
+  ORG=$ORG KEY=$KEY wrk -t $((connections < 2 ? 1 : 2)) -c "$connections" -d "${SECONDS_FILTER:-15}s" --latency -s "$here/scim-filter.lua" "$B" | sed -n '1,20p'
+done
