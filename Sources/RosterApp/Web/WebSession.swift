@@ -121,6 +121,8 @@ extension Request {
     static let flashLimit = 700
     /// Bytes of a refused form's fields kept for the next page at most (they share the message's cookie).
     static let keptFormLimit = 600
+    /// Bytes of the flash cookie's value at most (a browser drops a cookie over about 4 KB, attributes included).
+    static let flashCookieLimit = 3800
 
     /// A redirect after a form post (303), with a one-time message for the next page, and after a refusal the fields
     /// the person typed (`form`, without the form token or a password; dropped when they would not fit), which the
@@ -135,7 +137,7 @@ extension Request {
         let kept = form.filter { !$0.key.hasPrefix("_") && !$0.key.contains("password") }
         if error != nil, let json = try? JSONEncoder().encode(kept), json.count <= Self.keptFormLimit { flash.form = kept }
         guard var value = try? JSONEncoder().encode(flash).base64EncodedString() else { return response }
-        if value.utf8.count > 3800 {
+        if value.utf8.count > Self.flashCookieLimit {
             // A message of many multi-byte characters leaves no room for the fields.
             flash.form = [:]
             value = (try? JSONEncoder().encode(flash).base64EncodedString()) ?? ""
