@@ -2,12 +2,14 @@ import Foundation
 
 /// Domain names as Roster accepts them: invite-link domain lists and verified domains share one rule.
 public enum DomainName {
-    /// The canonical form of `raw` (trimmed, lowercased, without a leading `@`), or nil when it is not a DNS name of
-    /// two or more labels of letters, digits and inner hyphens.
+    /// The canonical form of `raw` (trimmed, lowercased, without a leading `@`, internationalized labels in their
+    /// ASCII form: `bücher.de` is `xn--bcher-kva.de`), or nil when it is not a DNS name of two or more labels of
+    /// letters, digits and inner hyphens.
     public static func canonical(_ raw: String) -> String? {
         var domain = raw.trimmingCharacters(in: .whitespaces).lowercased()
         if domain.hasPrefix("@") { domain.removeFirst() }
         if domain.hasSuffix(".") { domain.removeLast() }
+        domain = ascii(domain)
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard domain.count <= 253, labels.count >= 2, labels.allSatisfy({ label in
             !label.isEmpty && label.count <= 63 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
@@ -16,10 +18,74 @@ public enum DomainName {
         return domain
     }
 
-    /// The domain of a canonical email address (after its last `@`).
+    /// The domain of a canonical email address (after its last `@`), internationalized labels in their ASCII form
+    /// (as domains are kept: `ana@bücher.de` is in `xn--bcher-kva.de`).
     public static func of(email: String) -> String? {
         guard let at = email.lastIndex(of: "@") else { return nil }
-        return String(email[email.index(after: at)...])
+        return ascii(String(email[email.index(after: at)...]))
+    }
+
+    /// `domain` with each label holding other than ASCII in its ASCII form (`xn--` and its Punycode, RFC 3492), after
+    /// NFC normalization and lowercasing (no other IDNA mapping: `ß` stays itself, as browsers now keep it).
+    static func ascii(_ domain: String) -> String {
+        guard !domain.allSatisfy(\.isASCII) else { return domain }
+        return domain.precomposedStringWithCanonicalMapping.lowercased().split(separator: ".", omittingEmptySubsequences: false).map { label in
+            label.allSatisfy(\.isASCII) ? String(label) : Punycode.encode(String(label)).map { "xn--" + $0 } ?? String(label)
+        }.joined(separator: ".")
+    }
+}
+
+/// Punycode (RFC 3492), the encoding of internationalized domain labels.
+enum Punycode {
+    private static let base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700, initialBias = 72, initialN = 128
+
+    /// The Punycode of `label` (without the `xn--` prefix), or nil on overflow.
+    static func encode(_ label: String) -> String? {
+        let input = label.unicodeScalars.map { Int($0.value) }
+        var output = input.filter { $0 < 0x80 }.map { Character(Unicode.Scalar(UInt8($0))) }
+        let basic = output.count
+        if basic > 0 { output.append("-") }
+        var n = initialN, delta = 0, bias = initialBias, handled = basic
+        while handled < input.count {
+            guard let m = input.filter({ $0 >= n }).min(), (m - n) <= (Int(Int32.max) - delta) / (handled + 1) else { return nil }
+            delta += (m - n) * (handled + 1)
+            n = m
+            for c in input {
+                if c < n { delta += 1 }
+                guard c == n else { continue }
+                var q = delta
+                var k = base
+                while true {
+                    let t = k <= bias ? tMin : (k >= bias + tMax ? tMax : k - bias)
+                    if q < t { break }
+                    output.append(digit(t + (q - t) % (base - t)))
+                    q = (q - t) / (base - t)
+                    k += base
+                }
+                output.append(digit(q))
+                bias = adapt(delta, points: handled + 1, first: handled == basic)
+                delta = 0
+                handled += 1
+            }
+            delta += 1
+            n += 1
+        }
+        return String(output)
+    }
+
+    private static func digit(_ d: Int) -> Character {
+        Character(Unicode.Scalar(UInt8(d < 26 ? 97 + d : 22 + d)))
+    }
+
+    private static func adapt(_ delta: Int, points: Int, first: Bool) -> Int {
+        var delta = first ? delta / damp : delta / 2
+        delta += delta / points
+        var k = 0
+        while delta > ((base - tMin) * tMax) / 2 {
+            delta /= base - tMin
+            k += base
+        }
+        return k + (base - tMin + 1) * delta / (delta + skew)
     }
 }
 

@@ -195,6 +195,19 @@ import Testing
         #expect(!PublicEmailDomains.contains("acme.com") && !PublicEmailDomains.contains("notgmail.com"))
     }
 
+    /// An internationalized domain is kept, and an address in it matched, in its ASCII form (RFC 3492's Punycode).
+    @Test func internationalizedDomainsAreKeptAndMatchedInTheirASCIIForm() {
+        #expect(DomainName.canonical("Bücher.de") == "xn--bcher-kva.de")
+        #expect(DomainName.canonical("@münchen.example.") == "xn--mnchen-3ya.example")
+        #expect(DomainName.canonical("xn--bcher-kva.de") == "xn--bcher-kva.de")
+        #expect(DomainName.of(email: "ana@bücher.de") == "xn--bcher-kva.de")
+        #expect(DomainName.of(email: "ana@example.com") == "example.com")
+        // RFC 3492's samples: (A) Arabic (Egyptian) and (L) Japanese.
+        #expect(Punycode.encode("\u{644}\u{64A}\u{647}\u{645}\u{627}\u{628}\u{62A}\u{643}\u{644}\u{645}\u{648}\u{634}\u{639}\u{631}\u{628}\u{64A}\u{61F}") == "egbpdaj6bu4bxfgehfvwxn")
+        #expect(Punycode.encode("3\u{5E74}B\u{7D44}\u{91D1}\u{516B}\u{5148}\u{751F}") == "3B-ww4c5e180e575a65lsy2b")
+        #expect(Punycode.encode("français") == "franais-xxa")
+    }
+
     @Test func aTXTAnswerIsReadFromTheWireAndJudged() throws {
         let query = DNSMessage.txtQuery(name: "acme.test", id: 0x1234)
         #expect(Array(query.prefix(2)) == [0x12, 0x34] && query.contains(4) && query.suffix(11).prefix(3) == [0, 0, 41])
