@@ -25,6 +25,13 @@ public enum DomainName {
         return ascii(String(email[email.index(after: at)...]))
     }
 
+    /// `domain` (canonical) with each `xn--` label in its Unicode form: the other spelling of an address in it.
+    public static func unicode(_ domain: String) -> String {
+        domain.split(separator: ".", omittingEmptySubsequences: false).map { label in
+            label.hasPrefix("xn--") ? Punycode.decode(String(label.dropFirst(4))) ?? String(label) : String(label)
+        }.joined(separator: ".")
+    }
+
     /// `domain` with each label holding other than ASCII in its ASCII form (`xn--` and its Punycode, RFC 3492), after
     /// NFC normalization and lowercasing (no other IDNA mapping: `ß` stays itself, as browsers now keep it).
     static func ascii(_ domain: String) -> String {
@@ -71,6 +78,52 @@ enum Punycode {
             n += 1
         }
         return String(output)
+    }
+
+    /// The label `encoded` is the Punycode of (without the `xn--` prefix), or nil when it is not Punycode.
+    static func decode(_ encoded: String) -> String? {
+        let scalars = Array(encoded.unicodeScalars)
+        guard scalars.allSatisfy(\.isASCII) else { return nil }
+        let delimiter = scalars.lastIndex(of: "-")
+        var output = delimiter.map { Array(scalars[..<$0]).map { Int($0.value) } } ?? []
+        var index = delimiter.map { $0 + 1 } ?? 0
+        var n = initialN, i = 0, bias = initialBias
+        while index < scalars.count {
+            let oldI = i
+            var w = 1, k = base
+            while true {
+                guard index < scalars.count, let d = value(of: scalars[index]), d <= (Int(Int32.max) - i) / w else { return nil }
+                index += 1
+                i += d * w
+                let t = k <= bias ? tMin : (k >= bias + tMax ? tMax : k - bias)
+                if d < t { break }
+                guard w <= Int(Int32.max) / (base - t) else { return nil }
+                w *= base - t
+                k += base
+            }
+            bias = adapt(i - oldI, points: output.count + 1, first: oldI == 0)
+            guard i / (output.count + 1) <= Int(Int32.max) - n else { return nil }
+            n += i / (output.count + 1)
+            i %= output.count + 1
+            guard n >= 0x80, Unicode.Scalar(UInt32(n)) != nil else { return nil }
+            output.insert(n, at: i)
+            i += 1
+        }
+        var text = String.UnicodeScalarView()
+        for value in output {
+            guard let scalar = Unicode.Scalar(UInt32(value)) else { return nil }
+            text.append(scalar)
+        }
+        return String(text)
+    }
+
+    private static func value(of scalar: Unicode.Scalar) -> Int? {
+        switch scalar {
+        case "a"..."z": Int(scalar.value) - 97
+        case "A"..."Z": Int(scalar.value) - 65
+        case "0"..."9": Int(scalar.value) - 22
+        default: nil
+        }
     }
 
     private static func digit(_ d: Int) -> Character {

@@ -88,6 +88,29 @@ final class PublishedRecords: TXTResolver, @unchecked Sendable {
     }
 
     @Test(arguments: TestBackend.available)
+    func anInternationalizedDomainHoldsAddressesInEitherSpelling(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let dns = dns(t)
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "buecher")
+            // Typed in its Unicode form, kept (and looked up) in its ASCII form.
+            let added = try await t.send(.POST, "/v1/orgs/\(org)/domains", json: ["domain": "Bücher.test"], token: owner)
+            #expect(added.string("domain") == "xn--bcher-kva.test", "\(added.text)")
+            let id = try #require(added.string("id"))
+            dns.publish("xn--bcher-kva.test", .records([record(added)]))
+            #expect(try await t.send(.POST, "/v1/orgs/\(org)/domains/\(id)/verify", token: owner).status == .ok)
+            let ana = try await t.verifiedPerson("ana@bücher.test")
+            _ = try await t.verifiedPerson("ben@xn--bcher-kva.test")
+            let suggested = try await t.send(.GET, "/v1/me/domain-suggestions", token: ana).json["items"] as? [Any]
+            #expect(suggested?.count == 1, "an address in the Unicode form is in the domain")
+            // Switched to auto, the existing accounts of either spelling join.
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org)/domains/\(id)", json: ["policy": "auto", "role": "member"], token: owner).status == .ok)
+            let members = try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org)!).filter(\.$source == "domain").all()
+            #expect(Set(members.map(\.email)) == ["ana@bücher.test", "ben@xn--bcher-kva.test"])
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
     func suggestRequestAndAutoDoWhatTheySay(backend: TestBackend) async throws {
         try await TestApp.with(backend) { t in
             let dns = dns(t)

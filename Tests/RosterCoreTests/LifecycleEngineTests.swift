@@ -206,6 +206,11 @@ import Testing
         #expect(Punycode.encode("\u{644}\u{64A}\u{647}\u{645}\u{627}\u{628}\u{62A}\u{643}\u{644}\u{645}\u{648}\u{634}\u{639}\u{631}\u{628}\u{64A}\u{61F}") == "egbpdaj6bu4bxfgehfvwxn")
         #expect(Punycode.encode("3\u{5E74}B\u{7D44}\u{91D1}\u{516B}\u{5148}\u{751F}") == "3B-ww4c5e180e575a65lsy2b")
         #expect(Punycode.encode("français") == "franais-xxa")
+        // And back: an address may be written in either form.
+        #expect(Punycode.decode("egbpdaj6bu4bxfgehfvwxn") == "\u{644}\u{64A}\u{647}\u{645}\u{627}\u{628}\u{62A}\u{643}\u{644}\u{645}\u{648}\u{634}\u{639}\u{631}\u{628}\u{64A}\u{61F}")
+        #expect(Punycode.decode("3B-ww4c5e180e575a65lsy2b") == "3\u{5E74}B\u{7D44}\u{91D1}\u{516B}\u{5148}\u{751F}")
+        #expect(DomainName.unicode("xn--bcher-kva.de") == "bücher.de" && DomainName.unicode("acme.com") == "acme.com")
+        #expect(Punycode.decode("bcher-kv!") == nil && Punycode.decode("zzzzzzzzzzzzzz") == nil)
     }
 
     @Test func aTXTAnswerIsReadFromTheWireAndJudged() throws {

@@ -39,10 +39,12 @@ public struct DomainStore: Sendable {
             .sort(\.$checkedAt).limit(limit).all()
     }
 
-    /// Verified accounts whose email is in `domain`, after `cursor` in id order (a backfill's batch).
+    /// Verified accounts whose email is in `domain`, after `cursor` in id order (a backfill's batch): addresses
+    /// written with the domain's ASCII form or, for an internationalized one, its Unicode form.
     public func verifiedAccounts(inDomain domain: String, after cursor: UUID?, limit: Int) async throws -> [AccountModel] {
+        let spellings = Set([domain, DomainName.unicode(domain)])
         var query = AccountModel.query(on: db).filter(\.$emailVerifiedAt != nil)
-            .filter(\.$email, .custom("LIKE"), "%@" + domain)
+            .group(.or) { group in for spelling in spellings { group.filter(\.$email, .custom("LIKE"), "%@" + spelling) } }
         if let cursor { query = query.filter(\.$id > cursor) }
         return try await query.sort(\.$id).limit(limit).all()
     }
