@@ -66,10 +66,18 @@ class UDPLimitHandler(DNSHandler):
 @pytest.fixture
 def zone():
     z = Zone()
-    port = free_port(socket.SOCK_DGRAM)
     quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data")
-    server = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, handler=UDPLimitHandler)
-    tcp = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, tcp=True)
+    # One port for UDP and TCP: a port free for UDP may be taken for TCP (an outgoing connection's), so try again.
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM)
+        server = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, handler=UDPLimitHandler)
+        try:
+            tcp = DNSServer(z, port=port, address="127.0.0.1", logger=quiet, tcp=True)
+            break
+        except OSError:
+            server.server.server_close()
+    else:
+        raise RuntimeError("no port free for both UDP and TCP")
     server.start_thread()
     tcp.start_thread()
     z.port = port
