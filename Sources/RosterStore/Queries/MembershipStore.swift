@@ -76,13 +76,7 @@ public struct MembershipStore: Sendable {
     /// on SQLite the `BEGIN IMMEDIATE` write lock already held. Last-owner and seat-limit checks rely on it.
     /// Refuses with 404 when the organization was deleted meanwhile.
     public func lockOrganization(_ orgID: UUID) async throws {
-        _ = try await lockedOrganization(orgID)
-    }
-
-    /// `lockOrganization(_:)`, reading the organization's row in the same statement.
-    public func lockedOrganization(_ orgID: UUID) async throws -> OrganizationModel {
-        guard let row = try await db.preparedSQL.raw(lockQuery(orgID)).first() else { throw RosterError.notFound }
-        return try row.decode(fluentModel: OrganizationModel.self)
+        guard try await db.preparedSQL.raw(lockQuery(orgID)).first() != nil else { throw RosterError.notFound }
     }
 
     /// The statement of `lockOrganization(_:)` (pinned in tests).
@@ -126,17 +120,16 @@ public struct MembershipStore: Sendable {
             roles.key AS role_key, roles.name AS role_name, roles.rank AS role_rank, roles.permissions AS role_permissions
             """
         if let domain {
-            query.appendInterpolation(unsafeRaw: ", EXISTS (SELECT 1 FROM organization_domains WHERE organization_domains.org_id = organizations.id")
-            query.appendInterpolation(unsafeRaw: " AND organization_domains.domain = ")
-            query.appendInterpolation(bind: domain)
-            query.appendInterpolation(unsafeRaw: " AND organization_domains.verified_at IS NOT NULL) AS domain_verified")
+            query += """
+                , EXISTS (SELECT 1 FROM organization_domains WHERE organization_domains.org_id = organizations.id \
+                AND organization_domains.domain = \(bind: domain) AND organization_domains.verified_at IS NOT NULL) AS domain_verified
+                """
         }
-        query.appendInterpolation(unsafeRaw: " FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = ")
-        query.appendInterpolation(bind: ladder.rawValue)
-        query.appendInterpolation(unsafeRaw: " WHERE organizations.id = ")
-        query.appendInterpolation(bind: orgID)
-        query.appendInterpolation(unsafeRaw: " AND organizations.deleted_at IS NULL")
-        if SQLBackend(db) == .postgres { query.appendInterpolation(unsafeRaw: " FOR UPDATE OF organizations") }
+        query += """
+             FROM organizations LEFT JOIN roles ON roles.org_id = organizations.id AND roles.ladder = \(bind: ladder.rawValue) \
+            WHERE organizations.id = \(bind: orgID) AND organizations.deleted_at IS NULL
+            """
+        if SQLBackend(db) == .postgres { query += " FOR UPDATE OF organizations" }
         return query
     }
 
