@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SCIM creates on PostgreSQL (issue 16), for comparing binaries: for each binary given, a fresh database and server,
-# then `wrk -s bench/scim-create.lua` (8 connections, a new user per request) for SECONDS (15), printing the rate,
+# then `wrk -s bench/scim-create.lua` (CONNECTIONS, 8 by default, a new user per request) for SECONDS (15), printing the rate,
 # the latency and the server's and PostgreSQL's CPU per create. Alternate old and new:
 #   bench/scim-create.sh OLD_BINARY NEW_BINARY OLD_BINARY NEW_BINARY
 # DOMAIN_POLICY=verified makes the organization verify the users' domain first (active members, no invitation email).
@@ -34,9 +34,9 @@ for binary in "$@"; do
       VALUES (gen_random_uuid(), '$ORG', '$domain', 'bench', 'suggest', now(), now())"
   fi
   # Warm-up (connections, caches), then the measured run.
-  ORG=$ORG KEY=$KEY DOMAIN=warm$domain wrk -t 1 -c 8 -d 3s -s "$here/scim-create.lua" "$B" > /dev/null
+  ORG=$ORG KEY=$KEY DOMAIN=warm$domain wrk -t 1 -c "${CONNECTIONS:-8}" -d 3s -s "$here/scim-create.lua" "$B" > /dev/null
   before_server=$(cpu_of $server); before_pg=$(postgres_cpu)
-  out=$(ORG=$ORG KEY=$KEY DOMAIN=$domain wrk -t 1 -c 8 -d "${SECONDS_RUN:-15}s" --latency -s "$here/scim-create.lua" "$B")
+  out=$(ORG=$ORG KEY=$KEY DOMAIN=$domain wrk -t 1 -c "${CONNECTIONS:-8}" -d "${SECONDS_RUN:-15}s" --latency -s "$here/scim-create.lua" "$B")
   after_server=$(cpu_of $server); after_pg=$(postgres_cpu)
   created=$(psql "$db_url" -tAc "SELECT count(*) FROM scim_users WHERE user_name LIKE '%@$domain'")
   tick=$(getconf CLK_TCK)
