@@ -231,6 +231,37 @@ import RosterTesting
         }
     }
 
+    /// A membership (or join request) remembers the link it came through, and the lists filter by it: after turning
+    /// off a link that went too far, an owner sees who used it.
+    @Test(arguments: TestBackend.available)
+    func theMembersALinkBroughtAreListedByIt(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let owner = try await t.verifiedPerson("owner@example.com")
+            let org = try await t.createOrg(owner, slug: "acme")
+            func link(_ body: [String: Any]) async throws -> (id: String, code: String) {
+                let made = try await t.send(.POST, "/v1/orgs/\(org)/invite-links", json: body, token: owner)
+                return (try #require(made.string("id")), try code(made))
+            }
+            let leaked = try await link([:]), kept = try await link([:]), approval = try await link(["requires_approval": true])
+            var joined: [String: TestResponse] = [:]
+            for (email, through) in [("a@example.com", leaked), ("b@example.com", leaked), ("c@example.com", kept), ("d@example.com", approval)] {
+                joined[email] = try await t.send(.POST, "/v1/invite-links/\(through.code)/join", token: try await t.verifiedPerson(email))
+            }
+            #expect(joined["a@example.com"]?.string("invite_link_id") == leaked.id)
+            #expect(joined["d@example.com"]?.string("invite_link_id") == approval.id && joined["d@example.com"]?.string("status") == "pending")
+            func emails(_ path: String) async throws -> [String] {
+                let items = try await t.send(.GET, path, token: owner).json["items"] as? [[String: Any]] ?? []
+                return items.compactMap { $0["email"] as? String }
+            }
+            #expect(try await emails("/v1/orgs/\(org)/members?invite_link=\(leaked.id)") == ["a@example.com", "b@example.com"])
+            #expect(try await emails("/v1/orgs/\(org)/members?invite_link=\(kept.id)") == ["c@example.com"])
+            #expect(try await emails("/v1/orgs/\(org)/join-requests?invite_link=\(approval.id)") == ["d@example.com"])
+            #expect(try await emails("/v1/orgs/\(org)/members").contains("owner@example.com"), "no filter, everyone")
+            let bad = try await t.send(.GET, "/v1/orgs/\(org)/members?invite_link=nope", token: owner)
+            #expect(bad.status == .unprocessableEntity && bad.text.contains("invite_link"))
+        }
+    }
+
     /// A space's link serves its organization's members.
     @Test(arguments: TestBackend.available)
     func aSpacesLinkIsForTheOrganizationsMembers(backend: TestBackend) async throws {

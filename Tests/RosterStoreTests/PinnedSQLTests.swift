@@ -64,7 +64,7 @@ import RosterStoreTesting
             let invitee = serialize(MembershipStore(db).inviteeQuery(email: "a@example.com", externalID: nil, scope: ScopeRef(orgID: UUID())), on: db.sql)
             let membership = ["id", "org_id", "space_id", "scope_id", "account_id", "email", "name", "role_key", "status", "source",
                               "external_id", "attributes", "invited_by", "token_hash", "expires_at", "message", "delivery_status",
-                              "delivery_at", "delivery_error", "created_at", "updated_at", "ended_at"].map { "\(q)memberships\(q).\(q)\($0)\(q)" }.joined(separator: ", ")
+                              "delivery_at", "delivery_error", "created_at", "updated_at", "ended_at", "invite_link_id"].map { "\(q)memberships\(q).\(q)\($0)\(q)" }.joined(separator: ", ")
             let live = { (n: Int) in "SELECT \(membership) FROM memberships WHERE scope_id = \(p(n)) AND status IN ('pending', 'active') AND" }
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
                 + "accounts.email_verified_at AS invitee_account_verified_at, held.* FROM (SELECT 1 AS one) AS invitee "

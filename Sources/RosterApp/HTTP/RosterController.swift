@@ -31,9 +31,15 @@ struct RosterController: RouteCollection {
         var status: String?
         var role: String?
         var source: String?
+        var inviteLink: String?
         var q: String?
         var cursor: String?
         var limit: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case status, role, source, q, cursor, limit
+            case inviteLink = "invite_link"
+        }
     }
 
     @Sendable func list(req: Request) async throws -> Page<MembershipResponse> {
@@ -60,6 +66,11 @@ struct RosterController: RouteCollection {
         if let raw = query.source {
             if let source = MembershipSource(rawValue: raw) { filter.source = source } else {
                 issues.append(FieldIssue(field: "source", message: "must be one of \(MembershipSource.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        if let raw = query.inviteLink {
+            if let id = UUID(uuidString: raw) { filter.inviteLinkID = id } else {
+                issues.append(FieldIssue(field: "invite_link", message: "must be the id of an invite link"))
             }
         }
         if !joinRequests, filter.source == .joinRequest, filter.status == nil || filter.status == .pending {

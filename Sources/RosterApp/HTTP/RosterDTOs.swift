@@ -30,6 +30,8 @@ struct MembershipResponse: Content {
     /// A boolean attribute's value is a JSON boolean.
     var attributes: [String: AttributeValue]
     var invitedBy: UUID?
+    /// The invite link the member (or the join request) came through.
+    var inviteLinkID: UUID?
     var message: String?
     var delivery: DeliveryResponse?
     var expiresAt: Date?
@@ -43,6 +45,7 @@ struct MembershipResponse: Content {
         case accountID = "account_id"
         case externalID = "external_id"
         case invitedBy = "invited_by"
+        case inviteLinkID = "invite_link_id"
         case expiresAt = "expires_at"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
@@ -62,6 +65,7 @@ struct MembershipResponse: Content {
         try c.encode(externalID, forKey: .externalID)
         try c.encode(attributes, forKey: .attributes)
         try c.encode(invitedBy, forKey: .invitedBy)
+        try c.encode(inviteLinkID, forKey: .inviteLinkID)
         try c.encodeIfPresent(message, forKey: .message)
         try c.encode(delivery, forKey: .delivery)
         try c.encode(expiresAt, forKey: .expiresAt)
@@ -84,6 +88,7 @@ struct MembershipResponse: Content {
         externalID = m.externalID
         attributes = m.attributeValues.mapValues(AttributeValue.init(text:))
         invitedBy = m.invitedBy
+        inviteLinkID = m.inviteLinkID
         message = m.message
         delivery = m.deliveryStatus.map {
             DeliveryResponse(status: $0, lastError: m.deliveryError, scheduledAt: $0 == "queued" ? m.deliveryAt : nil)

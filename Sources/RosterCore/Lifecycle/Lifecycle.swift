@@ -287,13 +287,14 @@ public enum Lifecycle {
         if link.requiresApproval {
             try requireRoomForAJoinRequest(facts)
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .pending,
-                              source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: "Through an invite link."),
+                              source: .joinRequest, accountID: person.id, externalID: nil, attributes: [:], message: "Through an invite link.",
+                              inviteLinkID: link.id),
                         event: .requested, actor: facts.actor)
             plan.emails += joinRequestEmails(from: person, message: "Through an invite link.", facts: facts, membershipID: fresh.id)
         } else {
             let defaults = try AttributeDefinition.resolve([:], definitions: facts.attributeDefinitions)
             plan.insert(.init(id: fresh.id, scope: facts.scope, email: person.email, name: person.name, roleKey: role.key, status: .active,
-                              source: .link, accountID: person.id, externalID: nil, attributes: defaults),
+                              source: .link, accountID: person.id, externalID: nil, attributes: defaults, inviteLinkID: link.id),
                         event: .joinedByLink, actor: facts.actor)
         }
         plan.result = fresh.id

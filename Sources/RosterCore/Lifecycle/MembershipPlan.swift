@@ -58,6 +58,8 @@ public struct MembershipPlan: Sendable, Equatable {
         /// When its invitation email goes (the organization's budget may hold it back).
         public var deliveryAt: Date?
         public var message: String?
+        /// The invite link it came through.
+        public var inviteLinkID: UUID?
 
         /// The row as the lifecycle sees it once written.
         public var facts: MembershipFacts {

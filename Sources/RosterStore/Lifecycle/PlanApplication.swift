@@ -154,6 +154,7 @@ extension MembershipModel {
         deliveryStatus = new.deliveryStatus
         deliveryAt = new.deliveryAt
         message = new.message
+        inviteLinkID = new.inviteLinkID
     }
 
     /// The statement inserting this row, every column as set (`SQLInsert.row`; without Fluent's reflection).
@@ -165,6 +166,7 @@ extension MembershipModel {
             "invited_by": SQLBind(invitedBy), "token_hash": SQLBind(tokenHash), "expires_at": SQLBind(expiresAt), "message": SQLBind(message),
             "delivery_status": SQLBind(deliveryStatus), "delivery_at": SQLBind(deliveryAt), "delivery_error": SQLBind(deliveryError),
             "created_at": SQLBind(createdAt), "updated_at": SQLBind(updatedAt), "ended_at": SQLBind(endedAt),
+            "invite_link_id": SQLBind(inviteLinkID),
         ])
     }
 

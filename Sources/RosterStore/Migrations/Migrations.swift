@@ -35,6 +35,7 @@ public enum RosterMigrations {
         AddDomainBackfill(),
         AddRulesVersion(),
         NarrowRulesVersionTriggers(),
+        AddMembershipInviteLink(),
     ]
 }
 

@@ -66,6 +66,8 @@ public final class MembershipModel: Model, @unchecked Sendable {
     @Field(key: "created_at") public var createdAt: Date
     @Field(key: "updated_at") public var updatedAt: Date
     @OptionalField(key: "ended_at") public var endedAt: Date?
+    /// The invite link the row came through (a membership or a join request made by a link).
+    @OptionalField(key: "invite_link_id") public var inviteLinkID: UUID?
 
     public init() {}
 

@@ -11,6 +11,8 @@ public struct MemberListFilter: Sendable {
     public var status: MembershipStatus?
     public var source: MembershipSource?
     public var role: String?
+    /// Only rows that came through this invite link.
+    public var inviteLinkID: UUID?
     /// Lowercased; matched as a literal substring of name, email or external ID.
     public var search: String?
     public var cursor: PageCursor?
@@ -58,6 +60,7 @@ public struct MemberList: Sendable {
         }
         if let source = filter.source { query = query.where("source", .equal, source.rawValue) }
         if let role = filter.role { query = query.where("role_key", .equal, role) }
+        if let link = filter.inviteLinkID { query = query.where("invite_link_id", .equal, link) }
         if let search = filter.search {
             let escaped = search.replacingOccurrences(of: "\\", with: "\\\\")
                 .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
@@ -152,12 +155,14 @@ public struct MembershipRow: Codable, Sendable {
     public var expiresAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
+    public var inviteLinkID: UUID?
 
     enum CodingKeys: String, CodingKey {
         case id, email, name, status, source, attributes, message
         case orgID = "org_id", spaceID = "space_id", accountID = "account_id", roleKey = "role_key"
         case externalID = "external_id", invitedBy = "invited_by", deliveryStatus = "delivery_status"
         case deliveryError = "delivery_error", deliveryAt = "delivery_at", expiresAt = "expires_at", createdAt = "created_at", updatedAt = "updated_at"
+        case inviteLinkID = "invite_link_id"
     }
 }
 
@@ -181,6 +186,6 @@ extension MembershipRow {
         self.init(id: m.id ?? UUID(), orgID: m.orgID, spaceID: m.spaceID, accountID: m.accountID, email: m.email, name: m.name,
                   roleKey: m.roleKey, status: m.status, source: m.source, externalID: m.externalID, attributes: m.attributes,
                   invitedBy: m.invitedBy, message: m.message, deliveryStatus: m.deliveryStatus, deliveryError: m.deliveryError, deliveryAt: m.deliveryAt,
-                  expiresAt: m.expiresAt, createdAt: m.createdAt, updatedAt: m.updatedAt)
+                  expiresAt: m.expiresAt, createdAt: m.createdAt, updatedAt: m.updatedAt, inviteLinkID: m.inviteLinkID)
     }
 }
