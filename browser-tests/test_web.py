@@ -634,3 +634,7 @@ def test_j_bob_joins_through_alices_invite_link(alice, bob):
 
     visit(alice, club + "/invite-links", "alice-invite-links-used")
     assert "1 of 5" in find(alice, "table#links").text, "the link's use is not counted"
+    # Who came through it: the members page, narrowed to the link (Alice, who made it, is not listed).
+    click_and_wait(alice, find(alice, "table#links a"), "alice-who-joined-through-link")
+    assert has(alice, "#link-filter"), "the members page does not say it lists one link's people"
+    assert len(org_rows(alice)) == 1, f"the link brought one person; the page lists {sorted(org_rows(alice))}"

@@ -259,6 +259,16 @@ import RosterTesting
             #expect(try await emails("/v1/orgs/\(org)/members").contains("owner@example.com"), "no filter, everyone")
             let bad = try await t.send(.GET, "/v1/orgs/\(org)/members?invite_link=nope", token: owner)
             #expect(bad.status == .unprocessableEntity && bad.text.contains("invite_link"))
+
+            // On the pages: each link leads to the members it brought, and the list says it is narrowed.
+            var headers = HTTPHeaders()
+            headers.replaceOrAdd(name: .cookie, value: "roster_session=\(owner); roster_csrf=x")
+            let links = try await t.send(.GET, "/orgs/acme/invite-links", headers: headers)
+            let whoJoined = "/orgs/acme?invite_link=\(leaked.id.lowercased())"
+            #expect(links.text.contains("href=\"\(whoJoined)\""), "\(links.text)")
+            let brought = try await t.send(.GET, whoJoined, headers: headers)
+            #expect(brought.status == .ok && brought.text.contains("id=\"link-filter\""))
+            #expect(brought.text.contains("a@example.com") && brought.text.contains("b@example.com") && !brought.text.contains("c@example.com"))
         }
     }
 

@@ -50,9 +50,11 @@ struct RosterPages: Sendable {
     struct MembersPage: Encodable {
         var frame: WebPages.Frame; var roster: Heading; var roles: [Role]; var members: [Member]; var q: String; var status: String
         var nextPage: String?; var statuses: [String]; var showExternalID: Bool
+        /// The invite link the list is narrowed to (empty: none).
+        var inviteLink: String
     }
 
-    struct Filter: Content { var q: String?; var status: String?; var cursor: String? }
+    struct Filter: Content { var q: String?; var status: String?; var cursor: String?; var invite_link: String? }
 
     @Sendable func members(req: Request) async throws -> View {
         let context = try await scope(req)
@@ -77,9 +79,9 @@ struct RosterPages: Sendable {
             roles: roles.filter { context.authority.outranks($0) }.map { Role(key: $0.key, name: $0.name) }, members: members,
             q: filter.q ?? "", status: filter.status ?? "",
             nextPage: page.nextCursor.map { base(context) + "?q=" + WebPages.queryValue(filter.q ?? "") + "&status=" + WebPages.queryValue(filter.status ?? "")
-                + "&cursor=" + WebPages.queryValue($0) },
+                + (filter.invite_link.map { "&invite_link=" + WebPages.queryValue($0) } ?? "") + "&cursor=" + WebPages.queryValue($0) },
             statuses: ["", "active", "pending", "declined", "revoked", "expired", "removed", "left"],
-            showExternalID: members.contains { !$0.externalID.isEmpty }))
+            showExternalID: members.contains { !$0.externalID.isEmpty }, inviteLink: filter.invite_link ?? ""))
     }
 
     struct InviteForm: Content { var email: String?; var role: String?; var name: String?; var external_id: String? }
