@@ -111,7 +111,8 @@ extension Database {
 /// Whether the current task runs inside a SQLite write transaction (whose connection does not say so itself), and
 /// whether it is the second try of one whose facts went stale.
 public enum WriteTransactionScope {
-    @TaskLocal static var isOpen = false
+    /// Set while a SQLite write transaction runs (PostgreSQL's connection says so itself, `inTransaction`).
+    @TaskLocal public static var isOpen = false
     /// Set while a write transaction runs again after `StaleFacts`: nothing may be read before the lock then.
     @TaskLocal public static var readsEverythingUnderLock = false
     /// Where `apply` notes that the transaction changes access.

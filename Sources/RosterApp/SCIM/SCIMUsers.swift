@@ -219,27 +219,28 @@ struct SCIMUsers: Sendable {
     func create(_ body: SCIM.Object) async throws -> SCIMUserModel {
         let state = try SCIMUserState(resource: body)
         let scim = self.scim
-        // A SCIM user is nothing an access cache reads; its membership notifies when it changes access.
-        return try await scim.db.writeTransaction(notifying: .whenAccessChanges) { db in
-            let model = SCIMUserModel()
-            model.id = UUID()
-            model.orgID = scim.orgID
-            state.write(to: model)
-            model.createdAt = Date()
-            model.updatedAt = model.createdAt
-            // Provisioning takes the organization's lock before the row referencing it is written (the other order
-            // lets two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for); the user
-            // is written with the plan's rows, in one statement on PostgreSQL.
-            if state.active != false {
-                _ = try await provision(state, on: db) { membershipID in
-                    model.membershipID = membershipID
-                    return [model.insertStatement]
-                }
-                model.$id.exists = true
-            } else {
-                try await MembershipStore(db).lockOrganization(scim.orgID)
-                try await model.create(on: db)
+        let model = SCIMUserModel()
+        model.id = UUID()
+        model.orgID = scim.orgID
+        state.write(to: model)
+        model.createdAt = Date()
+        model.updatedAt = model.createdAt
+        // Provisioning takes the organization's lock before the row referencing it is written (the other order lets
+        // two creates deadlock on PostgreSQL: each holds a share lock the other's lock waits for); the user is
+        // written with the plan's rows, in one statement on PostgreSQL, in the provisioning's own transaction (which
+        // creates arriving together may share, `ProvisioningQueue`).
+        if state.active != false {
+            _ = try await provision(state, on: scim.db) { membershipID in
+                model.membershipID = membershipID
+                return [model.insertStatement]
             }
+            model.$id.exists = true
+            return model
+        }
+        // A SCIM user is nothing an access cache reads.
+        return try await scim.db.writeTransaction(notifying: .whenAccessChanges) { db in
+            try await MembershipStore(db).lockOrganization(scim.orgID)
+            try await model.create(on: db)
             return model
         }
     }

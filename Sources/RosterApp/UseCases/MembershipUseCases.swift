@@ -81,46 +81,78 @@ struct MembershipUseCases: Sendable {
     /// `MembershipStore.apply`).
     func run(_ command: MembershipCommand,
              alongside: @escaping @Sendable (UUID?) -> [any SQLExpression] = { _ in [] }) async throws -> MembershipModel? {
-        let unlocked = context, requestID = self.requestID, limits = self.limits
         let now = Date()
         let token = Secret.generate()
-        let fresh = FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token), unusablePasswordHash: newAccountPasswordHash)
+        let step = CommandStep(
+            unlocked: context, command: command, limits: limits, requestID: requestID, now: now,
+            fresh: FreshValues(id: UUID(), token: token, tokenHash: Secret.hash(token), unusablePasswordHash: newAccountPasswordHash),
+            alongside: alongside)
         // An invitation's facts about the invitee are read before the lock (and the transaction, unless one is open),
         // which then is held the shorter; if they went stale, the transaction runs again reading them under it.
-        let invitee = try await MembershipStore(db).inviteeFacts(command, scope: unlocked.scope, now: now)
+        let invitee = try await MembershipStore(db).inviteeFacts(command, scope: context.scope, now: now)
+        if ProvisioningQueue.serves(step, on: db), case .done(let result) = await ProvisioningQueue.shared.submit(step, invitee: invitee, on: db) {
+            return try result.get()
+        }
         return try await db.writeTransaction(notifying: .whenAccessChanges) { db in
-            let store = MembershipStore(db)
             let early = WriteTransactionScope.readsEverythingUnderLock ? nil : invitee
-            let context = try await unlocked.locked(on: db, emailDomain: command.provisionedEmailDomain)
-            switch command {
-            case .resend, .requestToJoin, .joinByLink:
-                // An invitation whose time is up holds no seat and no address (invitations expire those in their way
-                // while their facts are read).
-                try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
-            default: break
-            }
-            let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early,
-                                             emailDomainVerified: context.emailDomainVerified)
-            let plan = try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh)
-            let written: [UUID: MembershipModel]
-            do {
-                written = try await store.apply(plan, now: now, requestID: requestID, alongside: alongside(plan.result))
-            } catch where early != nil && (error as? RosterError == plan.lostRace || (error as? any DatabaseError)?.isConstraintFailure == true) {
-                throw StaleFacts(error)
-            }
-            guard let id = plan.result else { return nil }
-            if let row = written[id] { return row }
-            let row = try await MembershipModel.find(id, on: db)
-            // A live row adopted as it was read before the lock (provisioning an existing member) must still be live.
-            if early != nil, row.flatMap({ MembershipStatus(rawValue: $0.status) })?.isLive != true {
-                throw StaleFacts(RosterError.notFound)
-            }
-            return row
+            let context = try await step.unlocked.locked(on: db, emailDomain: command.provisionedEmailDomain)
+            return try await step.apply(try await step.decide(on: db, locked: context, early: early).plan, on: db, early: early)
         }
     }
 
     private func required(_ row: MembershipModel?) throws -> MembershipModel {
         guard let row else { throw RosterError.notFound }
+        return row
+    }
+}
+
+/// One command's way through its organization's lock, in a write transaction that holds it: the facts and the
+/// decision (`decide`), then the writes (`apply`). `MembershipUseCases.run` takes it alone; `ProvisioningQueue` takes
+/// several in one transaction.
+struct CommandStep: Sendable {
+    let unlocked: ScopeContext
+    let command: MembershipCommand
+    let limits: RosterLimits
+    let requestID: String?
+    let now: Date
+    let fresh: FreshValues
+    let alongside: @Sendable (UUID?) -> [any SQLExpression]
+
+    /// Reads the command's facts under the lock (`context`, as the lock read it) and decides; with the plan, the
+    /// invitation budget its facts held (`MembershipStore.load` for `invitationBudget` and `budgetTakes`). A refusal
+    /// (`RosterError`) leaves nothing written but the expiries of invitations whose time was up.
+    func decide(on db: any Database, locked context: ScopeContext, early: InviteeFacts?, invitationBudget: InvitationBudget? = nil,
+                budgetTakes: Int = 1) async throws -> (plan: MembershipPlan, budget: InvitationBudget) {
+        let store = MembershipStore(db)
+        switch command {
+        case .resend, .requestToJoin, .joinByLink:
+            // An invitation whose time is up holds no seat and no address (invitations expire those in their way
+            // while their facts are read).
+            try await store.expireInvitations(scopeID: context.scope.scopeID, now: now)
+        default: break
+        }
+        let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early,
+                                         emailDomainVerified: context.emailDomainVerified, invitationBudget: invitationBudget,
+                                         budgetTakes: budgetTakes)
+        return (try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh), facts.invitationBudget)
+    }
+
+    /// Writes `plan`; the row the command is about. Facts read before the lock (`early`) that went stale end the
+    /// transaction with `StaleFacts`, to run again reading everything under it.
+    func apply(_ plan: MembershipPlan, on db: any Database, early: InviteeFacts?) async throws -> MembershipModel? {
+        let written: [UUID: MembershipModel]
+        do {
+            written = try await MembershipStore(db).apply(plan, now: now, requestID: requestID, alongside: alongside(plan.result))
+        } catch where early != nil && (error as? RosterError == plan.lostRace || (error as? any DatabaseError)?.isConstraintFailure == true) {
+            throw StaleFacts(error)
+        }
+        guard let id = plan.result else { return nil }
+        if let row = written[id] { return row }
+        let row = try await MembershipModel.find(id, on: db)
+        // A live row adopted as it was read before the lock (provisioning an existing member) must still be live.
+        if early != nil, row.flatMap({ MembershipStatus(rawValue: $0.status) })?.isLive != true {
+            throw StaleFacts(RosterError.notFound)
+        }
         return row
     }
 }
@@ -175,7 +207,7 @@ enum MemberFields {
     }
 }
 
-private extension MembershipCommand {
+extension MembershipCommand {
     /// The domain of the email a provisioning is for: whether the organization verified it decides the row's status.
     var provisionedEmailDomain: String? {
         guard case .provision(let input) = self else { return nil }

@@ -39,8 +39,12 @@ extension ScopeContext {
     /// committed change altered (e.g. two owners removing each other, an add policy switched back to consent).
     /// With `emailDomain`, it reads whether the organization verified it too (`emailDomainVerified`).
     func locked(on db: any Database, emailDomain: String? = nil) async throws -> ScopeContext {
+        try await reading(MembershipStore(db).lockedOrganization(scope.orgID, ladder: scope.ladder, domain: emailDomain), on: db)
+    }
+
+    /// `locked(on:emailDomain:)` once the organization is locked: this context as of what the lock read.
+    func reading(_ locked: LockedOrganization, on db: any Database) async throws -> ScopeContext {
         let store = MembershipStore(db)
-        let locked = try await store.lockedOrganization(scope.orgID, ladder: scope.ladder, domain: emailDomain)
         let org = locked.org
         var copy = self
         copy.org = org

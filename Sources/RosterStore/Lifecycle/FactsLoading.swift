@@ -10,14 +10,18 @@ extension MembershipStore {
     /// every earlier change left.
     /// `invitee`, read before the lock (`inviteeFacts`), stands for those facts of an invitation or provisioning;
     /// `emailDomainVerified`, read with the lock, for whether the organization verified a provisioned email's domain.
+    /// `invitationBudget`, when given, is the organization's budget as earlier commands of this transaction left it;
+    /// otherwise it is read, good for `budgetTakes` emails.
     public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date, invitee early: InviteeFacts? = nil,
-                     emailDomainVerified: Bool? = nil) async throws -> ScopeFacts {
-        var facts = base
+                     emailDomainVerified: Bool? = nil, invitationBudget given: InvitationBudget? = nil,
+                     budgetTakes: Int = 1) async throws -> ScopeFacts {
+        var facts = base, given = given
         let scope = base.scope
         func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
         func seatsTaken() async throws -> Int { base.settings.seatLimit == nil ? 0 : try await liveCount(scopeID: scope.scopeID) }
         func invitationBudget() async throws -> InvitationBudget {
-            try await Outbox(db).invitationBudget(orgID: scope.orgID, perHour: base.invitationBudget.perHour, now: now)
+            if let given { return given }
+            return try await Outbox(db).invitationBudget(orgID: scope.orgID, perHour: base.invitationBudget.perHour, now: now, takes: budgetTakes)
         }
         func account(holding email: String) async throws -> AccountModel? {
             try await AccountModel.query(on: db).filter(\.$email == email).first()
@@ -44,8 +48,10 @@ extension MembershipStore {
             // An invitation whose time is up holds no seat and no address: when one is in the way (facts read before
             // the lock never hold one), or seats are counted, the scope's due invitations expire first.
             let inTheWay = invitee.dueInvitationInTheWay(now: now)
-            if inTheWay || base.settings.seatLimit != nil, try await expireInvitations(scopeID: scope.scopeID, now: now) > 0, inTheWay {
-                invitee = try await inviteeFacts(input, scope: scope)
+            if inTheWay || base.settings.seatLimit != nil, try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
+                // Their unsent emails gave their slots back: the budget is read again.
+                given = nil
+                if inTheWay { invitee = try await inviteeFacts(input, scope: scope) }
             }
             facts.invitedAccount = invitee.account
             facts.existing = invitee.existing

@@ -1,0 +1,126 @@
+import Foundation
+import Fluent
+import RosterCore
+import RosterStore
+import Synchronization
+
+/// Provisioning commands (SCIM creates) of one organization that arrive while one of them holds its lock share the
+/// next write transaction, on PostgreSQL: one lock, one `COMMIT` and one read of the rules for up to `batchLimit`
+/// of them, where each would otherwise take a transaction of its own and queue on the organization's row lock.
+///
+/// Each command still reads its own facts under the lock, is decided alone by `Lifecycle.decide` and written by
+/// `MembershipStore.apply`, one after the other, so each sees what the earlier ones wrote (a seat, a budget slot,
+/// an event number). A refusal is that command's answer alone. Any other failure (a stale fact, a constraint)
+/// rolls the shared transaction back and each command runs again by itself, as if it had never waited here.
+///
+/// Whoever finds no transaction of the organization running leads: it runs its own command with those waiting,
+/// then hands the lead to the next waiter, so no caller waits for more than its own batch and the one before.
+final class ProvisioningQueue: Sendable {
+    static let shared = ProvisioningQueue()
+    /// At most this many commands per transaction.
+    static let batchLimit = 32
+
+    /// What a caller is told when its turn comes.
+    enum Turn: Sendable {
+        /// Run the next batch, this caller's command first.
+        case lead
+        /// The command ran in a batch: its row, or its refusal.
+        case done(Result<MembershipModel?, RosterError>)
+        /// The batch failed as a whole: run the command alone.
+        case alone
+    }
+
+    private struct Waiter: Sendable {
+        let step: CommandStep
+        let invitee: InviteeFacts?
+        let turn: CheckedContinuation<Turn, Never>
+    }
+
+    private struct Line {
+        var leading = false
+        var waiting: [Waiter] = []
+    }
+
+    private let lines = Mutex<[UUID: Line]>([:])
+
+    /// Whether `step` may wait here: an organization's provisioning, on PostgreSQL, outside any open transaction.
+    static func serves(_ step: CommandStep, on db: any Database) -> Bool {
+        guard case .provision = step.command, step.unlocked.scope.spaceID == nil else { return false }
+        return SQLBackend(db) == .postgres && !db.inTransaction && !WriteTransactionScope.isOpen
+    }
+
+    /// Runs `step` in a batch of its organization's provisioning; `.alone` when the caller is to run it itself.
+    func submit(_ step: CommandStep, invitee: InviteeFacts?, on db: any Database) async -> Turn {
+        let orgID = step.unlocked.scope.orgID
+        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
+            let leads = lines.withLock { lines in
+                if lines[orgID, default: Line()].leading {
+                    lines[orgID, default: Line()].waiting.append(Waiter(step: step, invitee: invitee, turn: continuation))
+                    return false
+                }
+                lines[orgID, default: Line()].leading = true
+                return true
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        guard case .lead = turn else { return turn }
+        let others = lines.withLock { lines in
+            let taken = Array(lines[orgID, default: Line()].waiting.prefix(Self.batchLimit - 1))
+            lines[orgID, default: Line()].waiting.removeFirst(taken.count)
+            return taken
+        }
+        let turns = await run([(step, invitee)] + others.map { ($0.step, $0.invitee) }, on: db)
+        let next = lines.withLock { lines -> Waiter? in
+            guard var line = lines[orgID], !line.waiting.isEmpty else {
+                lines[orgID] = nil
+                return nil
+            }
+            let next = line.waiting.removeFirst()
+            lines[orgID] = line
+            return next
+        }
+        next?.turn.resume(returning: .lead)
+        for (waiter, turn) in zip(others, turns.dropFirst()) { waiter.turn.resume(returning: turn) }
+        return turns[0]
+    }
+
+    /// One write transaction for `batch`: the organization's lock, then each command decided and written in turn.
+    private func run(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], on db: any Database) async -> [Turn] {
+        let first = batch[0].step
+        do {
+            let results = try await db.writeTransaction(notifying: .whenAccessChanges) { db in
+                let early = { (invitee: InviteeFacts?) in WriteTransactionScope.readsEverythingUnderLock ? nil : invitee }
+                let domain = first.command.provisionedEmailDomain
+                let locked = try await MembershipStore(db).lockedOrganization(first.unlocked.scope.orgID, ladder: .org, domain: domain)
+                var results: [Result<MembershipModel?, RosterError>] = []
+                // The organization's invitation budget, read once for the whole batch by the first command that
+                // sends an invitation, and passed on with the slots each took.
+                var budget: InvitationBudget?
+                for (index, (step, invitee)) in batch.enumerated() {
+                    var context = try await step.unlocked.reading(locked, on: db)
+                    // Read with the lock for the first command's domain only; `load` reads any other.
+                    if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
+                    let plan: MembershipPlan
+                    do {
+                        let decided = try await step.decide(on: db, locked: context, early: early(invitee), invitationBudget: budget,
+                                                            budgetTakes: batch.count - index)
+                        plan = decided.plan
+                        if plan.emails.contains(where: { $0.sendAt != nil }) {
+                            var left = decided.budget
+                            for email in plan.emails where email.sendAt != nil { _ = left.take(now: step.now) }
+                            budget = left
+                        }
+                    } catch let refusal as RosterError {
+                        results.append(.failure(refusal))
+                        continue
+                    }
+                    results.append(.success(try await step.apply(plan, on: db, early: early(invitee))))
+                }
+                return results
+            }
+            return results.map { Turn.done($0) }
+        } catch {
+            return batch.map { _ in .alone }
+        }
+    }
+}
