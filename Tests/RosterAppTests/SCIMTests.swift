@@ -7,6 +7,7 @@ import RosterCore
 import RosterStore
 import RosterStoreTesting
 import RosterTesting
+import SQLKit
 
 /// Issue 16, point 3: the SCIM server's consent rule, deactivation and errors (scim2-tester checks the protocol in
 /// integration-tests/).
@@ -232,6 +233,40 @@ import RosterTesting
             #expect(statuses.filter { $0.0 == .conflict && $0.1 == "uniqueness" }.count == 7, "\(statuses)")
             #expect(try await SCIMUserModel.query(on: t.app.db).filter(\.$userName == "twin@acme.test").count() == 1)
             #expect(try await MembershipModel.query(on: t.app.db).filter(\.$email == "twin@acme.test").count() == 1)
+        }
+    }
+
+    /// Thirty creates at once into ten seats, with a budget of four invitation emails an hour. On PostgreSQL they
+    /// share transactions (`ProvisioningQueue`: rows written together share a transaction id), and still exactly
+    /// ten are made, and no hour sends more than four of their emails.
+    @Test(arguments: TestBackend.available)
+    func manyCreatesAtOnceKeepTheSeatLimitAndTheInvitationBudget(backend: TestBackend) async throws {
+        try await TestApp.with(backend, limits: .init(invitationsPerHour: 4)) { t in
+            let org = try await scimOrg(t)
+            // The owner holds the eleventh seat.
+            #expect(try await t.send(.PATCH, "/v1/orgs/\(org.id)", json: ["settings": ["seat_limit": 11]], token: org.owner).status == .ok)
+            let start = Date()
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for n in 0..<30 {
+                    group.addTask { try await scim(t, .POST, "\(org.scim)/Users", ["userName": "u\(n)@acme.test"], token: org.key).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 10, "\(statuses)")
+            #expect(statuses.filter { $0 == .conflict }.count == 20, "\(statuses)")
+            let invited = try await MembershipModel.query(on: t.app.db).filter(\.$scopeID == UUID(uuidString: org.id)!)
+                .filter(\.$status == MembershipStatus.pending.rawValue).all()
+            #expect(invited.count == 10)
+            let slots = try await OutboxMessageModel.query(on: t.app.db).filter(\.$kind == "invitation").all().compactMap(\.scheduledAt).sorted()
+            #expect(slots.count == 10)
+            #expect(slots.filter { $0 < start + 60 }.count == 4, "four go at once: \(slots)")
+            for first in slots { #expect(slots.filter { $0 >= first && $0 < first + 3600 }.count <= 4, "an hour from \(first) holds more than four") }
+            if backend == .postgres {
+                let transactions = try await (t.app.db as! any SQLDatabase).raw("""
+                    SELECT count(DISTINCT xmin::text) AS n FROM memberships WHERE scope_id = \(bind: UUID(uuidString: org.id)!) AND status = 'pending'
+                    """).first(decoding: [String: Int].self)
+                #expect((transactions?["n"] ?? 10) < 10, "the creates did not share a transaction")
+            }
         }
     }
 
