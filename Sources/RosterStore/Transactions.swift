@@ -111,8 +111,7 @@ extension Database {
 /// Whether the current task runs inside a SQLite write transaction (whose connection does not say so itself), and
 /// whether it is the second try of one whose facts went stale.
 public enum WriteTransactionScope {
-    /// Set while a SQLite write transaction runs (PostgreSQL's connection says so itself, `inTransaction`).
-    @TaskLocal public static var isOpen = false
+    @TaskLocal static var isOpen = false
     /// Set while a write transaction runs again after `StaleFacts`: nothing may be read before the lock then.
     @TaskLocal public static var readsEverythingUnderLock = false
     /// Where `apply` notes that the transaction changes access.

@@ -270,6 +270,26 @@ import SQLKit
         }
     }
 
+    /// A user created twice among many at once (an identity provider retrying): on PostgreSQL the transaction the
+    /// two share fails at the second; that one runs alone and gets its 409, and the others are made together.
+    @Test(arguments: TestBackend.available)
+    func aUserCreatedTwiceAmongManyAtOnceFailsAloneAndTheOthersAreMade(backend: TestBackend) async throws {
+        try await TestApp.with(backend) { t in
+            let org = try await scimOrg(t)
+            let names = (0..<15).map { "u\($0)@acme.test" } + ["u7@acme.test"]
+            let statuses = try await withThrowingTaskGroup(of: (String, HTTPStatus).self) { group in
+                for name in names {
+                    group.addTask { (name, try await scim(t, .POST, "\(org.scim)/Users", ["userName": name], token: org.key).status) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0.1 == .created }.count == 15, "\(statuses)")
+            #expect(statuses.filter { $0.1 == .conflict }.map(\.0) == ["u7@acme.test"], "\(statuses)")
+            #expect(try await SCIMUserModel.query(on: t.app.db).count() == 15)
+            #expect(try await MembershipModel.query(on: t.app.db).filter(\.$status == MembershipStatus.pending.rawValue).count() == 15)
+        }
+    }
+
     @Test func onlyAnOrganizationKeyWithSCIMGetsInAndEveryErrorIsASCIMError() async throws {
         try await TestApp.with(.sqlite) { t in
             let org = try await scimOrg(t)

@@ -10,15 +10,19 @@ import Synchronization
 ///
 /// Each command still reads its own facts under the lock, is decided alone by `Lifecycle.decide` and written by
 /// `MembershipStore.apply`, one after the other, so each sees what the earlier ones wrote (a seat, a budget slot,
-/// an event number). A refusal is that command's answer alone. Any other failure (a stale fact, a constraint)
-/// rolls the shared transaction back and each command runs again by itself, as if it had never waited here.
+/// an event number). A refusal is that command's answer alone (the expiries of due invitations its facts needed
+/// stay written, as they would under any later command). Any other failure (a stale fact, a unique index: the
+/// same user created twice) rolls the transaction back: the command it failed at runs by itself, as if it had never
+/// waited here, and the others go again together.
 ///
-/// Whoever finds no transaction of the organization running leads: it runs its own command with those waiting,
-/// then hands the lead to the next waiter, so no caller waits for more than its own batch and the one before.
+/// Whoever finds no transaction of the organization running leads: it runs its own command with up to
+/// `batchLimit − 1` of those waiting, then hands the lead to the next waiter.
 final class ProvisioningQueue: Sendable {
     static let shared = ProvisioningQueue()
     /// At most this many commands per transaction.
     static let batchLimit = 32
+    /// Transactions tried for one batch, each without the command the one before failed at.
+    static let attempts = 3
 
     /// What a caller is told when its turn comes.
     enum Turn: Sendable {
@@ -46,7 +50,7 @@ final class ProvisioningQueue: Sendable {
     /// Whether `step` may wait here: an organization's provisioning, on PostgreSQL, outside any open transaction.
     static func serves(_ step: CommandStep, on db: any Database) -> Bool {
         guard case .provision = step.command, step.unlocked.scope.spaceID == nil else { return false }
-        return SQLBackend(db) == .postgres && !db.inTransaction && !WriteTransactionScope.isOpen
+        return SQLBackend(db) == .postgres && !db.inTransaction
     }
 
     /// Runs `step` in a batch of its organization's provisioning; `.alone` when the caller is to run it itself.
@@ -84,43 +88,79 @@ final class ProvisioningQueue: Sendable {
         return turns[0]
     }
 
-    /// One write transaction for `batch`: the organization's lock, then each command decided and written in turn.
+    /// Write transactions for `batch`: the organization's lock, then each command decided and written in turn. When
+    /// one fails as a whole, the command it failed at is left to run alone and the others go again together (at
+    /// most `attempts` times; then every command left runs alone).
     private func run(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], on db: any Database) async -> [Turn] {
-        let first = batch[0].step
-        do {
-            let results = try await db.writeTransaction(notifying: .whenAccessChanges) { db in
-                let early = { (invitee: InviteeFacts?) in WriteTransactionScope.readsEverythingUnderLock ? nil : invitee }
-                let domain = first.command.provisionedEmailDomain
-                let locked = try await MembershipStore(db).lockedOrganization(first.unlocked.scope.orgID, ladder: .org, domain: domain)
-                var results: [Result<MembershipModel?, RosterError>] = []
-                // The organization's invitation budget, read once for the whole batch by the first command that
-                // sends an invitation, and passed on with the slots each took.
-                var budget: InvitationBudget?
-                for (index, (step, invitee)) in batch.enumerated() {
-                    var context = try await step.unlocked.reading(locked, on: db)
-                    // Read with the lock for the first command's domain only; `load` reads any other.
-                    if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
-                    let plan: MembershipPlan
-                    do {
-                        let decided = try await step.decide(on: db, locked: context, early: early(invitee), invitationBudget: budget,
-                                                            budgetTakes: batch.count - index)
-                        plan = decided.plan
-                        if plan.emails.contains(where: { $0.sendAt != nil }) {
-                            var left = decided.budget
-                            for email in plan.emails where email.sendAt != nil { _ = left.take(now: step.now) }
-                            budget = left
-                        }
-                    } catch let refusal as RosterError {
-                        results.append(.failure(refusal))
-                        continue
-                    }
-                    results.append(.success(try await step.apply(plan, on: db, early: early(invitee))))
-                }
-                return results
+        var turns = [Turn](repeating: .alone, count: batch.count)
+        var pending = Array(batch.indices)
+        for _ in 0..<Self.attempts where !pending.isEmpty {
+            let reached = Position()
+            do {
+                let results = try await transaction(pending.map { batch[$0] }, reached: reached, on: db)
+                for (index, result) in zip(pending, results) { turns[index] = .done(result) }
+                return turns
+            } catch {
+                // (A failure before the first command or at `COMMIT` blames the first or the last: it runs alone.)
+                pending.remove(at: min(reached.index, pending.count - 1))
             }
-            return results.map { Turn.done($0) }
-        } catch {
-            return batch.map { _ in .alone }
+        }
+        return turns
+    }
+
+    /// One write transaction for `batch`; `reached` is the position of the command being decided or written.
+    private func transaction(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], reached: Position,
+                             on db: any Database) async throws -> [Result<MembershipModel?, RosterError>] {
+        let first = batch[0].step
+        return try await db.writeTransaction(notifying: .whenAccessChanges) { db in
+            let underLock = WriteTransactionScope.readsEverythingUnderLock
+            let domain = first.command.provisionedEmailDomain
+            let locked = try await MembershipStore(db).lockedOrganization(first.unlocked.scope.orgID, ladder: .org, domain: domain)
+            var results: [Result<MembershipModel?, RosterError>] = []
+            // The organization's invitation budget, read once for the whole batch by the first command that sends an
+            // invitation, and passed on with the slot each took (`Lifecycle.invitationSlot` takes from a copy).
+            var budget: InvitationBudget?
+            var wrote = false
+            for (index, (step, invitee)) in batch.enumerated() {
+                reached.set(index)
+                var context = try await step.unlocked.reading(locked, on: db)
+                // Read with the lock for the first command's domain only; `load` reads any other.
+                if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
+                var early = underLock ? nil : invitee
+                let plan: MembershipPlan
+                do {
+                    var decided: (plan: MembershipPlan, budget: InvitationBudget)
+                    do {
+                        decided = try await step.decide(on: db, locked: context, early: early, invitationBudget: budget,
+                                                        budgetTakes: batch.count - index)
+                    } catch is RosterError where early != nil && wrote {
+                        // Refused on facts read before the batch, which an earlier command of it may have changed:
+                        // decided again on facts read now.
+                        early = nil
+                        decided = try await step.decide(on: db, locked: context, early: nil, invitationBudget: budget,
+                                                        budgetTakes: batch.count - index)
+                    }
+                    plan = decided.plan
+                    if plan.emails.contains(where: { $0.sendAt != nil }) {
+                        var left = decided.budget
+                        for email in plan.emails where email.sendAt != nil { _ = left.take(now: step.now) }
+                        budget = left
+                    }
+                } catch let refusal as RosterError {
+                    results.append(.failure(refusal))
+                    continue
+                }
+                results.append(.success(try await step.apply(plan, on: db, early: early)))
+                wrote = true
+            }
+            return results
         }
     }
+}
+
+/// Where a batch's transaction is: the position of the command being decided or written (the one a failure blames).
+private final class Position: Sendable {
+    private let value = Mutex(0)
+    var index: Int { value.withLock { $0 } }
+    func set(_ index: Int) { value.withLock { $0 = index } }
 }
