@@ -30,7 +30,7 @@ final class ProvisioningQueue: Sendable {
         case lead
         /// The command ran in a batch: its row, or its refusal.
         case done(Result<MembershipModel?, RosterError>)
-        /// The batch failed as a whole: run the command alone.
+        /// The batch failed at this command (or was tried `attempts` times): run it alone.
         case alone
     }
 
