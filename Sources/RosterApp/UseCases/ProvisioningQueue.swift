@@ -118,7 +118,7 @@ final class ProvisioningQueue: Sendable {
             let locked = try await MembershipStore(db).lockedOrganization(first.unlocked.scope.orgID, ladder: .org, domain: domain)
             var results: [Result<MembershipModel?, RosterError>] = []
             // The organization's invitation budget, read once for the whole batch by the first command that sends an
-            // invitation, and passed on with the slot each took (`Lifecycle.invitationSlot` takes from a copy).
+            // invitation, and passed on with the slot each took (`InvitationBudget.after`).
             var budget: InvitationBudget?
             var wrote = false
             for (index, (step, invitee)) in batch.enumerated() {
@@ -127,25 +127,22 @@ final class ProvisioningQueue: Sendable {
                 // Read with the lock for the first command's domain only; `load` reads any other.
                 if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
                 var early = underLock ? nil : invitee
+                func decide() async throws -> (plan: MembershipPlan, budget: InvitationBudget) {
+                    try await step.decide(on: db, locked: context, early: early, invitationBudget: budget, budgetTakes: batch.count - index)
+                }
                 let plan: MembershipPlan
                 do {
                     var decided: (plan: MembershipPlan, budget: InvitationBudget)
                     do {
-                        decided = try await step.decide(on: db, locked: context, early: early, invitationBudget: budget,
-                                                        budgetTakes: batch.count - index)
+                        decided = try await decide()
                     } catch is RosterError where early != nil && wrote {
                         // Refused on facts read before the batch, which an earlier command of it may have changed:
                         // decided again on facts read now.
                         early = nil
-                        decided = try await step.decide(on: db, locked: context, early: nil, invitationBudget: budget,
-                                                        budgetTakes: batch.count - index)
+                        decided = try await decide()
                     }
                     plan = decided.plan
-                    if plan.emails.contains(where: { $0.sendAt != nil }) {
-                        var left = decided.budget
-                        for email in plan.emails where email.sendAt != nil { _ = left.take(now: step.now) }
-                        budget = left
-                    }
+                    if let left = decided.budget.after(plan, now: step.now) { budget = left }
                 } catch let refusal as RosterError {
                     results.append(.failure(refusal))
                     continue

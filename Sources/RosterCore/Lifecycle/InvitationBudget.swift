@@ -40,6 +40,16 @@ public struct InvitationBudget: Sendable, Equatable {
     /// Slots after this time (an hour before `now`) count.
     public static func window(now: Date) -> Date { now.addingTimeInterval(-3600) }
 
+    /// This budget once `plan`, decided on it at `now`, took its slots (one per invitation email, as
+    /// `Lifecycle.invitationSlot` takes them from a copy); nil when the plan took none, and so may not have read it.
+    public func after(_ plan: MembershipPlan, now: Date) -> InvitationBudget? {
+        let takes = plan.emails.count { $0.sendAt != nil }
+        guard takes > 0 else { return nil }
+        var budget = self
+        for _ in 0..<takes { _ = budget.take(now: now) }
+        return budget
+    }
+
     /// Takes the next slot at or after `now`.
     public mutating func take(now: Date) -> Date {
         let reference = next < references.count ? references[next] : nil
