@@ -270,6 +270,55 @@ import SQLKit
         }
     }
 
+    /// Many creates at once into an organization without a seat limit, half of them active members of a verified
+    /// domain and half invitations: on PostgreSQL the creates that share a transaction are written in one statement.
+    /// Each user is made with their own row, account or email; the invitation budget holds; and the organization's
+    /// events are numbered without a gap or a repeat.
+    @Test(arguments: TestBackend.available)
+    func manyCreatesAtOnceWithoutASeatLimitMakeEveryUserWithTheirOwnRowsAndNumberedEvents(backend: TestBackend) async throws {
+        try await TestApp.with(backend, limits: .init(invitationsPerHour: 4)) { t in
+            let org = try await scimOrg(t)
+            try await verify("verified.test", in: org, t)
+            let orgID = try #require(UUID(uuidString: org.id))
+            let start = Date()
+            let names = (0..<32).map { "u\($0)@\($0.isMultiple(of: 2) ? "verified" : "acme").test" }
+            let created = try await withThrowingTaskGroup(of: (String, TestResponse).self) { group in
+                for name in names {
+                    group.addTask { (name, try await scim(t, .POST, "\(org.scim)/Users", ["userName": name, "externalId": "x-\(name)"], token: org.key)) }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            #expect(created.values.allSatisfy { $0.status == .created }, "\(created.mapValues(\.status))")
+            for (name, response) in created {
+                let user = try #require(try await SCIMUserModel.find(UUID(uuidString: response.string("id") ?? ""), on: t.app.db))
+                let row = try #require(try await MembershipModel.find(user.membershipID, on: t.app.db))
+                #expect(user.userName == name && row.email == name && row.externalID == "x-\(name)")
+                #expect(row.status == (name.hasSuffix("@verified.test") ? MembershipStatus.active : .pending).rawValue, "\(name)")
+                if name.hasSuffix("@verified.test") {
+                    let account = try #require(try await AccountModel.find(row.accountID, on: t.app.db))
+                    #expect(account.email == name && account.emailVerifiedAt != nil)
+                }
+            }
+            let slots = try await OutboxMessageModel.query(on: t.app.db).filter(\.$kind == "invitation").all()
+            #expect(Set(slots.map(\.recipient)) == Set(names.filter { $0.hasSuffix("@acme.test") }))
+            let sendTimes = slots.compactMap(\.scheduledAt).sorted()
+            #expect(sendTimes.filter { $0 < start + 60 }.count == 4, "four go at once: \(sendTimes)")
+            for first in sendTimes { #expect(sendTimes.filter { $0 >= first && $0 < first + 3600 }.count <= 4, "an hour from \(first) holds more than four") }
+            let events = try await AuditEventModel.query(on: t.app.db).filter(\.$orgID == orgID).sort(\.$seq).all()
+            let numbers = events.compactMap(\.seq)
+            #expect(numbers == Array(1...Int64(events.count)), "\(numbers)")
+            let provisioned = events.filter { $0.targetEmail.map(names.contains) == true }
+            #expect(provisioned.count == 32)
+            if backend == .postgres {
+                // Rows one statement wrote share their transaction id and command number.
+                let statements = try await (t.app.db as! any SQLDatabase).raw("""
+                    SELECT count(DISTINCT (xmin::text, cmin::text)) AS n FROM memberships WHERE scope_id = \(bind: orgID) AND email LIKE 'u%'
+                    """).first(decoding: [String: Int].self)
+                #expect((statements?["n"] ?? 32) < 32, "the creates were not written together")
+            }
+        }
+    }
+
     /// A user created twice among many at once (an identity provider retrying): on PostgreSQL the transaction the
     /// two share fails at the second; that one runs alone and gets its 409, and the others are made together.
     @Test(arguments: TestBackend.available)

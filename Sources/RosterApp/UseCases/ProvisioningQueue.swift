@@ -8,12 +8,15 @@ import Synchronization
 /// next write transaction, on PostgreSQL: one lock, one `COMMIT` and one read of the rules for up to `batchLimit`
 /// of them, where each would otherwise take a transaction of its own and queue on the organization's row lock.
 ///
-/// Each command still reads its own facts under the lock, is decided alone by `Lifecycle.decide` and written by
-/// `MembershipStore.apply`, one after the other, so each sees what the earlier ones wrote (a seat, a budget slot,
-/// an event number). A refusal is that command's answer alone (the expiries of due invitations its facts needed
-/// stay written, as they would under any later command). Any other failure (a stale fact, a unique index: the
-/// same user created twice) rolls the transaction back: the command it failed at runs by itself, as if it had never
-/// waited here, and the others go again together.
+/// Each command is still decided alone by `Lifecycle.decide`, one after the other, on what the earlier ones left (a
+/// seat, a budget slot, an event number). Plans that only add (`MembershipPlan.onlyAdds`) are written together, in
+/// one statement (`AddedPlans`), as long as no later decision reads what they write: when the organization counts
+/// seats, or a command's facts are read under the lock, what was added is written before it is decided. Other plans
+/// are written by `MembershipStore.apply`, in turn. A refusal is that command's answer alone (the expiries of due
+/// invitations its facts needed stay written, as they would under any later command). Any other failure (a stale
+/// fact, a unique index: the same user created twice) rolls the transaction back: when the joined writes failed,
+/// the batch goes again with each command's writes on their own; otherwise the command it failed at runs by itself,
+/// as if it had never waited here, and the others go again together.
 ///
 /// Whoever finds no transaction of the organization running leads: it runs its own command with up to
 /// `batchLimit − 1` of those waiting, then hands the lead to the next waiter.
@@ -89,27 +92,34 @@ final class ProvisioningQueue: Sendable {
     }
 
     /// Write transactions for `batch`: the organization's lock, then each command decided and written in turn. When
-    /// one fails as a whole, the command it failed at is left to run alone and the others go again together (at
-    /// most `attempts` times; then every command left runs alone).
+    /// the joined writes fail, the batch goes again without joining them. When one fails otherwise, the command it
+    /// failed at is left to run alone and the others go again together (at most `attempts` times; then every
+    /// command left runs alone).
     private func run(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], on db: any Database) async -> [Turn] {
         var turns = [Turn](repeating: .alone, count: batch.count)
         var pending = Array(batch.indices)
-        for _ in 0..<Self.attempts where !pending.isEmpty {
+        var joinsWrites = true, failures = 0
+        while failures < Self.attempts, !pending.isEmpty {
             let reached = Position()
             do {
-                let results = try await transaction(pending.map { batch[$0] }, reached: reached, on: db)
+                let results = try await transaction(pending.map { batch[$0] }, joiningWrites: joinsWrites, reached: reached, on: db)
                 for (index, result) in zip(pending, results) { turns[index] = .done(result) }
                 return turns
+            } catch is JoinedWritesFailed {
+                joinsWrites = false
             } catch {
                 // (A failure before the first command or at `COMMIT` blames the first or the last: it runs alone.)
                 pending.remove(at: min(reached.index, pending.count - 1))
+                failures += 1
             }
         }
         return turns
     }
 
-    /// One write transaction for `batch`; `reached` is the position of the command being decided or written.
-    private func transaction(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], reached: Position,
+    /// One write transaction for `batch`; `reached` is the position of the command being decided or written. With
+    /// `joiningWrites`, the writes of plans that only add are joined (`AddedPlans`); when they fail, it throws
+    /// `JoinedWritesFailed`.
+    private func transaction(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], joiningWrites: Bool, reached: Position,
                              on db: any Database) async throws -> [Result<MembershipModel?, RosterError>] {
         let first = batch[0].step
         return try await db.writeTransaction(notifying: .whenAccessChanges) { db in
@@ -121,12 +131,23 @@ final class ProvisioningQueue: Sendable {
             // invitation, and passed on with the slot each took (`InvitationBudget.after`).
             var budget: InvitationBudget?
             var wrote = false
+            // Seats are counted from the rows: with a seat limit, each command's rows are written before the next
+            // is decided.
+            let joins = joiningWrites && locked.org.seatLimit == nil
+            var added = AddedPlans(db), adding = false
+            func writeAdded() async throws {
+                guard adding else { return }
+                do { try await added.write() } catch { throw JoinedWritesFailed() }
+                adding = false
+            }
             for (index, (step, invitee)) in batch.enumerated() {
                 reached.set(index)
                 var context = try await step.unlocked.reading(locked, on: db)
                 // Read with the lock for the first command's domain only; `load` reads any other.
                 if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
                 var early = underLock ? nil : invitee
+                // Facts read under the lock must see what the earlier commands added.
+                if early == nil || !joins { try await writeAdded() }
                 func decide() async throws -> (plan: MembershipPlan, budget: InvitationBudget) {
                     try await step.decide(on: db, locked: context, early: early, invitationBudget: budget, budgetTakes: batch.count - index)
                 }
@@ -139,6 +160,7 @@ final class ProvisioningQueue: Sendable {
                         // Refused on facts read before the batch, which an earlier command of it may have changed:
                         // decided again on facts read now.
                         early = nil
+                        try await writeAdded()
                         decided = try await decide()
                     }
                     plan = decided.plan
@@ -147,13 +169,24 @@ final class ProvisioningQueue: Sendable {
                     results.append(.failure(refusal))
                     continue
                 }
-                results.append(.success(try await step.apply(plan, on: db, early: early)))
+                if joins, early != nil, plan.onlyAdds, let id = plan.result,
+                   let row = try await added.add(plan, now: step.now, requestID: step.requestID, alongside: step.alongside(id))[id] {
+                    adding = true
+                    results.append(.success(row))
+                } else {
+                    try await writeAdded()
+                    results.append(.success(try await step.apply(plan, on: db, early: early)))
+                }
                 wrote = true
             }
+            try await writeAdded()
             return results
         }
     }
 }
+
+/// The joined writes of a batch's plans failed (`AddedPlans`): which command's, the error does not say.
+private struct JoinedWritesFailed: Error {}
 
 /// Where a batch's transaction is: the position of the command being decided or written (the one a failure blames).
 private final class Position: Sendable {

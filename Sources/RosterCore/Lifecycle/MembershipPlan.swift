@@ -145,6 +145,13 @@ public struct MembershipPlan: Sendable, Equatable {
             && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil && useLink == nil
     }
 
+    /// Whether the plan only adds (new accounts, rows, emails and audit events): it changes, ends or deletes nothing,
+    /// so its writes may join other plans' in one statement (`AddedPlans`).
+    public var onlyAdds: Bool {
+        updates.isEmpty && supersede.isEmpty && verifyEmailOf == nil && deleteOrganizations.isEmpty && deleteSpace == nil
+            && deleteAccount == nil && useLink == nil
+    }
+
     /// Whether applying the plan may change what someone may do (what access caches hold): an active row added,
     /// changed or ended, an account created, verified or deleted, a space or organization deleted. Pending rows,
     /// their endings, emails and audit events change nobody's access.

@@ -13,8 +13,7 @@ extension MembershipStore {
     /// `alongside` are a door's own writes that go with the plan (a SCIM user), in the same statement on PostgreSQL.
     @discardableResult
     public func apply(_ plan: MembershipPlan, now: Date, requestID: String?, alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
-        let accessChanges = plan.changesAccess ? WriteTransactionScope.accessChanges : nil
-        accessChanges?.note()
+        if plan.changesAccess { WriteTransactionScope.accessChanges?.note() }
         var written: [UUID: MembershipModel] = [:]
         var bulk: [BulkEnding: [UUID]] = [:]
         for update in plan.updates {
@@ -40,27 +39,9 @@ extension MembershipStore {
         // Superseded emails first: a resend's new email is not among them.
         if !plan.supersede.isEmpty { try await Outbox(db).supersede(membershipIDs: plan.supersede) }
         // New accounts, rows, emails and audit events: one statement on PostgreSQL.
-        var batch = WriteBatch(db)
-        for account in plan.accounts {
-            batch.add(SQLInsert.row(into: AccountModel.schema, [
-                "id": SQLBind(account.id), "email": SQLBind(account.email), "name": SQLBind(account.name),
-                "password_hash": SQLBind(account.passwordHash), "email_verified_at": SQLBind(now), "is_platform_admin": SQLBind(false),
-                "created_at": SQLBind(now), "updated_at": SQLBind(now),
-            ]))
-        }
-        for new in plan.inserts {
-            let row = MembershipModel(new, now: now)
-            batch.add(row.insertStatement)
-            row.$id.exists = true
-            written[new.id] = row
-        }
-        for email in plan.emails {
-            batch.add(Outbox.insertStatement(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt))
-        }
-        try await AuditLog(db).record(plan.audit, requestID: requestID, at: now, joining: &batch)
-        for statement in alongside { batch.add(statement) }
-        batch.notifies = accessChanges != nil
-        if try await batch.run() { accessChanges?.noteNotified() }
+        var added = AddedPlans(db)
+        written.merge(try await added.add(plan, now: now, requestID: requestID, alongside: alongside)) { $1 }
+        try await added.write()
         if let accountID = plan.verifyEmailOf {
             try await db.sql.update(AccountModel.schema).set("email_verified_at", to: now)
                 .where("id", .equal, accountID).where("email_verified_at", .is, SQLLiteral.null).run()
@@ -131,6 +112,53 @@ extension MembershipStore {
                 .returning("id").all()
             if ended.count != chunk.count { throw lostRace }
         }
+    }
+}
+
+/// What plans add (new accounts, rows, emails, audit events and a door's own rows), written together: in one
+/// statement on PostgreSQL (`WriteBatch`: rows of one table in one `INSERT`, the events of one organization numbered
+/// from one reservation), one statement after the other on SQLite. `MembershipStore.apply` writes a plan's additions
+/// so; `ProvisioningQueue` writes those of several plans that only add (`MembershipPlan.onlyAdds`) so, in one round
+/// trip under the organization's lock.
+public struct AddedPlans {
+    private var batch: WriteBatch
+
+    public init(_ db: any Database) { batch = WriteBatch(db) }
+
+    /// Adds the additions of `plan` (applied at `now`), with `alongside` (a door's own statements); returns the rows
+    /// it inserts, by id, as they will be once `write` ran.
+    public mutating func add(_ plan: MembershipPlan, now: Date, requestID: String?,
+                             alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
+        if plan.changesAccess, let accessChanges = WriteTransactionScope.accessChanges {
+            accessChanges.note()
+            batch.notifies = true
+        }
+        for account in plan.accounts {
+            batch.add(SQLInsert.row(into: AccountModel.schema, [
+                "id": SQLBind(account.id), "email": SQLBind(account.email), "name": SQLBind(account.name),
+                "password_hash": SQLBind(account.passwordHash), "email_verified_at": SQLBind(now), "is_platform_admin": SQLBind(false),
+                "created_at": SQLBind(now), "updated_at": SQLBind(now),
+            ]))
+        }
+        var written: [UUID: MembershipModel] = [:]
+        for new in plan.inserts {
+            let row = MembershipModel(new, now: now)
+            batch.add(row.insertStatement)
+            row.$id.exists = true
+            written[new.id] = row
+        }
+        for email in plan.emails {
+            batch.add(Outbox.insertStatement(email.message, orgID: email.orgID, membershipID: email.membershipID, now: now, budgetSlot: email.sendAt))
+        }
+        try await AuditLog(batch.db).record(plan.audit, requestID: requestID, at: now, joining: &batch)
+        for statement in alongside { batch.add(statement) }
+        return written
+    }
+
+    /// Writes what was added (and empties the batch).
+    public mutating func write() async throws {
+        if try await batch.run() { WriteTransactionScope.accessChanges?.noteNotified() }
+        batch.notifies = false
     }
 }
 

@@ -195,7 +195,6 @@ extension RoleModel {
     }
 }
 
-/// Appends audit events.
 /// The numbers of an organization's events, in commit order: `reserve` takes the next ones from the organization's
 /// row (`event_seq`), which locks the row until the transaction ends (PostgreSQL; SQLite's writers are one at a
 /// time), so a later number is never committed before an earlier one. Readers who have seen number N have seen all
@@ -209,15 +208,16 @@ public struct EventSequence: Sendable {
     public func reserve(_ count: Int, orgID: UUID) async throws -> Int64? {
         guard count > 0 else { return nil }
         let row = try await db.sql.raw(Self.statement(count, orgID: orgID)).first()
-        return try row.map { try $0.decode(column: "event_seq", as: Int64.self) - Int64(count) + 1 }
+        return try row.map { try $0.decode(column: "previous", as: Int64.self) + 1 }
     }
 
-    /// The statement reserving `count` numbers: it returns the last (`event_seq`).
+    /// The statement reserving `count` numbers: it returns the number before the first (`previous`).
     static func statement(_ count: Int, orgID: UUID) -> SQLQueryString {
-        "UPDATE organizations SET event_seq = event_seq + \(bind: count) WHERE id = \(bind: orgID) RETURNING event_seq"
+        "UPDATE organizations SET event_seq = event_seq + \(bind: count) WHERE id = \(bind: orgID) RETURNING event_seq - \(bind: count) AS previous"
     }
 }
 
+/// Appends audit events.
 public struct AuditLog: Sendable {
     public let db: any Database
 
@@ -232,7 +232,7 @@ public struct AuditLog: Sendable {
     }
 
     /// Records `entries` with `batch`. When the batch is one statement (PostgreSQL), a few events of one
-    /// organization join it and take their numbers in it (`EventSequence.statement` as one of its tables).
+    /// organization join it and take their numbers in it (`WriteBatch.eventNumber`).
     /// Otherwise the batch runs first, then the numbers are reserved and the events written in statements of up to
     /// 500 rows (many events, e.g. an organization's deletion, would pass the 65,535 parameters of one statement).
     func record(_ entries: [MembershipPlan.AuditEntry], requestID: String?, at: Date, joining batch: inout WriteBatch) async throws {
@@ -241,10 +241,7 @@ public struct AuditLog: Sendable {
         let orgIDs = Set(entries.map(\.scope.orgID))
         let joining = batch.joins && entries.count <= 50 && orgIDs.count == 1
         if joining, let orgID = orgIDs.first {
-            let sequence = batch.add(EventSequence.statement(entries.count, orgID: orgID))
-            for index in entries.indices {
-                numbers[index] = SQLRaw("(SELECT event_seq FROM \(sequence)) - \(entries.count - 1 - index)")
-            }
+            for index in entries.indices { numbers[index] = batch.eventNumber(orgID: orgID) }
         } else {
             try await batch.run()
             // Organizations in a fixed order, so that two transactions numbering the same ones cannot deadlock.
