@@ -69,7 +69,8 @@ import RosterStoreTesting
             #expect(invitee == "SELECT accounts.id AS invitee_account_id, accounts.name AS invitee_account_name, "
                 + "accounts.email_verified_at AS invitee_account_verified_at, held.* FROM (SELECT 1 AS one) AS invitee "
                 + "LEFT JOIN accounts ON accounts.email = \(p(1)) LEFT JOIN (\(live(2)) email = \(p(3)) "
-                + "UNION ALL \(live(4)) account_id = (SELECT id FROM accounts WHERE email = \(p(5))) "
+                + "UNION ALL SELECT \(membership) FROM memberships WHERE account_id = (SELECT id FROM accounts WHERE email = \(p(4))) "
+                + "AND status IN ('pending', 'active') AND scope_id IS NOT DISTINCT FROM \(p(5)) "
                 + "UNION ALL \(live(6)) external_id = \(p(7))) AS held ON 1 = 1")
             let claim = serialize(OutboxDelivery(db).claimQuery(limit: 20, now: Date()), on: db.sql)
             #expect(claim == "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_at = \(p(1)) WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= \(p(2)) ORDER BY next_attempt_at LIMIT 20\(backend == .postgres ? " FOR UPDATE SKIP LOCKED" : "")) RETURNING *")
