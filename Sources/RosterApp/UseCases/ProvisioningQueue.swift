@@ -24,7 +24,8 @@ final class ProvisioningQueue: Sendable {
     static let shared = ProvisioningQueue()
     /// At most this many commands per transaction.
     static let batchLimit = 32
-    /// Transactions tried for one batch, each without the command the one before failed at.
+    /// Failed transactions one batch may take, each leaving out the command it failed at (a failed joined write, which
+    /// leaves out none, is not counted).
     static let attempts = 3
 
     /// What a caller is told when its turn comes.
@@ -33,7 +34,7 @@ final class ProvisioningQueue: Sendable {
         case lead
         /// The command ran in a batch: its row, or its refusal.
         case done(Result<MembershipModel?, RosterError>)
-        /// The batch failed at this command (or was tried `attempts` times): run it alone.
+        /// The batch failed at this command (or failed `attempts` times): run it alone.
         case alone
     }
 
@@ -98,15 +99,19 @@ final class ProvisioningQueue: Sendable {
     private func run(_ batch: [(step: CommandStep, invitee: InviteeFacts?)], on db: any Database) async -> [Turn] {
         var turns = [Turn](repeating: .alone, count: batch.count)
         var pending = Array(batch.indices)
-        var joinsWrites = true, failures = 0
+        var joinedFailure: (any Error)?, failures = 0
         while failures < Self.attempts, !pending.isEmpty {
             let reached = Position()
             do {
-                let results = try await transaction(pending.map { batch[$0] }, joiningWrites: joinsWrites, reached: reached, on: db)
+                let results = try await transaction(pending.map { batch[$0] }, joiningWrites: joinedFailure == nil, reached: reached, on: db)
                 for (index, result) in zip(pending, results) { turns[index] = .done(result) }
+                if let joinedFailure, failures == 0 {
+                    // Not one command of the batch failed on its own: the joined statement itself did.
+                    db.logger.warning("A batch's joined writes failed where its commands' own did not", metadata: ["error": "\(String(reflecting: joinedFailure))"])
+                }
                 return turns
-            } catch is JoinedWritesFailed {
-                joinsWrites = false
+            } catch let failure as JoinedWritesFailed {
+                joinedFailure = failure.underlying
             } catch {
                 // (A failure before the first command or at `COMMIT` blames the first or the last: it runs alone.)
                 pending.remove(at: min(reached.index, pending.count - 1))
@@ -137,7 +142,7 @@ final class ProvisioningQueue: Sendable {
             var added = AddedPlans(db), adding = false
             func writeAdded() async throws {
                 guard adding else { return }
-                do { try await added.write() } catch { throw JoinedWritesFailed() }
+                do { try await added.write() } catch { throw JoinedWritesFailed(underlying: error) }
                 adding = false
             }
             for (index, (step, invitee)) in batch.enumerated() {
@@ -169,10 +174,11 @@ final class ProvisioningQueue: Sendable {
                     results.append(.failure(refusal))
                     continue
                 }
-                if joins, early != nil, plan.onlyAdds, let id = plan.result,
-                   let row = try await added.add(plan, now: step.now, requestID: step.requestID, alongside: step.alongside(id))[id] {
+                // (Only a plan whose answer is a row it inserts: an adopted row is read back after the writes.)
+                if joins, early != nil, plan.onlyAdds, let id = plan.result, plan.inserts.contains(where: { $0.id == id }) {
+                    let rows = try await added.add(plan, now: step.now, requestID: step.requestID, alongside: step.alongside(id))
                     adding = true
-                    results.append(.success(row))
+                    results.append(.success(rows[id]))
                 } else {
                     try await writeAdded()
                     results.append(.success(try await step.apply(plan, on: db, early: early)))
@@ -186,7 +192,9 @@ final class ProvisioningQueue: Sendable {
 }
 
 /// The joined writes of a batch's plans failed (`AddedPlans`): which command's, the error does not say.
-private struct JoinedWritesFailed: Error {}
+private struct JoinedWritesFailed: Error {
+    let underlying: any Error
+}
 
 /// Where a batch's transaction is: the position of the command being decided or written (the one a failure blames).
 private final class Position: Sendable {

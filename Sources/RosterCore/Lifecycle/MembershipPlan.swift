@@ -141,8 +141,7 @@ public struct MembershipPlan: Sendable, Equatable {
 
     /// Whether the plan writes nothing (an idempotent repeat).
     public var isEmpty: Bool {
-        updates.isEmpty && accounts.isEmpty && inserts.isEmpty && audit.isEmpty && emails.isEmpty && supersede.isEmpty && verifyEmailOf == nil
-            && deleteOrganizations.isEmpty && deleteSpace == nil && deleteAccount == nil && useLink == nil
+        onlyAdds && accounts.isEmpty && inserts.isEmpty && audit.isEmpty && emails.isEmpty
     }
 
     /// Whether the plan only adds (new accounts, rows, emails and audit events): it changes, ends or deletes nothing,

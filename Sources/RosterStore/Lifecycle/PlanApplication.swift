@@ -13,7 +13,6 @@ extension MembershipStore {
     /// `alongside` are a door's own writes that go with the plan (a SCIM user), in the same statement on PostgreSQL.
     @discardableResult
     public func apply(_ plan: MembershipPlan, now: Date, requestID: String?, alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
-        if plan.changesAccess { WriteTransactionScope.accessChanges?.note() }
         var written: [UUID: MembershipModel] = [:]
         var bulk: [BulkEnding: [UUID]] = [:]
         for update in plan.updates {
@@ -118,10 +117,12 @@ extension MembershipStore {
 /// What plans add (new accounts, rows, emails, audit events and a door's own rows), written together: in one
 /// statement on PostgreSQL (`WriteBatch`: rows of one table in one `INSERT`, the events of one organization numbered
 /// from one reservation), one statement after the other on SQLite. `MembershipStore.apply` writes a plan's additions
-/// so; `ProvisioningQueue` writes those of several plans that only add (`MembershipPlan.onlyAdds`) so, in one round
-/// trip under the organization's lock.
+/// so; `ProvisioningQueue` writes those of several plans of one organization that only add (`MembershipPlan.onlyAdds`)
+/// so, in one round trip under the organization's lock.
 public struct AddedPlans {
     private var batch: WriteBatch
+    /// Plans added since the last `write`.
+    private var plans = 0
 
     public init(_ db: any Database) { batch = WriteBatch(db) }
 
@@ -129,6 +130,7 @@ public struct AddedPlans {
     /// it inserts, by id, as they will be once `write` ran.
     public mutating func add(_ plan: MembershipPlan, now: Date, requestID: String?,
                              alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
+        plans += 1
         if plan.changesAccess, let accessChanges = WriteTransactionScope.accessChanges {
             accessChanges.note()
             batch.notifies = true
@@ -155,10 +157,11 @@ public struct AddedPlans {
         return written
     }
 
-    /// Writes what was added (and empties the batch).
+    /// Writes what was added (and empties the batch); a single plan's as a prepared statement.
     public mutating func write() async throws {
-        if try await batch.run() { WriteTransactionScope.accessChanges?.noteNotified() }
+        if try await batch.run(prepared: plans <= 1) { WriteTransactionScope.accessChanges?.noteNotified() }
         batch.notifies = false
+        plans = 0
     }
 }
 

@@ -3,14 +3,15 @@ import Foundation
 import SQLKit
 
 /// Writes that go together, sent as one statement on PostgreSQL: each a common table expression of
-/// `WITH w0 AS (INSERT …), w1 AS (…) SELECT 1`, so a plan's new rows, emails and audit events (or several plans',
-/// `AddedPlans`) cost one round trip under the organization's lock instead of one each. On SQLite (whose one writer
-/// holds the database anyway) they run one after the other, in the order added.
+/// `WITH e0 AS (UPDATE organizations …), w0 AS (INSERT …), w1 AS (…) SELECT 1`, so a plan's new rows, emails and audit
+/// events (or several plans', `AddedPlans`) cost one round trip under the organization's lock instead of one each.
+/// Plain inserts into one table and columns become one multi-row `INSERT`, and the events of an organization take
+/// their numbers from one reservation (`eventNumber`, the `e…` tables). On SQLite (whose one writer holds the
+/// database anyway) the statements run one after the other, in the order added.
 ///
-/// The statements of one batch must not depend on each other's effects, except through the name `add` returns (a
-/// later one reading an earlier one's `RETURNING`), the event numbers `eventNumber` hands out, and foreign keys
-/// (checked when the whole statement ends). A batch holds a few plans' rows: large sets of rows (audit events of an
-/// organization's deletion) are written on their own.
+/// The statements of one batch must not depend on each other's effects, except through the event numbers and
+/// foreign keys (checked when the whole statement ends). A batch holds a few plans' rows: large sets of rows (audit
+/// events of an organization's deletion) are written on their own.
 struct WriteBatch {
     let db: any Database
     /// Whether the statements are joined into one (PostgreSQL).
@@ -29,24 +30,23 @@ struct WriteBatch {
         joins = SQLBackend(db) == .postgres
     }
 
-    /// Adds `statement`; returns the name a later statement of the batch reads its `RETURNING` by (when `joins`).
-    /// When joined, a plain `INSERT` into the table and columns of an earlier one adds its rows to that one.
-    @discardableResult
-    mutating func add(_ statement: any SQLExpression) -> String {
+    /// Adds `statement`. When joined, a plain `INSERT` into the table and columns of an earlier one adds its rows to
+    /// that one.
+    mutating func add(_ statement: any SQLExpression) {
         if joins, let insert = statement as? SQLInsert, let key = insert.joinKey {
             if let position = inserts[key], var joined = statements[position] as? SQLInsert {
                 joined.values += insert.values
                 statements[position] = joined
-                return "w\(position)"
+                return
             }
             inserts[key] = statements.count
         }
         statements.append(statement)
-        return "w\(statements.count - 1)"
     }
 
     /// The number of the next event of `orgID` this joined batch writes (`EventSequence`), as an expression for its
     /// `seq`: every event of the organization in the batch takes its number from one reservation, in the order asked.
+    /// (A batch numbering events of several organizations updates their rows in no set order: callers keep to one.)
     mutating func eventNumber(orgID: UUID) -> any SQLExpression {
         precondition(joins, "only a joined batch reserves event numbers in its statement")
         let index: Int
@@ -61,8 +61,10 @@ struct WriteBatch {
     }
 
     /// Runs the statements (and empties the batch). Returns whether it sent the notification `notifies` asks for.
+    /// `prepared`: whether the joined statement is prepared (`Database.preparedSQL`) — for the few shapes one plan
+    /// gives; the text of several plans' rows varies with their number and nulls, and would use up the names.
     @discardableResult
-    mutating func run() async throws -> Bool {
+    mutating func run(prepared: Bool = true) async throws -> Bool {
         defer { statements = []; inserts = [:]; reserved = [] }
         guard joins, statements.count + reserved.count > 1 else {
             for statement in statements { try await db.preparedSQL.execute(sql: statement) { _ in } }
@@ -75,7 +77,8 @@ struct WriteBatch {
             table("e\(index)", EventSequence.statement(reservation.count, orgID: reservation.orgID))
         } + statements.enumerated().map { index, statement in table("w\(index)", statement) }
         let result = SQLRaw(notifies ? "SELECT pg_notify('roster_changes', '')" : "SELECT 1")
-        try await db.preparedSQL.execute(sql: SQLList([SQLRaw("WITH"), SQLList(tables), result], separator: SQLRaw(" "))) { _ in }
+        let statement = SQLList([SQLRaw("WITH"), SQLList(tables), result], separator: SQLRaw(" "))
+        try await (prepared ? db.preparedSQL : db.sql).execute(sql: statement) { _ in }
         return notifies
     }
 }
