@@ -349,6 +349,7 @@ import SQLKit
             }
             #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: nil), .unauthorized))
             #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: "rk_wrong"), .unauthorized))
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users?filter=name%20co%20%22x%22", token: nil), .unauthorized), "who asks, before what")
             #expect(isSCIMError(try await scim(t, .GET, "\(plain.scim)/Users", token: plain.key), .forbidden))
             #expect(isSCIMError(try await scim(t, .GET, "\(plain.scim)/Users", token: org.key), .notFound), "another organization's key")
             #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: org.owner), .forbidden), "a person's session is not a provider")
@@ -377,6 +378,8 @@ import SQLKit
             #expect(isSCIMError(try await scim(t, .PATCH, "\(org.scim)/Users/\(id)", ["Operations": [["op": "replace", "path": "active", "value": false]]],
                                                token: org.key), .notFound))
             #expect(isSCIMError(try await scim(t, .DELETE, "\(org.scim)/Users/\(id)", token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users?filter=userName%20eq%20%22ann@acme.test%22", token: org.key), .notFound))
+            #expect(isSCIMError(try await scim(t, .GET, "\(org.scim)/Users", token: org.key), .notFound))
             #expect(try await SCIMUserModel.query(on: t.app.db).count() == users)
         }
     }

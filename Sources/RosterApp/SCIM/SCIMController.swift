@@ -101,8 +101,9 @@ struct SCIMController: RouteCollection {
     }
 
     @Sendable func listUsers(req: Request) async throws -> Response {
-        let users = SCIMUsers(scim: try await SCIMContext(req))
         let query = SCIM.Query(req)
+        // A filter's statement reads whether the organization is there (`Directory.scimUser`): one round trip.
+        let users = SCIMUsers(scim: try await SCIMContext(req, readingItself: query["filter"] != nil))
         let filter = try SCIM.filter(query["filter"], allowed: ["userName", "externalId"])
         let (start, count) = query.page
         let (found, total) = try await users.list(filter: filter, startIndex: start, count: count)

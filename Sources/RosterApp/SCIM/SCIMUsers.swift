@@ -22,8 +22,9 @@ struct SCIMContext: Sendable {
     /// (401 without a key, 403 without the permission, 404 for another organization's key). Reads need only the
     /// organization; `forWriting` also reads its ladder for the lifecycle. `decidingUnderLock` reads nothing before
     /// the transaction when the path names the key's organization by id: for writes that take the organization's lock
-    /// and decide on what `ScopeContext.locked` reads there (a deleted organization is 404 then).
-    init(_ req: Request, forWriting: Bool = false, decidingUnderLock: Bool = false) async throws {
+    /// and decide on what `ScopeContext.locked` reads there (a deleted organization is 404 then). `readingItself`
+    /// does the same for a read whose own statement reads whether the organization is there (a filter's).
+    init(_ req: Request, forWriting: Bool = false, decidingUnderLock: Bool = false, readingItself: Bool = false) async throws {
         guard let principal = req.principal else {
             throw SCIMError(.unauthorized, detail: "Send an organization API key holding the scim permission as Authorization: Bearer rk_….")
         }
@@ -31,7 +32,7 @@ struct SCIMContext: Sendable {
             throw SCIMError(.forbidden, detail: "SCIM takes an organization API key holding the scim permission.")
         }
         var org: ScopeContext
-        if decidingUnderLock, let ref = req.parameters.get("org"), UUID(uuidString: ref) == key.orgID, key.spaceIDs == nil {
+        if decidingUnderLock || readingItself, let ref = req.parameters.get("org"), UUID(uuidString: ref) == key.orgID, key.spaceIDs == nil {
             let (actor, _, actorName) = try req.actorIdentity()
             org = .organizationKey(key, actor: actor, actorName: actorName)
         } else if forWriting || decidingUnderLock {
@@ -316,7 +317,10 @@ struct SCIMUsers: Sendable {
             // Both attributes are unique in the organization: the one match (or none) is the whole list.
             let byExternalID = filter.attribute == "externalId"
             let value = byExternalID ? filter.value : (EmailAddress(filter.value)?.value ?? filter.value)
-            let found = try await Directory(scim.db).scimUser(orgID: scim.orgID, value, byExternalID: byExternalID).map { [$0] } ?? []
+            guard let match = try await Directory(scim.db).scimUser(orgID: scim.orgID, value, byExternalID: byExternalID) else {
+                throw RosterError.notFound
+            }
+            let found = match.map { [$0] } ?? []
             return (Array(found.dropFirst(startIndex - 1).prefix(count)), found.count)
         }
         let query = SCIMUserModel.query(on: scim.db).filter(\.$orgID == scim.orgID)

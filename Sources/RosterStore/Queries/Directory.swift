@@ -22,12 +22,18 @@ public struct Directory: Sendable {
     }
 
     /// The SCIM user of `orgID` whose `userName` (or, with `byExternalID`, external ID) is `value`: a SCIM filter's
-    /// one match (both are unique in the organization; a prepared statement).
-    public func scimUser(orgID: UUID, _ value: String, byExternalID: Bool) async throws -> SCIMUserModel? {
-        try await db.preparedSQL.raw("""
-            SELECT \(unsafeRaw: SCIMUserModel.columnList) FROM scim_users WHERE org_id = \(bind: orgID) \
-            AND \(ident: byExternalID ? "external_id" : "user_name") = \(bind: value) LIMIT 1
-            """).first()?.decode(fluentModel: SCIMUserModel.self)
+    /// one match (both are unique in the organization). Read with whether the organization exists, not deleted, in
+    /// one prepared statement: nil when it does not (then a filter is 404, as any request to it), `.some(nil)` when
+    /// it has no such user.
+    public func scimUser(orgID: UUID, _ value: String, byExternalID: Bool) async throws -> SCIMUserModel?? {
+        guard let row = try await db.preparedSQL.raw("""
+            SELECT organizations.id AS live_org_id, \(unsafeRaw: SCIMUserModel.columnList) FROM organizations \
+            LEFT JOIN scim_users ON scim_users.org_id = organizations.id \
+            AND scim_users.\(ident: byExternalID ? "external_id" : "user_name") = \(bind: value) \
+            WHERE organizations.id = \(bind: orgID) AND organizations.deleted_at IS NULL LIMIT 1
+            """).first() else { return nil }
+        guard try row.decodeNil(column: "id") == false else { return .some(nil) }
+        return .some(try row.decode(fluentModel: SCIMUserModel.self))
     }
 
     /// The organization with this id, deleted or not (a name for a message).
