@@ -119,10 +119,11 @@ struct CommandStep: Sendable {
     let alongside: @Sendable (UUID?) -> [any SQLExpression]
 
     /// Reads the command's facts under the lock (`context`, as the lock read it) and decides; with the plan, the
-    /// invitation budget its facts held (`MembershipStore.load` for `invitationBudget` and `budgetTakes`). A refusal
-    /// (`RosterError`) leaves nothing written but the expiries of invitations whose time was up.
+    /// invitation budget and the scope's live rows its facts held (`MembershipStore.load` for `invitationBudget`,
+    /// `budgetTakes` and `liveRows`). A refusal (`RosterError`) leaves nothing written but the expiries of
+    /// invitations whose time was up.
     func decide(on db: any Database, locked context: ScopeContext, early: InviteeFacts?, invitationBudget: InvitationBudget? = nil,
-                budgetTakes: Int = 1) async throws -> (plan: MembershipPlan, budget: InvitationBudget) {
+                budgetTakes: Int = 1, liveRows: Int? = nil) async throws -> (plan: MembershipPlan, budget: InvitationBudget, liveRows: Int) {
         let store = MembershipStore(db)
         switch command {
         case .resend, .requestToJoin, .joinByLink:
@@ -133,8 +134,8 @@ struct CommandStep: Sendable {
         }
         let facts = try await store.load(command, into: context.facts(limits: limits), now: now, invitee: early,
                                          emailDomainVerified: context.emailDomainVerified, invitationBudget: invitationBudget,
-                                         budgetTakes: budgetTakes)
-        return (try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh), facts.invitationBudget)
+                                         budgetTakes: budgetTakes, liveRows: liveRows)
+        return (try Lifecycle.decide(command, facts: facts, now: now, fresh: fresh), facts.invitationBudget, facts.liveRows)
     }
 
     /// Writes `plan`; the row the command is about. Facts read before the lock (`early`) that went stale end the

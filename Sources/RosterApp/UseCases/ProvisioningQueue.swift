@@ -10,8 +10,9 @@ import Synchronization
 ///
 /// Each command is still decided alone by `Lifecycle.decide`, one after the other, on what the earlier ones left (a
 /// seat, a budget slot, an event number). Plans that only add (`MembershipPlan.onlyAdds`) are written together, in
-/// one statement (`AddedPlans`), as long as no later decision reads what they write: when the organization counts
-/// seats, or a command's facts are read under the lock, what was added is written before it is decided. Other plans
+/// one statement (`AddedPlans`), as long as no later decision reads what they write: the seats and budget slots they
+/// take are passed on in memory, and when a command's facts are read under the lock, what was added is written
+/// before it is decided. Other plans
 /// are written by `MembershipStore.apply`, in turn. A refusal is that command's answer alone (the expiries of due
 /// invitations its facts needed stay written, as they would under any later command). Any other failure (a stale
 /// fact, a unique index: the same user created twice) rolls the transaction back: when the joined writes failed,
@@ -135,10 +136,11 @@ final class ProvisioningQueue: Sendable {
             // The organization's invitation budget, read once for the whole batch by the first command that sends an
             // invitation, and passed on with the slot each took (`InvitationBudget.after`).
             var budget: InvitationBudget?
+            // Likewise the live rows of a roster with a seat limit, counted by the first command (after it expired the
+            // due invitations) and passed on with the rows each joined plan adds; read again after other writes.
+            var seats: Int?
             var wrote = false
-            // Seats are counted from the rows: with a seat limit, each command's rows are written before the next
-            // is decided.
-            let joins = joiningWrites && locked.org.seatLimit == nil
+            let joins = joiningWrites
             var added = AddedPlans(db), adding = false
             func writeAdded() async throws {
                 guard adding else { return }
@@ -151,14 +153,18 @@ final class ProvisioningQueue: Sendable {
                 // Read with the lock for the first command's domain only; `load` reads any other.
                 if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
                 var early = underLock ? nil : invitee
-                // Facts read under the lock must see what the earlier commands added.
-                if early == nil || !joins { try await writeAdded() }
-                func decide() async throws -> (plan: MembershipPlan, budget: InvitationBudget) {
-                    try await step.decide(on: db, locked: context, early: early, invitationBudget: budget, budgetTakes: batch.count - index)
+                // Facts read under the lock must see what the earlier commands added (and may expire invitations).
+                if early == nil || !joins {
+                    try await writeAdded()
+                    seats = nil
                 }
-                let plan: MembershipPlan
+                func decide() async throws -> (plan: MembershipPlan, budget: InvitationBudget, liveRows: Int) {
+                    try await step.decide(on: db, locked: context, early: early, invitationBudget: budget, budgetTakes: batch.count - index,
+                                          liveRows: seats)
+                }
+                let plan: MembershipPlan, liveRows: Int
                 do {
-                    var decided: (plan: MembershipPlan, budget: InvitationBudget)
+                    var decided: (plan: MembershipPlan, budget: InvitationBudget, liveRows: Int)
                     do {
                         decided = try await decide()
                     } catch is RosterError where early != nil && wrote {
@@ -166,9 +172,10 @@ final class ProvisioningQueue: Sendable {
                         // decided again on facts read now.
                         early = nil
                         try await writeAdded()
+                        seats = nil
                         decided = try await decide()
                     }
-                    plan = decided.plan
+                    (plan, liveRows) = (decided.plan, decided.liveRows)
                     if let left = decided.budget.after(plan, now: step.now) { budget = left }
                 } catch let refusal as RosterError {
                     results.append(.failure(refusal))
@@ -179,9 +186,11 @@ final class ProvisioningQueue: Sendable {
                     let rows = try await added.add(plan, now: step.now, requestID: step.requestID, alongside: step.alongside(id))
                     adding = true
                     results.append(.success(rows[id]))
+                    if locked.org.seatLimit != nil { seats = liveRows + plan.liveRowsAdded(scopeID: step.unlocked.scope.scopeID) }
                 } else {
                     try await writeAdded()
                     results.append(.success(try await step.apply(plan, on: db, early: early)))
+                    seats = nil
                 }
                 wrote = true
             }

@@ -151,6 +151,11 @@ public struct MembershipPlan: Sendable, Equatable {
             && deleteAccount == nil && useLink == nil
     }
 
+    /// The live rows (active or pending) the plan inserts into the scope `scopeID`: seats it takes there.
+    public func liveRowsAdded(scopeID: UUID) -> Int {
+        inserts.count { $0.scope.scopeID == scopeID && $0.status.isLive }
+    }
+
     /// Whether applying the plan may change what someone may do (what access caches hold): an active row added,
     /// changed or ended, an account created, verified or deleted, a space or organization deleted. Pending rows,
     /// their endings, emails and audit events change nobody's access.

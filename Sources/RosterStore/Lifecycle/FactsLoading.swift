@@ -11,14 +11,20 @@ extension MembershipStore {
     /// `invitee`, read before the lock (`inviteeFacts`), stands for those facts of an invitation or provisioning;
     /// `emailDomainVerified`, read with the lock, for whether the organization verified a provisioned email's domain.
     /// `invitationBudget`, when given, is the organization's budget as earlier commands of this transaction left it;
-    /// otherwise it is read, good for `budgetTakes` emails.
+    /// otherwise it is read, good for `budgetTakes` emails. `liveRows`, when given, is the scope's live rows as
+    /// earlier commands of this transaction left them, after the first of them expired its due invitations (a seat
+    /// limit's count; an invitation falling due since then still holds its seat, which refuses, never admits, more);
+    /// otherwise the due invitations expire and the rows are counted.
     public func load(_ command: MembershipCommand, into base: ScopeFacts, now: Date, invitee early: InviteeFacts? = nil,
                      emailDomainVerified: Bool? = nil, invitationBudget given: InvitationBudget? = nil,
-                     budgetTakes: Int = 1) async throws -> ScopeFacts {
+                     budgetTakes: Int = 1, liveRows givenSeats: Int? = nil) async throws -> ScopeFacts {
         var facts = base, given = given
         let scope = base.scope
         func target(_ id: UUID) async throws -> MembershipFacts? { try await row(id: id, scopeID: scope.scopeID)?.facts }
-        func seatsTaken() async throws -> Int { base.settings.seatLimit == nil ? 0 : try await liveCount(scopeID: scope.scopeID) }
+        func seatsTaken() async throws -> Int {
+            if let givenSeats { return givenSeats }
+            return base.settings.seatLimit == nil ? 0 : try await liveCount(scopeID: scope.scopeID)
+        }
         func invitationBudget() async throws -> InvitationBudget {
             if let given { return given }
             return try await Outbox(db).invitationBudget(orgID: scope.orgID, perHour: base.invitationBudget.perHour, now: now, takes: budgetTakes)
@@ -48,7 +54,7 @@ extension MembershipStore {
             // An invitation whose time is up holds no seat and no address: when one is in the way (facts read before
             // the lock never hold one), or seats are counted, the scope's due invitations expire first.
             let inTheWay = invitee.dueInvitationInTheWay(now: now)
-            if inTheWay || base.settings.seatLimit != nil, try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
+            if inTheWay || (base.settings.seatLimit != nil && givenSeats == nil), try await expireInvitations(scopeID: scope.scopeID, now: now) > 0 {
                 // Their unsent emails gave their slots back: the budget is read again.
                 given = nil
                 if inTheWay { invitee = try await inviteeFacts(input, scope: scope) }
