@@ -12,12 +12,11 @@ import Synchronization
 /// seat, a budget slot, an event number). Plans that only add (`MembershipPlan.onlyAdds`) are written together, in
 /// one statement (`AddedPlans`), as long as no later decision reads what they write: the seats and budget slots they
 /// take are passed on in memory, and when a command's facts are read under the lock, what was added is written
-/// before it is decided. Other plans
-/// are written by `MembershipStore.apply`, in turn. A refusal is that command's answer alone (the expiries of due
-/// invitations its facts needed stay written, as they would under any later command). Any other failure (a stale
-/// fact, a unique index: the same user created twice) rolls the transaction back: when the joined writes failed,
-/// the batch goes again with each command's writes on their own; otherwise the command it failed at runs by itself,
-/// as if it had never waited here, and the others go again together.
+/// before it is decided. Other plans are written by `MembershipStore.apply`, in turn. A refusal is that command's
+/// answer alone (the expiries of due invitations its facts needed stay written, as they would under any later
+/// command). Any other failure (a stale fact, a unique index: the same user created twice) rolls the transaction
+/// back: when the joined writes failed, the batch goes again with each command's writes on their own; otherwise the
+/// command it failed at runs by itself, as if it had never waited here, and the others go again together.
 ///
 /// Whoever finds no transaction of the organization running leads: it runs its own command with up to
 /// `batchLimit − 1` of those waiting, then hands the lead to the next waiter.
@@ -140,7 +139,6 @@ final class ProvisioningQueue: Sendable {
             // due invitations) and passed on with the rows each joined plan adds; read again after other writes.
             var seats: Int?
             var wrote = false
-            let joins = joiningWrites
             var added = AddedPlans(db), adding = false
             func writeAdded() async throws {
                 guard adding else { return }
@@ -154,7 +152,7 @@ final class ProvisioningQueue: Sendable {
                 if step.command.provisionedEmailDomain != domain { context.emailDomainVerified = nil }
                 var early = underLock ? nil : invitee
                 // Facts read under the lock must see what the earlier commands added (and may expire invitations).
-                if early == nil || !joins {
+                if early == nil || !joiningWrites {
                     try await writeAdded()
                     seats = nil
                 }
@@ -182,7 +180,7 @@ final class ProvisioningQueue: Sendable {
                     continue
                 }
                 // (Only a plan whose answer is a row it inserts: an adopted row is read back after the writes.)
-                if joins, early != nil, plan.onlyAdds, let id = plan.result, plan.inserts.contains(where: { $0.id == id }) {
+                if joiningWrites, early != nil, plan.onlyAdds, let id = plan.result, plan.inserts.contains(where: { $0.id == id }) {
                     let rows = try await added.add(plan, now: step.now, requestID: step.requestID, alongside: step.alongside(id))
                     adding = true
                     results.append(.success(rows[id]))
