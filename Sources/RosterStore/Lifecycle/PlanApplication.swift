@@ -123,6 +123,8 @@ public struct AddedPlans {
     private var batch: WriteBatch
     /// Plans added since the last `write`.
     private var plans = 0
+    /// Whether one of them changes access (`MembershipPlan.changesAccess`): the statement then notifies.
+    private var changesAccess = false
 
     public init(_ db: any Database) { batch = WriteBatch(db) }
 
@@ -131,9 +133,9 @@ public struct AddedPlans {
     public mutating func add(_ plan: MembershipPlan, now: Date, requestID: String?,
                              alongside: [any SQLExpression] = []) async throws -> [UUID: MembershipModel] {
         plans += 1
-        if plan.changesAccess, let accessChanges = WriteTransactionScope.accessChanges {
-            accessChanges.note()
-            batch.notifies = true
+        if plan.changesAccess {
+            WriteTransactionScope.accessChanges?.note()
+            changesAccess = true
         }
         for account in plan.accounts {
             batch.add(SQLInsert.row(into: AccountModel.schema, [
@@ -159,9 +161,10 @@ public struct AddedPlans {
 
     /// Writes what was added (and empties the batch); a single plan's as a prepared statement.
     public mutating func write() async throws {
+        // (Set only now: a statement `AuditLog.record` runs on its own along the way does not notify.)
+        batch.notifies = changesAccess && WriteTransactionScope.accessChanges != nil
         if try await batch.run(prepared: plans <= 1) { WriteTransactionScope.accessChanges?.noteNotified() }
-        batch.notifies = false
-        plans = 0
+        (plans, changesAccess) = (0, false)
     }
 }
 
